@@ -1,0 +1,570 @@
+"""The BACnet router's network layer (ASHRAE 135 clause 6), sans-IO.
+
+The router is fed NPDUs with the port and data-link source they came from and
+the current time; it returns :class:`Send` actions. It never touches a socket
+or a clock, so every behaviour is tested on simulated time.
+
+The router's own application entity (its device object) is attached as the
+pseudo-port :data:`LOCAL`. It is reachable from every port: messages for the
+router are handed to it with SNET/SADR naming the port's network and the
+sender, so the application answers "remote stations" and the router sends
+those answers back out as local traffic of that port.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from .npdu import (
+    GLOBAL_NETWORK,
+    DecodeError,
+    NetMsg,
+    Npdu,
+    RejectReason,
+    RoutingEntry,
+    decode,
+    decode_network_number_is,
+    decode_reject,
+    decode_routing_table,
+    encode,
+    encode_network_list,
+    encode_reject,
+    encode_routing_table,
+    network_list,
+)
+
+__all__ = ["LOCAL", "Send", "PortInfo", "Route", "Router", "RouterTimers"]
+
+log = logging.getLogger("bacrouter.router")
+
+#: port id of the router's own application entity
+LOCAL = 0
+
+#: network messages that only make sense on the network where they are sent
+_LINK_LOCAL = frozenset({NetMsg.WHAT_IS_NETWORK_NUMBER, NetMsg.NETWORK_NUMBER_IS})
+
+
+class Send(NamedTuple):
+    """Transmit ``data`` (an NPDU) on ``port``: to ``dest``, or broadcast when ``dest`` is None."""
+
+    port: int
+    dest: bytes | None
+    data: bytes
+
+
+@dataclass
+class PortInfo:
+    """What the router needs to know about a port."""
+
+    port_id: int  # 1..255, used in Initialize-Routing-Table-Ack
+    network: int
+    max_npdu: int = 1497
+    mac_len: int = 6  # octets in a station address on this data link
+    mac: bytes = b""  # the router's own address on the port
+    name: str = ""
+
+
+@dataclass
+class Route:
+    network: int
+    port_id: int
+    next_hop: bytes | None  # None: directly connected
+    busy_until: float = 0.0
+    learned: float = 0.0
+
+    def busy(self, now: float) -> bool:
+        return self.busy_until > now
+
+
+@dataclass
+class RouterTimers:
+    #: wait for I-Am-Router-To-Network after a Who-Is-Router search
+    search_timeout: float = 2.0
+    #: after a failed search, reject at once for this long (unless a router appears)
+    unreachable_hold: float = 10.0
+    #: Router-Busy-To-Network holds a route for this long without Router-Available
+    busy_hold: float = 30.0
+    #: messages queued per searched network, and in total
+    pending_per_network: int = 32
+    pending_total: int = 512
+
+
+@dataclass
+class _Search:
+    deadline: float
+    queue: list[tuple[int, bytes | None, Npdu]] = field(default_factory=list)
+
+
+class Router:
+    def __init__(self, timers: RouterTimers | None = None) -> None:
+        self.timers = timers or RouterTimers()
+        self.ports: dict[int, PortInfo] = {}
+        self.routes: dict[int, Route] = {}  # network -> route
+        self.counters: Counter[str] = Counter()
+        self._searches: dict[int, _Search] = {}
+        self._pending = 0
+        self._unreachable: dict[int, float] = {}  # network -> until
+        #: network -> (network, configured) of a conflicting Network-Number-Is
+        self.conflicts: dict[int, int] = {}
+
+    # ------------------------------------------------------------------ ports
+
+    def add_port(self, port: PortInfo, now: float) -> list[Send]:
+        """Bring a port up: route its network and announce the change (clause 6.6.2)."""
+        if port.port_id in self.ports:
+            raise ValueError(f"port id {port.port_id} already in use")
+        existing = self.routes.get(port.network)
+        if existing is not None and existing.next_hop is None:
+            raise ValueError(f"network {port.network} is already directly connected")
+        self.ports[port.port_id] = port
+        self.routes[port.network] = Route(port.network, port.port_id, None, learned=now)
+        self._unreachable.pop(port.network, None)
+        out: list[Send] = []
+        # tell the new port about everything behind the others ...
+        others = self._reachable(excluding_port=port.port_id, now=now)
+        if others:
+            out.append(self._i_am_router(port.port_id, others))
+        # ... and the other ports about the new network
+        for other in self.ports:
+            if other != port.port_id:
+                out.append(self._i_am_router(other, [port.network]))
+        out.append(Send(port.port_id, None, encode(Npdu(
+            message_type=NetMsg.NETWORK_NUMBER_IS, payload=port.network.to_bytes(2, "big") + b"\x01"))))
+        out += self._release_searches(now)
+        return out
+
+    def remove_port(self, port_id: int) -> None:
+        """Take a port down: its network and everything learned through it become unknown."""
+        port = self.ports.pop(port_id, None)
+        if port is None:
+            return
+        for network in [n for n, r in self.routes.items() if r.port_id == port_id]:
+            del self.routes[network]
+
+    # ------------------------------------------------------------------ input
+
+    def receive(self, port_id: int, src: bytes | None, data: bytes, now: float, broadcast: bool = False) -> list[Send]:
+        """An NPDU arrived on ``port_id`` from station ``src`` (``broadcast``: sent to all)."""
+        port = self.ports.get(port_id)
+        if port is None and port_id != LOCAL:
+            self.counters["dropped_port_down"] += 1
+            return []
+        try:
+            npdu = decode(data)
+        except DecodeError as err:
+            self.counters["dropped_malformed"] += 1
+            log.debug("port %d: malformed NPDU from %s: %s", port_id, _hex(src), err)
+            return []
+        self.counters["received"] += 1
+        if port_id == LOCAL:
+            return self._from_local(npdu, broadcast, now)
+        return self._from_port(port, src or b"", npdu, broadcast, now)
+
+    def _from_port(self, port: PortInfo, src: bytes, npdu: Npdu, broadcast: bool, now: float) -> list[Send]:
+        if npdu.snet is not None:
+            if npdu.snet in (0, GLOBAL_NETWORK) or not npdu.sadr:
+                # SLEN 0 or an impossible SNET: the reply address is unusable
+                self.counters["dropped_bad_source"] += 1
+                return []
+            route = self.routes.get(npdu.snet)
+            if route is not None and route.next_hop is None:
+                # someone claims to be routing from one of our own networks
+                self.counters["dropped_spoofed_source"] += 1
+                return []
+            if route is None:
+                self._learn(npdu.snet, port.port_id, src, now)
+        dnet = npdu.dnet
+        if dnet is None:
+            if npdu.is_network_message:
+                return self._network_message(port.port_id, src, npdu, broadcast, now)
+            return [self._to_local(port, src, npdu, broadcast)]
+        if dnet == GLOBAL_NETWORK:
+            if npdu.dadr:
+                return self._reject(port.port_id, src, npdu, RejectReason.ADDRESSING_ERROR, dnet)
+            out = self._forward_global(port.port_id, src, npdu)
+            if npdu.is_network_message:
+                out += self._network_message(port.port_id, src, npdu, True, now)
+            else:
+                out.append(self._to_local(port, src, npdu, True))
+            return out
+        if dnet == port.network:
+            # addressed to the network it arrived on: only the router itself can be meant
+            if npdu.dadr and npdu.dadr == port.mac:
+                if npdu.is_network_message:
+                    return self._network_message(port.port_id, src, npdu, False, now)
+                return [self._to_local(port, src, npdu, False)]
+            self.counters["dropped_loop"] += 1
+            return []
+        return self._route(port.port_id, src, npdu, now)
+
+    def _from_local(self, npdu: Npdu, broadcast: bool, now: float) -> list[Send]:
+        """An NPDU from the router's own application."""
+        dnet = npdu.dnet
+        if dnet is None:
+            if npdu.is_network_message:
+                return self._network_message(LOCAL, None, npdu, broadcast, now)
+            if broadcast:
+                # the application's "local network" is every port
+                data = encode(npdu)
+                return [Send(p, None, data) for p in self.ports]
+            self.counters["dropped_local_unicast"] += 1
+            return []
+        if dnet == GLOBAL_NETWORK:
+            npdu.hop_count = 255
+            data = encode(npdu)
+            return [Send(p, None, data) for p in self.ports]
+        return self._route(LOCAL, None, npdu, now)
+
+    # ------------------------------------------------------------------ routing
+
+    def _route(self, from_port: int, src: bytes | None, npdu: Npdu, now: float) -> list[Send]:
+        """Send an NPDU with a specific DNET on towards it."""
+        dnet = npdu.dnet
+        assert dnet is not None
+        if npdu.message_type in _LINK_LOCAL:
+            self.counters["dropped_unroutable"] += 1  # clause 6.4.19/20: never routed
+            return []
+        route = self.routes.get(dnet)
+        if route is None:
+            until = self._unreachable.get(dnet)
+            if until is not None and until > now:
+                return self._reject(from_port, src, npdu, RejectReason.UNKNOWN_NETWORK, dnet)
+            return self._search(from_port, src, npdu, now)
+        if route.port_id == from_port:
+            self.counters["dropped_loop"] += 1
+            return []
+        if route.busy(now):
+            return self._reject(from_port, src, npdu, RejectReason.ROUTER_BUSY, dnet)
+        out_port = self.ports[route.port_id]
+        if from_port != LOCAL and npdu.snet is None:
+            # the first router on the path records where the message came from
+            npdu.snet = self.ports[from_port].network
+            npdu.sadr = src or b""
+        if route.next_hop is None:
+            return self._deliver(from_port, src, npdu, out_port, now)
+        if from_port != LOCAL:
+            if npdu.hop_count <= 1:
+                self.counters["dropped_hop_count"] += 1
+                return []
+            npdu.hop_count -= 1
+        data = encode(npdu)
+        if len(data) > out_port.max_npdu:
+            return self._reject(from_port, src, npdu, RejectReason.MESSAGE_TOO_LONG, dnet)
+        self.counters["forwarded"] += 1
+        return [Send(out_port.port_id, route.next_hop, data)]
+
+    def _deliver(self, from_port: int, src: bytes | None, npdu: Npdu, out_port: PortInfo, now: float) -> list[Send]:
+        """Last hop: put the NPDU on a directly connected network.
+
+        The router's application is a node of that network too: it gets
+        broadcasts on it, and messages for the router's own address there.
+        """
+        dnet = out_port.network
+        if npdu.dadr and len(npdu.dadr) != out_port.mac_len:
+            return self._reject(from_port, src, npdu, RejectReason.ADDRESSING_ERROR, dnet)
+        for_us = npdu.dadr == out_port.mac and bool(out_port.mac)
+        out: list[Send] = []
+        if from_port != LOCAL and (for_us or not npdu.dadr):
+            if npdu.is_network_message:
+                if for_us:
+                    return self._network_message(from_port, src, npdu, False, now)
+            else:
+                out.append(self._to_local(self.ports[from_port], src or b"", npdu, not for_us))
+        if for_us:
+            return out
+        last = Npdu(control=npdu.control, snet=npdu.snet, sadr=npdu.sadr, message_type=npdu.message_type,
+                    vendor_id=npdu.vendor_id, payload=npdu.payload)
+        data = encode(last)
+        if len(data) > out_port.max_npdu:
+            return self._reject(from_port, src, npdu, RejectReason.MESSAGE_TOO_LONG, dnet)
+        self.counters["forwarded"] += 1
+        out.append(Send(out_port.port_id, npdu.dadr or None, data))
+        return out
+
+    def _forward_global(self, from_port: int, src: bytes, npdu: Npdu) -> list[Send]:
+        if npdu.hop_count <= 1:
+            self.counters["dropped_hop_count"] += 1
+            return []
+        fwd = Npdu(control=npdu.control, dnet=GLOBAL_NETWORK, hop_count=npdu.hop_count - 1,
+                   snet=npdu.snet, sadr=npdu.sadr, message_type=npdu.message_type,
+                   vendor_id=npdu.vendor_id, payload=npdu.payload)
+        if fwd.snet is None:
+            fwd.snet = self.ports[from_port].network
+            fwd.sadr = src
+        data = encode(fwd)
+        out = []
+        for port in self.ports.values():
+            if port.port_id == from_port:
+                continue
+            if len(data) > port.max_npdu:
+                self.counters["dropped_too_long_broadcast"] += 1
+                continue
+            out.append(Send(port.port_id, None, data))
+        self.counters["forwarded"] += len(out)
+        return out
+
+    def _to_local(self, port: PortInfo, src: bytes, npdu: Npdu, broadcast: bool) -> Send:
+        """Hand an APDU to the router's application as coming from a remote station."""
+        up = Npdu(control=npdu.control, payload=npdu.payload)
+        if npdu.snet is not None:
+            up.snet, up.sadr = npdu.snet, npdu.sadr
+        else:
+            up.snet, up.sadr = port.network, src
+        if npdu.dnet == GLOBAL_NETWORK:
+            up.dnet, up.hop_count = GLOBAL_NETWORK, npdu.hop_count
+        self.counters["to_local"] += 1
+        return Send(LOCAL, None if broadcast else b"", encode(up))
+
+    def _learn(self, network: int, port_id: int, router: bytes, now: float) -> bool:
+        """Record that ``network`` is reached through ``router`` on ``port_id``."""
+        route = self.routes.get(network)
+        if route is not None and route.next_hop is None:
+            if network not in self.conflicts:
+                log.warning("router %s on port %d claims directly connected network %d", _hex(router), port_id, network)
+            self.conflicts[network] = port_id
+            return False
+        if route is None or route.port_id != port_id or route.next_hop != router:
+            self.routes[network] = Route(network, port_id, router, learned=now)
+            self.counters["routes_learned"] += 1
+        else:
+            route.learned = now
+        self._unreachable.pop(network, None)
+        return True
+
+    def _reachable(self, excluding_port: int, now: float) -> list[int]:
+        return sorted(n for n, r in self.routes.items() if r.port_id != excluding_port)
+
+    # ------------------------------------------------------------------ searches
+
+    def _search(self, from_port: int, src: bytes | None, npdu: Npdu, now: float) -> list[Send]:
+        dnet = npdu.dnet
+        assert dnet is not None
+        search = self._searches.get(dnet)
+        out: list[Send] = []
+        if search is None:
+            search = _Search(deadline=now + self.timers.search_timeout)
+            self._searches[dnet] = search
+            self.counters["searches"] += 1
+            who_is = encode(Npdu(message_type=NetMsg.WHO_IS_ROUTER_TO_NETWORK, payload=dnet.to_bytes(2, "big")))
+            out = [Send(p, None, who_is) for p in self.ports if p != from_port]
+        if len(search.queue) >= self.timers.pending_per_network or self._pending >= self.timers.pending_total:
+            self.counters["dropped_queue_full"] += 1
+            return out + self._reject(from_port, src, npdu, RejectReason.ROUTER_BUSY, dnet)
+        search.queue.append((from_port, src, npdu))
+        self._pending += 1
+        return out
+
+    def _release_searches(self, now: float) -> list[Send]:
+        out: list[Send] = []
+        for dnet in [n for n in self._searches if n in self.routes]:
+            search = self._searches.pop(dnet)
+            self._pending -= len(search.queue)
+            for from_port, src, npdu in search.queue:
+                if from_port == LOCAL or from_port in self.ports:
+                    out += self._route(from_port, src, npdu, now)
+        return out
+
+    def poll(self, now: float) -> list[Send]:
+        """Expire searches and busy marks; call at least every few hundred milliseconds."""
+        out: list[Send] = []
+        for dnet in [n for n, s in self._searches.items() if s.deadline <= now]:
+            search = self._searches.pop(dnet)
+            self._pending -= len(search.queue)
+            self._unreachable[dnet] = now + self.timers.unreachable_hold
+            self.counters["searches_failed"] += 1
+            for from_port, src, npdu in search.queue:
+                if from_port == LOCAL or from_port in self.ports:
+                    out += self._reject(from_port, src, npdu, RejectReason.UNKNOWN_NETWORK, dnet)
+        for dnet in [n for n, until in self._unreachable.items() if until <= now]:
+            del self._unreachable[dnet]
+        for route in self.routes.values():
+            if route.busy_until and route.busy_until <= now:
+                route.busy_until = 0.0
+        return out
+
+    # ------------------------------------------------------------------ network messages
+
+    def _network_message(self, port_id: int, src: bytes | None, npdu: Npdu, broadcast: bool, now: float) -> list[Send]:
+        mtype = npdu.message_type
+        self.counters["network_messages"] += 1
+        try:
+            handler = self._HANDLERS.get(mtype) if npdu.vendor_id is None else None
+            if handler is None:
+                return self._unknown_message(port_id, src, npdu, broadcast)
+            return handler(self, port_id, src, npdu, broadcast, now)
+        except DecodeError as err:
+            self.counters["dropped_malformed"] += 1
+            log.debug("port %d: malformed %s from %s: %s", port_id, _msg_name(mtype), _hex(src), err)
+            return []
+
+    def _unknown_message(self, port_id: int, src: bytes | None, npdu: Npdu, broadcast: bool) -> list[Send]:
+        self.counters["unknown_network_messages"] += 1
+        if broadcast or npdu.dnet == GLOBAL_NETWORK:
+            return []  # rejecting broadcasts would answer every listener's mistake with a storm
+        return self._reject(port_id, src, npdu, RejectReason.UNKNOWN_MESSAGE_TYPE, npdu.dnet or 0)
+
+    def _on_who_is_router(self, port_id: int, src: bytes | None, npdu: Npdu, broadcast: bool, now: float) -> list[Send]:
+        if npdu.payload:
+            if len(npdu.payload) < 2:
+                raise DecodeError("Who-Is-Router-To-Network with a 1-octet network")
+            dnet = int.from_bytes(npdu.payload[:2], "big")
+            route = self.routes.get(dnet)
+            if route is None:
+                # ask on the other ports on the asker's behalf; the answer is relayed back
+                fwd = Npdu(message_type=NetMsg.WHO_IS_ROUTER_TO_NETWORK, payload=npdu.payload[:2])
+                if port_id != LOCAL:
+                    fwd.snet = npdu.snet if npdu.snet is not None else self.ports[port_id].network
+                    fwd.sadr = npdu.sadr if npdu.snet is not None else (src or b"")
+                data = encode(fwd)
+                return [Send(p, None, data) for p in self.ports if p != port_id]
+            if route.port_id == port_id:
+                return []
+            return [self._i_am_router(port_id, [dnet])]
+        networks = self._reachable(excluding_port=port_id, now=now)
+        return [self._i_am_router(port_id, networks)] if networks else []
+
+    def _on_i_am_router(self, port_id: int, src: bytes | None, npdu: Npdu, broadcast: bool, now: float) -> list[Send]:
+        networks = network_list(npdu.payload)
+        if port_id == LOCAL:
+            return []
+        learned = [n for n in networks if n != GLOBAL_NETWORK and self._learn(n, port_id, src or b"", now)]
+        out: list[Send] = []
+        if learned:
+            for other in self.ports:
+                if other != port_id:
+                    out.append(self._i_am_router(other, learned))
+            out.append(self._i_am_router(LOCAL, learned))
+        return out + self._release_searches(now)
+
+    def _on_reject(self, port_id: int, src: bytes | None, npdu: Npdu, broadcast: bool, now: float) -> list[Send]:
+        reason, dnet = decode_reject(npdu.payload)
+        self.counters["rejects_received"] += 1
+        log.info("port %d: %s rejected a message for network %d (reason %d)", port_id, _hex(src), dnet, reason)
+        route = self.routes.get(dnet)
+        if reason == RejectReason.UNKNOWN_NETWORK and route is not None and route.next_hop == src:
+            del self.routes[dnet]
+        return []
+
+    def _on_busy(self, port_id: int, src: bytes | None, npdu: Npdu, broadcast: bool, now: float) -> list[Send]:
+        return self._set_busy(port_id, src, network_list(npdu.payload), now + self.timers.busy_hold, npdu)
+
+    def _on_available(self, port_id: int, src: bytes | None, npdu: Npdu, broadcast: bool, now: float) -> list[Send]:
+        return self._set_busy(port_id, src, network_list(npdu.payload), 0.0, npdu)
+
+    def _set_busy(self, port_id: int, src: bytes | None, networks: list[int], until: float, npdu: Npdu) -> list[Send]:
+        if port_id == LOCAL:
+            return []
+        changed = []
+        for network, route in self.routes.items():
+            if route.next_hop is None or route.port_id != port_id or route.next_hop != src:
+                continue
+            if networks and network not in networks:
+                continue
+            route.busy_until = until
+            changed.append(network)
+        if not changed:
+            return []
+        # pass the news on so routers beyond us stop sending too
+        relay = encode(Npdu(message_type=npdu.message_type, payload=encode_network_list(changed)))
+        return [Send(p, None, relay) for p in self.ports if p != port_id]
+
+    def _on_init_routing_table(self, port_id: int, src: bytes | None, npdu: Npdu, broadcast: bool, now: float) -> list[Send]:
+        entries = decode_routing_table(npdu.payload)
+        if entries:
+            for entry in entries:
+                route = self.routes.get(entry.network)
+                if entry.port_id == 0 and route is not None and route.next_hop is not None:
+                    del self.routes[entry.network]  # purge a learned entry; direct ones stay
+            body = encode_routing_table([])
+        else:
+            body = encode_routing_table(self.routing_table())
+        ack = Npdu(message_type=NetMsg.INITIALIZE_ROUTING_TABLE_ACK, payload=body)
+        if npdu.snet is not None:
+            ack.dnet, ack.dadr = npdu.snet, npdu.sadr
+        return [Send(port_id, src, encode(ack))]
+
+    def _on_what_is_network_number(self, port_id: int, src: bytes | None, npdu: Npdu, broadcast: bool, now: float) -> list[Send]:
+        if npdu.snet is not None or npdu.dnet is not None or port_id == LOCAL:
+            return []  # never answered across a router (clause 6.4.19)
+        body = self.ports[port_id].network.to_bytes(2, "big") + b"\x01"
+        return [Send(port_id, None, encode(Npdu(message_type=NetMsg.NETWORK_NUMBER_IS, payload=body)))]
+
+    def _on_network_number_is(self, port_id: int, src: bytes | None, npdu: Npdu, broadcast: bool, now: float) -> list[Send]:
+        if npdu.snet is not None or npdu.dnet is not None or port_id == LOCAL:
+            return []
+        network, configured = decode_network_number_is(npdu.payload)
+        ours = self.ports[port_id].network
+        if configured and network != ours:
+            if self.conflicts.get(ours) != network:
+                log.warning("port %d: %s says this network is %d, configured here as %d", port_id, _hex(src), network, ours)
+            self.conflicts[ours] = network
+            self.counters["network_number_conflicts"] += 1
+        return []
+
+    def _ignore(self, port_id: int, src: bytes | None, npdu: Npdu, broadcast: bool, now: float) -> list[Send]:
+        return []  # understood, nothing for a router without PTP ports to do
+
+    _HANDLERS = {
+        NetMsg.WHO_IS_ROUTER_TO_NETWORK: _on_who_is_router,
+        NetMsg.I_AM_ROUTER_TO_NETWORK: _on_i_am_router,
+        NetMsg.I_COULD_BE_ROUTER_TO_NETWORK: _ignore,
+        NetMsg.REJECT_MESSAGE_TO_NETWORK: _on_reject,
+        NetMsg.ROUTER_BUSY_TO_NETWORK: _on_busy,
+        NetMsg.ROUTER_AVAILABLE_TO_NETWORK: _on_available,
+        NetMsg.INITIALIZE_ROUTING_TABLE: _on_init_routing_table,
+        NetMsg.INITIALIZE_ROUTING_TABLE_ACK: _ignore,
+        NetMsg.ESTABLISH_CONNECTION_TO_NETWORK: _ignore,
+        NetMsg.DISCONNECT_CONNECTION_TO_NETWORK: _ignore,
+        NetMsg.WHAT_IS_NETWORK_NUMBER: _on_what_is_network_number,
+        NetMsg.NETWORK_NUMBER_IS: _on_network_number_is,
+    }
+
+    # ------------------------------------------------------------------ output helpers
+
+    def _i_am_router(self, port_id: int, networks: list[int]) -> Send:
+        body = encode_network_list(networks)
+        return Send(port_id, None, encode(Npdu(message_type=NetMsg.I_AM_ROUTER_TO_NETWORK, payload=body)))
+
+    def _reject(self, port_id: int, src: bytes | None, npdu: Npdu, reason: RejectReason, dnet: int) -> list[Send]:
+        """Reject-Message-To-Network back to whoever originated ``npdu``."""
+        self.counters[f"rejected_{reason.name.lower()}"] += 1
+        if npdu.message_type == NetMsg.REJECT_MESSAGE_TO_NETWORK:
+            return []  # never reject a reject
+        reply = Npdu(message_type=NetMsg.REJECT_MESSAGE_TO_NETWORK, payload=encode_reject(reason, dnet))
+        if port_id != LOCAL and npdu.snet is not None and npdu.snet != self.ports[port_id].network:
+            reply.dnet, reply.dadr = npdu.snet, npdu.sadr
+        return [Send(port_id, src if port_id != LOCAL else b"", encode(reply))]
+
+    # ------------------------------------------------------------------ status
+
+    def routing_table(self) -> list[RoutingEntry]:
+        return [RoutingEntry(n, r.port_id, self.ports[r.port_id].name.encode()[:255])
+                for n, r in sorted(self.routes.items()) if r.port_id in self.ports]
+
+    def route_list(self, now: float) -> list[dict[str, object]]:
+        rows = []
+        for network, route in sorted(self.routes.items()):
+            port = self.ports.get(route.port_id)
+            rows.append({
+                "network": network,
+                "port": port.name if port else route.port_id,
+                "port_id": route.port_id,
+                "next_hop": route.next_hop.hex() if route.next_hop else None,
+                "status": "busy" if route.busy(now) else "available",
+                "age_s": round(now - route.learned, 1) if route.next_hop else None,
+            })
+        return rows
+
+
+def _hex(mac: bytes | None) -> str:
+    return mac.hex() if mac else "-"
+
+
+def _msg_name(mtype: int | None) -> str:
+    try:
+        return NetMsg(mtype).name  # type: ignore[arg-type]
+    except ValueError:
+        return f"network message 0x{mtype:02x}"

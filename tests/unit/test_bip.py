@@ -1,0 +1,204 @@
+"""BACnet/IP link layer: normal node, BBMD and foreign device on simulated time."""
+
+from __future__ import annotations
+
+from bacrouter.net import bvll
+from bacrouter.net.bip import FDT_GRACE, BipLink
+from bacrouter.net.bvll import BdtEntry, Function, Result
+
+ME = bvll.mac("10.0.1.1", 47808)
+SUBNET_BCAST = bvll.mac("10.0.1.255", 47808)
+NODE = bvll.mac("10.0.1.20", 47808)
+PEER = bvll.mac("10.0.3.1", 47808)
+FD1 = bvll.mac("192.0.2.7", 47808)
+FD2 = bvll.mac("192.0.2.8", 47809)
+NPDU = b"\x01\x00\x10\x08"
+
+
+def split(datagram: bytes) -> tuple[int, bytes]:
+    return bvll.split(datagram)
+
+
+def result_code(datagram: bytes) -> int:
+    function, body = split(datagram)
+    assert function == Function.RESULT
+    return int.from_bytes(body, "big")
+
+
+def bbmd(**kwargs) -> BipLink:
+    return BipLink(ME, SUBNET_BCAST, "bbmd", bdt=[BdtEntry(ME), BdtEntry(PEER)], **kwargs)
+
+
+def register(link: BipLink, fd: bytes, ttl: int = 60, now: float = 0.0) -> list:
+    return link.receive(fd, bvll.pack(Function.REGISTER_FOREIGN_DEVICE, ttl.to_bytes(2, "big")), now)[1]
+
+
+def test_normal_node_unwraps_and_wraps():
+    link = BipLink(ME, SUBNET_BCAST)
+    assert link.receive(NODE, bvll.pack(Function.ORIGINAL_UNICAST_NPDU, NPDU), 0.0) == ((NODE, NPDU, False), [])
+    assert link.receive(NODE, bvll.pack(Function.ORIGINAL_BROADCAST_NPDU, NPDU), 0.0) == ((NODE, NPDU, True), [])
+    forwarded = bvll.pack(Function.FORWARDED_NPDU, FD1 + NPDU)
+    assert link.receive(PEER, forwarded, 0.0) == ((FD1, NPDU, True), [])
+    assert link.send(NODE, NPDU) == [(NODE, bvll.pack(Function.ORIGINAL_UNICAST_NPDU, NPDU))]
+    assert link.send(None, NPDU) == [(SUBNET_BCAST, bvll.pack(Function.ORIGINAL_BROADCAST_NPDU, NPDU))]
+
+
+def test_own_broadcasts_echoed_back_are_ignored():
+    link = BipLink(ME, SUBNET_BCAST)
+    assert link.receive(ME, bvll.pack(Function.ORIGINAL_BROADCAST_NPDU, NPDU), 0.0) == (None, [])
+
+
+def test_normal_node_refuses_bbmd_services():
+    link = BipLink(ME, SUBNET_BCAST)
+    cases = {
+        Function.REGISTER_FOREIGN_DEVICE: (b"\x00\x3c", Result.REGISTER_FOREIGN_DEVICE_NAK),
+        Function.READ_BDT: (b"", Result.READ_BDT_NAK),
+        Function.WRITE_BDT: (b"", Result.WRITE_BDT_NAK),
+        Function.READ_FDT: (b"", Result.READ_FDT_NAK),
+        Function.DELETE_FDT_ENTRY: (FD1, Result.DELETE_FDT_ENTRY_NAK),
+        Function.DISTRIBUTE_BROADCAST_TO_NETWORK: (NPDU, Result.DISTRIBUTE_BROADCAST_TO_NETWORK_NAK),
+    }
+    for function, (body, nak) in cases.items():
+        up, out = link.receive(FD1, bvll.pack(function, body), 0.0)
+        assert up is None and [(dest, result_code(d)) for dest, d in out] == [(FD1, nak)], function
+
+
+def test_malformed_datagrams_are_counted():
+    link = BipLink(ME, SUBNET_BCAST)
+    for junk in (b"", b"\x81", b"\x82\x0a\x00\x08abcd", b"\x81\x0a\x00\x09abcd", b"\x81\x04\x00\x08ab\x00\x00",
+                 b"\x81\x00\x00\x05\x01", b"\x81\x05\x00\x04"):
+        assert link.receive(NODE, junk, 0.0) == (None, [])
+    assert link.counters["malformed"] == 7
+
+
+def test_bbmd_registers_foreign_devices_with_grace_period():
+    link = bbmd()
+    out = register(link, FD1, ttl=60, now=100.0)
+    assert [(dest, result_code(d)) for dest, d in out] == [(FD1, Result.SUCCESS)]
+    _, out = link.receive(NODE, bvll.pack(Function.READ_FDT), 110.0)
+    function, body = split(out[0][1])
+    assert function == Function.READ_FDT_ACK
+    [entry] = bvll.decode_fdt(body)
+    assert (entry.address, entry.ttl, entry.remaining) == (FD1, 60, 60 + FDT_GRACE - 10)
+    link.poll(100.0 + 60 + FDT_GRACE - 1)
+    assert FD1 in link.fdt
+    link.poll(100.0 + 60 + FDT_GRACE + 0.1)
+    assert FD1 not in link.fdt
+
+
+def test_bbmd_foreign_device_table_is_bounded():
+    link = bbmd(fdt_size=1)
+    register(link, FD1)
+    out = register(link, FD2)
+    assert result_code(out[0][1]) == Result.REGISTER_FOREIGN_DEVICE_NAK
+    # a registered device may always renew
+    assert result_code(register(link, FD1)[0][1]) == Result.SUCCESS
+
+
+def test_bbmd_distributes_local_broadcasts_to_peers_and_foreign_devices():
+    link = bbmd()
+    register(link, FD1)
+    up, out = link.receive(NODE, bvll.pack(Function.ORIGINAL_BROADCAST_NPDU, NPDU), 1.0)
+    assert up == (NODE, NPDU, True)
+    forwarded = bvll.pack(Function.FORWARDED_NPDU, NODE + NPDU)
+    assert sorted(out) == sorted([(PEER, forwarded), (FD1, forwarded)])
+
+
+def test_bbmd_uses_directed_broadcast_for_masked_peers():
+    link = BipLink(ME, SUBNET_BCAST, "bbmd", bdt=[BdtEntry(ME), BdtEntry(PEER, b"\xff\xff\xff\x00")])
+    _, out = link.receive(NODE, bvll.pack(Function.ORIGINAL_BROADCAST_NPDU, NPDU), 1.0)
+    assert [dest for dest, _ in out] == [bvll.mac("10.0.3.255", 47808)]
+
+
+def test_bbmd_distribute_broadcast_from_a_registered_foreign_device():
+    link = bbmd()
+    register(link, FD1)
+    register(link, FD2)
+    up, out = link.receive(FD1, bvll.pack(Function.DISTRIBUTE_BROADCAST_TO_NETWORK, NPDU), 1.0)
+    assert up == (FD1, NPDU, True)
+    forwarded = bvll.pack(Function.FORWARDED_NPDU, FD1 + NPDU)
+    assert sorted(out) == sorted([(SUBNET_BCAST, forwarded), (PEER, forwarded), (FD2, forwarded)])
+
+
+def test_bbmd_refuses_distribute_from_strangers():
+    up, out = bbmd().receive(FD1, bvll.pack(Function.DISTRIBUTE_BROADCAST_TO_NETWORK, NPDU), 1.0)
+    assert up is None and result_code(out[0][1]) == Result.DISTRIBUTE_BROADCAST_TO_NETWORK_NAK
+
+
+def test_bbmd_rebroadcasts_forwarded_npdus_that_arrived_unicast():
+    link = bbmd()
+    register(link, FD1)
+    body = NODE + NPDU
+    up, out = link.receive(PEER, bvll.pack(Function.FORWARDED_NPDU, body), 1.0, via_broadcast=False)
+    assert up == (NODE, NPDU, True)
+    forwarded = bvll.pack(Function.FORWARDED_NPDU, body)
+    assert sorted(out) == sorted([(SUBNET_BCAST, forwarded), (FD1, forwarded)])
+    # sent as a directed broadcast by the peer: everyone here has it already
+    up, out = link.receive(PEER, bvll.pack(Function.FORWARDED_NPDU, body), 1.0, via_broadcast=True)
+    assert out == [(FD1, forwarded)]
+
+
+def test_bbmd_drops_forwarded_npdus_from_outside_its_bdt():
+    link = bbmd()
+    assert link.receive(FD2, bvll.pack(Function.FORWARDED_NPDU, NODE + NPDU), 1.0) == (None, [])
+    assert link.counters["forwarded_from_stranger"] == 1
+
+
+def test_bbmd_own_broadcast_goes_to_subnet_peers_and_foreign_devices():
+    link = bbmd()
+    register(link, FD1)
+    out = link.send(None, NPDU)
+    assert out[0] == (SUBNET_BCAST, bvll.pack(Function.ORIGINAL_BROADCAST_NPDU, NPDU))
+    forwarded = bvll.pack(Function.FORWARDED_NPDU, ME + NPDU)
+    assert sorted(out[1:]) == sorted([(PEER, forwarded), (FD1, forwarded)])
+
+
+def test_bbmd_delete_fdt_entry():
+    link = bbmd()
+    register(link, FD1)
+    _, out = link.receive(NODE, bvll.pack(Function.DELETE_FDT_ENTRY, FD1), 1.0)
+    assert result_code(out[0][1]) == Result.SUCCESS and not link.fdt
+    _, out = link.receive(NODE, bvll.pack(Function.DELETE_FDT_ENTRY, FD1), 1.0)
+    assert result_code(out[0][1]) == Result.DELETE_FDT_ENTRY_NAK
+
+
+def test_bbmd_read_and_write_bdt():
+    link = bbmd()
+    _, out = link.receive(NODE, bvll.pack(Function.READ_BDT), 1.0)
+    function, body = split(out[0][1])
+    assert function == Function.READ_BDT_ACK and bvll.decode_bdt(body) == [BdtEntry(ME), BdtEntry(PEER)]
+    new = bvll.encode_bdt([BdtEntry(ME), BdtEntry(FD2)])
+    _, out = link.receive(NODE, bvll.pack(Function.WRITE_BDT, new), 1.0)
+    assert result_code(out[0][1]) == Result.WRITE_BDT_NAK and link.bdt == [BdtEntry(ME), BdtEntry(PEER)]
+    written = []
+    link = bbmd(write_bdt=True, on_bdt_written=written.append)
+    _, out = link.receive(NODE, bvll.pack(Function.WRITE_BDT, new), 1.0)
+    assert result_code(out[0][1]) == Result.SUCCESS
+    assert link.bdt == [BdtEntry(ME), BdtEntry(FD2)] == written[0]
+
+
+def test_foreign_device_registers_renews_and_distributes():
+    link = BipLink(FD1, None, "foreign", bbmd=ME, ttl=60)
+    assert link.send(None, NPDU) == []  # not registered yet: nowhere to send a broadcast
+    out = link.poll(0.0)
+    assert out == [(ME, bvll.pack(Function.REGISTER_FOREIGN_DEVICE, b"\x00\x3c"))]
+    assert link.poll(1.0) == []
+    assert link.registration.state == "registering"
+    link.receive(ME, bvll.pack(Function.RESULT, b"\x00\x00"), 1.0)
+    assert link.registration.state == "registered"
+    assert link.send(None, NPDU) == [(ME, bvll.pack(Function.DISTRIBUTE_BROADCAST_TO_NETWORK, NPDU))]
+    assert link.poll(60.0) == []
+    assert link.poll(61.0)[0][0] == ME  # renewal at the time-to-live
+    # no answer: retried, and the registration lapses after the grace period
+    assert link.poll(66.0)
+    link.poll(92.0)
+    assert link.registration.state == "registering"
+
+
+def test_foreign_device_retries_after_a_nak():
+    link = BipLink(FD1, None, "foreign", bbmd=ME, ttl=60)
+    link.poll(0.0)
+    link.receive(ME, bvll.pack(Function.RESULT, b"\x00\x30"), 0.5)
+    assert link.registration.state == "rejected"
+    assert link.poll(30.0) == []
+    assert link.poll(61.0)

@@ -1,0 +1,316 @@
+"""The router's network layer on simulated time (clause 6 behaviours)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bacrouter.net.npdu import (
+    GLOBAL_NETWORK,
+    NetMsg,
+    Npdu,
+    RejectReason,
+    RoutingEntry,
+    decode,
+    decode_reject,
+    decode_routing_table,
+    encode,
+    encode_network_list,
+    encode_routing_table,
+    network_list,
+)
+from bacrouter.net.router import LOCAL, PortInfo, Router, Send
+
+MAC1 = bytes([10, 0, 1, 1, 0xBA, 0xC0])  # router on network 1
+MAC2 = bytes([10, 0, 2, 1, 0xBA, 0xC0])  # router on network 2
+CLIENT = bytes([10, 0, 1, 50, 0xBA, 0xC0])
+DEVICE = bytes([10, 0, 2, 60, 0xBA, 0xC0])
+OTHER_ROUTER = bytes([10, 0, 2, 254, 0xBA, 0xC0])
+
+
+@pytest.fixture
+def router() -> Router:
+    r = Router()
+    r.add_port(PortInfo(1, network=1, mac=MAC1, name="bip0"), now=0.0)
+    r.add_port(PortInfo(2, network=2, mac=MAC2, name="bip1"), now=0.0)
+    return r
+
+
+def apdu(payload: bytes = b"\x10\x08", **fields) -> bytes:
+    return encode(Npdu(payload=payload, **fields))
+
+
+def netmsg(mtype: int, body: bytes = b"", **fields) -> bytes:
+    return encode(Npdu(message_type=mtype, payload=body, **fields))
+
+
+def on(out: list[Send], port: int) -> list[tuple[bytes | None, Npdu]]:
+    return [(s.dest, decode(s.data)) for s in out if s.port == port]
+
+
+def test_new_port_is_announced_both_ways():
+    r = Router()
+    first = r.add_port(PortInfo(1, network=1, mac=MAC1), now=0.0)
+    assert [decode(s.data).message_type for s in first] == [NetMsg.NETWORK_NUMBER_IS]
+    second = r.add_port(PortInfo(2, network=2, mac=MAC2), now=0.0)
+    i_am = {s.port: network_list(decode(s.data).payload) for s in second
+            if decode(s.data).message_type == NetMsg.I_AM_ROUTER_TO_NETWORK}
+    assert i_am == {2: [1], 1: [2]}
+    assert all(s.dest is None for s in second)
+
+
+def test_unicast_to_remote_station_is_delivered_with_source_added(router):
+    out = router.receive(1, CLIENT, apdu(b"\x00\x05\x01\x0c", control=0x04 | 0x01, dnet=2, dadr=DEVICE), now=1.0)
+    [(dest, npdu)] = on(out, 2)
+    assert dest == DEVICE
+    assert npdu.dnet is None
+    assert (npdu.snet, npdu.sadr) == (1, CLIENT)
+    assert npdu.expecting_reply and npdu.priority == 1
+    assert npdu.payload == b"\x00\x05\x01\x0c"
+
+
+def test_global_broadcast_goes_everywhere_once(router):
+    out = router.receive(1, CLIENT, apdu(b"\x10\x08", dnet=GLOBAL_NETWORK, hop_count=255), now=1.0, broadcast=True)
+    [(dest, fwd)] = on(out, 2)
+    assert dest is None and fwd.dnet == GLOBAL_NETWORK and fwd.hop_count == 254
+    assert (fwd.snet, fwd.sadr) == (1, CLIENT)
+    [(local_dest, up)] = on(out, LOCAL)
+    assert local_dest is None and (up.snet, up.sadr) == (1, CLIENT) and up.dnet == GLOBAL_NETWORK
+    assert on(out, 1) == []
+
+
+def test_local_broadcast_reaches_only_the_application(router):
+    out = router.receive(1, CLIENT, apdu(b"\x10\x08"), now=1.0, broadcast=True)
+    assert [s.port for s in out] == [LOCAL]
+    up = decode(out[0].data)
+    assert (up.snet, up.sadr, up.dnet) == (1, CLIENT, None)
+
+
+def test_remote_broadcast_is_broadcast_and_seen_by_the_application(router):
+    out = router.receive(1, CLIENT, apdu(dnet=2, dadr=b""), now=1.0)
+    [(dest, npdu)] = on(out, 2)
+    assert dest is None and npdu.snet == 1
+    assert len(on(out, LOCAL)) == 1
+
+
+def test_message_for_the_routers_own_address_on_another_port_stays_local(router):
+    out = router.receive(1, CLIENT, apdu(dnet=2, dadr=MAC2), now=1.0)
+    assert [s.port for s in out] == [LOCAL]
+
+
+def test_unknown_network_is_searched_then_forwarded(router):
+    msg = apdu(b"\x00\x05\x07\x0c", control=0x04, dnet=5, dadr=b"\x07")
+    out = router.receive(1, CLIENT, msg, now=1.0)
+    [(dest, who)] = on(out, 2)
+    assert dest is None and who.message_type == NetMsg.WHO_IS_ROUTER_TO_NETWORK and who.payload == b"\x00\x05"
+    assert on(out, 1) == []
+    # the router behind network 2 answers
+    out = router.receive(2, OTHER_ROUTER, netmsg(NetMsg.I_AM_ROUTER_TO_NETWORK, encode_network_list([5])), now=1.5,
+                         broadcast=True)
+    [(relay_dest, relay)] = on(out, 1)
+    assert relay.message_type == NetMsg.I_AM_ROUTER_TO_NETWORK and network_list(relay.payload) == [5]
+    [(dest, fwd)] = on(out, 2)
+    assert dest == OTHER_ROUTER
+    assert (fwd.dnet, fwd.dadr, fwd.snet, fwd.sadr, fwd.hop_count) == (5, b"\x07", 1, CLIENT, 254)
+    # later traffic goes straight through
+    out = router.receive(1, CLIENT, msg, now=2.0)
+    assert [(s.port, s.dest) for s in out] == [(2, OTHER_ROUTER)]
+
+
+def test_failed_search_rejects_with_unknown_network(router):
+    router.receive(1, CLIENT, apdu(dnet=9, dadr=b"\x01", control=0x04), now=1.0)
+    assert router.poll(2.9) == []
+    out = router.poll(3.1)
+    [(dest, reject)] = on(out, 1)
+    assert dest == CLIENT and reject.dnet is None
+    assert decode_reject(reject.payload) == (RejectReason.UNKNOWN_NETWORK, 9)
+    # the next one within the hold time is rejected at once, without a new search
+    out = router.receive(1, CLIENT, apdu(dnet=9, dadr=b"\x01"), now=4.0)
+    assert [decode(s.data).message_type for s in out] == [NetMsg.REJECT_MESSAGE_TO_NETWORK]
+
+
+def test_reject_goes_back_to_a_routed_originator(router):
+    # a message that already crossed a router on network 1 (SNET 7) for an unknown network
+    router.receive(1, CLIENT, apdu(dnet=9, dadr=b"\x01", snet=7, sadr=b"\x42", hop_count=250), now=0.0)
+    out = router.poll(5.0)
+    [(dest, reject)] = on(out, 1)
+    assert dest == CLIENT
+    assert (reject.dnet, reject.dadr, reject.hop_count) == (7, b"\x42", 255)
+    assert decode_reject(reject.payload)[0] == RejectReason.UNKNOWN_NETWORK
+
+
+def test_message_too_long_for_the_outgoing_port():
+    r = Router()
+    r.add_port(PortInfo(1, network=1, mac=MAC1), 0.0)
+    r.add_port(PortInfo(2, network=2, mac=b"\x00", mac_len=1, max_npdu=501), 0.0)
+    out = r.receive(1, CLIENT, apdu(bytes(600), dnet=2, dadr=b"\x05"), now=1.0)
+    [(dest, reject)] = on(out, 1)
+    assert dest == CLIENT
+    assert decode_reject(reject.payload) == (RejectReason.MESSAGE_TOO_LONG, 2)
+    assert on(out, 2) == []
+    assert r.counters["rejected_message_too_long"] == 1
+
+
+def test_station_address_of_the_wrong_length_is_an_addressing_error(router):
+    out = router.receive(1, CLIENT, apdu(dnet=2, dadr=b"\x01\x02\x03"), now=1.0)
+    [(dest, reject)] = on(out, 1)
+    assert decode_reject(reject.payload) == (RejectReason.ADDRESSING_ERROR, 2)
+
+
+def test_hop_count_exhausted_is_dropped(router):
+    router.receive(2, OTHER_ROUTER, netmsg(NetMsg.I_AM_ROUTER_TO_NETWORK, encode_network_list([5])), now=0.0)
+    out = router.receive(1, CLIENT, apdu(dnet=5, dadr=b"\x01", hop_count=1), now=1.0)
+    assert out == [] and router.counters["dropped_hop_count"] == 1
+    out = router.receive(1, CLIENT, apdu(dnet=GLOBAL_NETWORK, hop_count=1), now=1.0, broadcast=True)
+    assert on(out, 2) == []
+
+
+def test_who_is_router_without_network_lists_everything_behind_other_ports(router):
+    router.receive(2, OTHER_ROUTER, netmsg(NetMsg.I_AM_ROUTER_TO_NETWORK, encode_network_list([5, 6])), now=0.0)
+    out = router.receive(1, CLIENT, netmsg(NetMsg.WHO_IS_ROUTER_TO_NETWORK), now=1.0, broadcast=True)
+    [(dest, i_am)] = on(out, 1)
+    assert dest is None and network_list(i_am.payload) == [2, 5, 6]
+    out = router.receive(2, DEVICE, netmsg(NetMsg.WHO_IS_ROUTER_TO_NETWORK), now=1.0, broadcast=True)
+    [(_, i_am)] = on(out, 2)
+    assert network_list(i_am.payload) == [1]
+
+
+def test_who_is_router_for_specific_networks(router):
+    out = router.receive(1, CLIENT, netmsg(NetMsg.WHO_IS_ROUTER_TO_NETWORK, b"\x00\x02"), now=1.0, broadcast=True)
+    [(_, i_am)] = on(out, 1)
+    assert network_list(i_am.payload) == [2]
+    # asked on network 2 for network 2: not our business
+    assert router.receive(2, DEVICE, netmsg(NetMsg.WHO_IS_ROUTER_TO_NETWORK, b"\x00\x02"), now=1.0) == []
+    # unknown: passed on with the asker's address so the answer can find its way back
+    out = router.receive(1, CLIENT, netmsg(NetMsg.WHO_IS_ROUTER_TO_NETWORK, b"\x00\x63"), now=1.0)
+    [(dest, fwd)] = on(out, 2)
+    assert dest is None and (fwd.snet, fwd.sadr, fwd.payload) == (1, CLIENT, b"\x00\x63")
+
+
+def test_initialize_routing_table_query_returns_the_whole_table(router):
+    router.receive(2, OTHER_ROUTER, netmsg(NetMsg.I_AM_ROUTER_TO_NETWORK, encode_network_list([5])), now=0.0)
+    out = router.receive(1, CLIENT, netmsg(NetMsg.INITIALIZE_ROUTING_TABLE, b"\x00", control=0x04), now=1.0)
+    [(dest, ack)] = on(out, 1)
+    assert dest == CLIENT and ack.message_type == NetMsg.INITIALIZE_ROUTING_TABLE_ACK
+    assert decode_routing_table(ack.payload) == [
+        RoutingEntry(1, 1, b"bip0"), RoutingEntry(2, 2, b"bip1"), RoutingEntry(5, 2, b"bip1")]
+
+
+def test_routing_table_ack_carries_port_names():
+    r = Router()
+    r.add_port(PortInfo(3, network=10, mac=MAC1, name="lan"), 0.0)
+    out = r.receive(3, CLIENT, netmsg(NetMsg.INITIALIZE_ROUTING_TABLE, b"\x00"), now=1.0)
+    assert decode_routing_table(decode(out[0].data).payload) == [RoutingEntry(10, 3, b"lan")]
+
+
+def test_initialize_routing_table_update_purges_learned_routes_only(router):
+    router.receive(2, OTHER_ROUTER, netmsg(NetMsg.I_AM_ROUTER_TO_NETWORK, encode_network_list([5])), now=0.0)
+    body = encode_routing_table([RoutingEntry(5, 0), RoutingEntry(1, 0)])
+    out = router.receive(1, CLIENT, netmsg(NetMsg.INITIALIZE_ROUTING_TABLE, body), now=1.0)
+    [(_, ack)] = on(out, 1)
+    assert ack.payload == b"\x00"
+    assert 5 not in router.routes and 1 in router.routes
+
+
+def test_what_is_network_number(router):
+    out = router.receive(1, CLIENT, netmsg(NetMsg.WHAT_IS_NETWORK_NUMBER), now=1.0, broadcast=True)
+    [(dest, reply)] = on(out, 1)
+    assert dest is None and reply.message_type == NetMsg.NETWORK_NUMBER_IS and reply.payload == b"\x00\x01\x01"
+    # never answered for another network, never routed
+    assert router.receive(1, CLIENT, netmsg(NetMsg.WHAT_IS_NETWORK_NUMBER, snet=4, sadr=b"\x01"), now=1.0) == []
+    assert router.receive(1, CLIENT, netmsg(NetMsg.WHAT_IS_NETWORK_NUMBER, dnet=2, dadr=b""), now=1.0) == []
+
+
+def test_conflicting_network_number_is_noticed(router):
+    router.receive(1, CLIENT, netmsg(NetMsg.NETWORK_NUMBER_IS, b"\x00\x07\x01"), now=1.0, broadcast=True)
+    assert router.conflicts == {1: 7}
+    assert router.counters["network_number_conflicts"] == 1
+
+
+def test_unknown_message_types(router):
+    out = router.receive(1, CLIENT, netmsg(0x50, b"\x01"), now=1.0)
+    [(dest, reject)] = on(out, 1)
+    assert dest == CLIENT and decode_reject(reject.payload)[0] == RejectReason.UNKNOWN_MESSAGE_TYPE
+    assert router.receive(1, CLIENT, netmsg(0x50, b"\x01"), now=1.0, broadcast=True) == []
+    out = router.receive(1, CLIENT, encode(Npdu(message_type=0x80, vendor_id=999, payload=b"\x01")), now=1.0)
+    assert decode_reject(decode(out[0].data).payload)[0] == RejectReason.UNKNOWN_MESSAGE_TYPE
+
+
+def test_proprietary_network_messages_are_routed_with_their_vendor(router):
+    msg = encode(Npdu(message_type=0x85, vendor_id=260, payload=b"\xaa\xbb", dnet=2, dadr=DEVICE))
+    out = router.receive(1, CLIENT, msg, now=1.0)
+    [(dest, fwd)] = on(out, 2)
+    assert dest == DEVICE and (fwd.message_type, fwd.vendor_id, fwd.payload) == (0x85, 260, b"\xaa\xbb")
+
+
+def test_router_busy_is_honoured_and_relayed(router):
+    router.receive(2, OTHER_ROUTER, netmsg(NetMsg.I_AM_ROUTER_TO_NETWORK, encode_network_list([5, 6])), now=0.0)
+    out = router.receive(2, OTHER_ROUTER, netmsg(NetMsg.ROUTER_BUSY_TO_NETWORK, encode_network_list([5])), now=1.0)
+    [(_, relay)] = on(out, 1)
+    assert relay.message_type == NetMsg.ROUTER_BUSY_TO_NETWORK and network_list(relay.payload) == [5]
+    out = router.receive(1, CLIENT, apdu(dnet=5, dadr=b"\x01"), now=2.0)
+    assert decode_reject(decode(out[0].data).payload) == (RejectReason.ROUTER_BUSY, 5)
+    assert on(router.receive(1, CLIENT, apdu(dnet=6, dadr=b"\x01"), now=2.0), 2)
+    # busy lapses after 30 s without Router-Available
+    router.poll(31.5)
+    assert on(router.receive(1, CLIENT, apdu(dnet=5, dadr=b"\x01"), now=31.5), 2)
+    # an empty list means every network behind that router; Router-Available clears it
+    router.receive(2, OTHER_ROUTER, netmsg(NetMsg.ROUTER_BUSY_TO_NETWORK), now=40.0)
+    assert router.routes[5].busy(40.0) and router.routes[6].busy(40.0)
+    router.receive(2, OTHER_ROUTER, netmsg(NetMsg.ROUTER_AVAILABLE_TO_NETWORK), now=41.0)
+    assert not router.routes[5].busy(41.0) and not router.routes[6].busy(41.0)
+
+
+def test_application_replies_leave_as_local_traffic(router):
+    out = router.receive(LOCAL, None, apdu(b"\x30\x01\x0c", dnet=1, dadr=CLIENT), now=1.0)
+    [(dest, npdu)] = on(out, 1)
+    assert dest == CLIENT and npdu.dnet is None and npdu.snet is None
+    out = router.receive(LOCAL, None, apdu(b"\x10\x00", dnet=GLOBAL_NETWORK), now=1.0, broadcast=True)
+    assert sorted(s.port for s in out) == [1, 2]
+    assert all(decode(s.data).snet is None and decode(s.data).dnet == GLOBAL_NETWORK for s in out)
+    out = router.receive(LOCAL, None, apdu(b"\x10\x08"), now=1.0, broadcast=True)
+    assert sorted(s.port for s in out) == [1, 2]
+
+
+def test_application_asking_for_a_route_gets_an_answer(router):
+    out = router.receive(LOCAL, None, netmsg(NetMsg.WHO_IS_ROUTER_TO_NETWORK, b"\x00\x02"), now=1.0, broadcast=True)
+    [(_, i_am)] = on(out, LOCAL)
+    assert network_list(i_am.payload) == [2]
+
+
+def test_garbage_is_counted_and_routing_continues(router):
+    for junk in (b"", b"\x02\x00", b"\x01\x20\x00", b"\x01\x08\x00\x01\x05", b"\x01\x80"):
+        assert router.receive(1, CLIENT, junk, now=1.0) == []
+    assert router.counters["dropped_malformed"] == 5
+    assert on(router.receive(1, CLIENT, apdu(dnet=2, dadr=DEVICE), now=1.0), 2)
+
+
+def test_source_claiming_a_directly_connected_network_is_dropped(router):
+    assert router.receive(1, CLIENT, apdu(snet=2, sadr=b"\x01", dnet=2, dadr=DEVICE), now=1.0) == []
+    assert router.counters["dropped_spoofed_source"] == 1
+
+
+def test_a_reject_is_never_rejected(router):
+    reject = netmsg(NetMsg.REJECT_MESSAGE_TO_NETWORK, b"\x01\x00\x09", dnet=9, dadr=b"\x01")
+    router.receive(1, CLIENT, reject, now=0.0)
+    assert on(router.poll(10.0), 1) == []
+
+
+def test_reject_received_for_a_learned_route_forgets_it(router):
+    router.receive(2, OTHER_ROUTER, netmsg(NetMsg.I_AM_ROUTER_TO_NETWORK, encode_network_list([5])), now=0.0)
+    router.receive(2, OTHER_ROUTER, netmsg(NetMsg.REJECT_MESSAGE_TO_NETWORK, b"\x01\x00\x05"), now=1.0)
+    assert 5 not in router.routes
+
+
+def test_removed_port_forgets_its_routes(router):
+    router.receive(2, OTHER_ROUTER, netmsg(NetMsg.I_AM_ROUTER_TO_NETWORK, encode_network_list([5])), now=0.0)
+    router.remove_port(2)
+    assert sorted(router.routes) == [1]
+    assert router.receive(2, DEVICE, apdu(), now=1.0) == []
+
+
+def test_search_queue_is_bounded(router):
+    router.timers.pending_per_network = 2
+    for _ in range(2):
+        router.receive(1, CLIENT, apdu(dnet=9, dadr=b"\x01"), now=0.0)
+    out = router.receive(1, CLIENT, apdu(dnet=9, dadr=b"\x01"), now=0.0)
+    assert decode_reject(decode(out[0].data).payload)[0] == RejectReason.ROUTER_BUSY
