@@ -1,0 +1,185 @@
+"""The ``bacrouter`` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from . import __version__
+from .config import has_errors, load_config
+from .control import ControlError, call
+from .paths import Paths
+
+__all__ = ["main"]
+
+
+def _paths(args: argparse.Namespace) -> Paths:
+    return Paths.from_arg(args.config_dir)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .daemon import run
+
+    return run(_paths(args))
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    paths = _paths(args)
+    config, problems = load_config(paths)
+    for problem in problems:
+        print(problem)
+    errors = sum(p.severity == "error" for p in problems)
+    warnings = len(problems) - errors
+    if not problems:
+        print(f"{paths.uci_file}: OK ({len(config.enabled_ports) if config else 0} port(s) enabled)")
+    else:
+        print(f"{errors} error(s), {warnings} warning(s)", file=sys.stderr)
+    if has_errors(problems) or (args.strict and problems):
+        return 1
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from .config.defaults import init
+
+    for line in init(_paths(args)) or ["nothing to do: configuration exists"]:
+        print(line)
+    return 0
+
+
+def _call(args: argparse.Namespace, method: str, params: dict[str, Any] | None = None) -> Any:
+    path = _paths(args).control_socket
+    try:
+        return call(path, method, params)
+    except (FileNotFoundError, ConnectionRefusedError):
+        print(f"bacrouter is not running (no control socket at {path})", file=sys.stderr)
+        raise SystemExit(3) from None
+    except ControlError as err:
+        print(f"error: {err.message}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    status = _call(args, "status")
+    ports = _call(args, "ports")
+    routes = _call(args, "routes")
+    if args.json:
+        print(json.dumps({"status": status, "ports": ports, "routes": routes}, indent=2))
+        return 0
+    print(format_status(status, ports, routes))
+    return 0
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    result = _call(args, "reload")
+    if args.json:
+        print(json.dumps(result, indent=2))
+    elif not result["ok"]:
+        print("configuration has errors; the router keeps running the previous one:", file=sys.stderr)
+        for problem in result["problems"]:
+            print(f"  {problem}", file=sys.stderr)
+    else:
+        changes = [f"{what}: {', '.join(names)}" for what, names in result["ports"].items() if names and what != "unchanged"]
+        print("reloaded; " + ("; ".join(changes) if changes else "nothing changed"))
+    return 0 if result["ok"] else 1
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    params = json.loads(args.params) if args.params else {}
+    print(json.dumps(_call(args, args.method, params), indent=2))
+    return 0
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    print(f"bacrouter {__version__}")
+    return 0
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h {minutes:02d}m"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s"
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    cells = [[("" if c is None else str(c)) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    lines = ["  " + "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def format_status(status: dict[str, Any], ports: list[dict[str, Any]], routes: list[dict[str, Any]]) -> str:
+    device = status["device"]
+    out = [f"bacrouter {status['version']}: device {device['instance']} '{device['name']}', up {_duration(status['uptime_s'])}"]
+    out.append("Ports:")
+    rows = []
+    for port in ports:
+        detail = port.get("reason") or port.get("mode") or ""
+        link = port.get("link") or {}
+        if link.get("registration"):
+            reg = link["registration"]
+            detail += f", {reg['state']} with BBMD {reg['bbmd']}"
+        if "fdt" in link:
+            detail += f", {len(link['fdt'])} foreign device(s)"
+        rows.append([port["name"], port["kind"], port["network"], port["state"], port.get("address") or "-", detail])
+    out.append(_table(["NAME", "KIND", "NETWORK", "STATE", "ADDRESS", "DETAIL"], rows))
+    out.append("Routes:")
+    out.append(_table(["NETWORK", "PORT", "NEXT HOP", "STATUS"],
+                      [[r["network"], r["port"], _hop(r["next_hop"]), r["status"]] for r in routes]))
+    counters = status.get("counters") or {}
+    if counters:
+        out.append("Counters: " + ", ".join(f"{k} {v}" for k, v in sorted(counters.items())))
+    if status.get("conflicts"):
+        out.append("Network number conflicts: " + ", ".join(f"network {k} is called {v} by a neighbour"
+                                                           for k, v in status["conflicts"].items()))
+    return "\n".join(out)
+
+
+def _hop(hexmac: str | None) -> str:
+    if not hexmac:
+        return "direct"
+    mac = bytes.fromhex(hexmac)
+    if len(mac) == 6:
+        return f"{'.'.join(str(b) for b in mac[:4])}:{int.from_bytes(mac[4:], 'big')}"
+    return hexmac
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bacrouter", description="BACnet router and gateway")
+    parser.add_argument("--version", action="version", version=f"bacrouter {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config-dir", metavar="DIR",
+                        help="use DIR instead of /etc (DIR/config/bacrouter, DIR/bacrouter/resource.conf, DIR/run)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("run", parents=[common], help="run the router in the foreground").set_defaults(func=cmd_run)
+    check = sub.add_parser("check", parents=[common], help="validate the configuration")
+    check.add_argument("--strict", action="store_true", help="fail on warnings too")
+    check.set_defaults(func=cmd_check)
+    sub.add_parser("init", parents=[common], help="create missing default configuration").set_defaults(func=cmd_init)
+    status = sub.add_parser("status", parents=[common], help="show the running router's state")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(func=cmd_status)
+    reload = sub.add_parser("reload", parents=[common], help="apply configuration changes to the running router")
+    reload.add_argument("--json", action="store_true")
+    reload.set_defaults(func=cmd_reload)
+    caller = sub.add_parser("call", parents=[common], help="call a control method, print its JSON answer")
+    caller.add_argument("method")
+    caller.add_argument("params", nargs="?", help="parameters as a JSON object")
+    caller.set_defaults(func=cmd_call)
+    sub.add_parser("version", parents=[common], help="print the version").set_defaults(func=cmd_version)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)

@@ -1,0 +1,149 @@
+"""bacrouterd: load the configuration, run the router, serve control, follow signals.
+
+It runs in the foreground and logs to stderr (procd forwards both to syslog).
+SIGTERM stops it within a second; SIGHUP re-reads the configuration and
+restarts only what changed. A configuration with errors is never half
+applied: at start the daemon refuses to run, on reload it keeps the old one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import time
+from typing import Any
+
+from . import __version__
+from .config import Config, Problem, has_errors, load_config
+from .control import ControlError, ControlServer, MethodTable
+from .net.node import RouterNode
+from .paths import Paths
+
+__all__ = ["Daemon", "setup_logging"]
+
+log = logging.getLogger("bacrouter")
+
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+def setup_logging(level: str = "info") -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    set_level(level)
+
+
+def set_level(level: str) -> None:
+    logging.getLogger().setLevel(LEVELS.get(level, logging.INFO))
+    # bacpypes3 is chatty at info; its warnings still come through
+    logging.getLogger("bacpypes3").setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
+
+
+def report(problems: list[Problem]) -> None:
+    for problem in problems:
+        (log.error if problem.severity == "error" else log.warning)("%s", problem)
+
+
+class Daemon:
+    def __init__(self, paths: Paths) -> None:
+        self.paths = paths
+        self.config: Config | None = None
+        self.node: RouterNode | None = None
+        self.control: ControlServer | None = None
+        self.table = MethodTable()
+        self.started = time.time()
+        self._stop = asyncio.Event()
+        self._reload_lock = asyncio.Lock()
+        self._register_methods()
+
+    async def run(self) -> int:
+        config, problems = load_config(self.paths)
+        report(problems)
+        if config is None or has_errors(problems):
+            log.error("not starting: fix the configuration (bacrouter check%s)",
+                      f" --config-dir {self.paths.root}" if self.paths.root else "")
+            return 2
+        self.config = config
+        set_level(config.app.log_level)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self._reload_logged()))
+        self.node = RouterNode(config)
+        try:
+            await self.node.start()
+            self.control = ControlServer(self.table, self.paths.control_socket)
+            await self.control.start()
+        except ControlError as err:
+            log.error("%s", err.message)
+            self.node.stop()
+            return 1
+        log.info("bacrouter %s running: device %d '%s', %d port(s); control socket %s", __version__,
+                 config.app.device_instance, config.app.device_name, len(config.enabled_ports),
+                 self.paths.control_socket)
+        await self._stop.wait()
+        log.info("stopping")
+        await self.shutdown()
+        return 0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def shutdown(self) -> None:
+        if self.control is not None:
+            await self.control.close()
+        if self.node is not None:
+            self.node.stop()
+
+    async def _reload_logged(self) -> None:
+        result = await self.reload()
+        if result["ok"]:
+            log.info("configuration reloaded: %s", ", ".join(f"{k} {v}" for k, v in result["ports"].items() if v) or "no changes")
+
+    async def reload(self) -> dict[str, Any]:
+        """Re-read the configuration and apply the difference; keep the old one if the new has errors."""
+        async with self._reload_lock:
+            config, problems = load_config(self.paths)
+            report(problems)
+            if config is None or has_errors(problems):
+                log.error("configuration has errors: still running the previous one")
+                return {"ok": False, "problems": [str(p) for p in problems]}
+            assert self.node is not None
+            set_level(config.app.log_level)
+            summary = await self.node.apply(config)
+            self.config = config
+            return {"ok": True, "ports": summary, "warnings": [str(p) for p in problems]}
+
+    # ------------------------------------------------------------------ control methods
+
+    def _register_methods(self) -> None:
+        table = self.table
+        table.add("status", lambda p: self._status(), "router overview: device, ports, counters")
+        table.add("ports", lambda p: self._node().port_status(), "every port with its state and link details")
+        table.add("routes", lambda p: self._node().routes(), "the routing table")
+        table.add("reload", lambda p: self.reload(), "re-read the configuration and apply the changes")
+        table.add("version", lambda p: {"version": __version__}, "the bacrouter version")
+        table.add("methods", lambda p: table.describe(), "the methods this daemon answers")
+
+    def _node(self) -> RouterNode:
+        if self.node is None:
+            raise ControlError("not_running", "the router is not running")
+        return self.node
+
+    def _status(self) -> dict[str, Any]:
+        status = {"version": __version__, "config_dir": str(self.paths.root or "/etc")}
+        status.update(self._node().status())
+        return status
+
+
+def run(paths: Paths) -> int:
+    setup_logging()
+    daemon = Daemon(paths)
+    try:
+        return asyncio.run(daemon.run())
+    except KeyboardInterrupt:
+        return 0

@@ -1,0 +1,47 @@
+"""Send exact datagrams to a BACnet/IP address and print what comes back, as JSON.
+
+    rawbip.py --bind 10.71.1.2:47999 --to 10.71.1.1:47808 --hex 810a0010... [--hex ...] [--wait 3]
+
+Prints [{"from": "ip:port", "hex": "..."}] for every datagram received during --wait seconds
+after the last send.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import time
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bind", required=True)
+    parser.add_argument("--to", required=True)
+    parser.add_argument("--hex", action="append", default=[])
+    parser.add_argument("--wait", type=float, default=3.0)
+    parser.add_argument("--until-count", type=int, default=0, help="stop early after this many datagrams")
+    args = parser.parse_args()
+    host, port = args.bind.rsplit(":", 1)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+    sock.bind((host, int(port)))
+    to_host, to_port = args.to.rsplit(":", 1)
+    for payload in args.hex:
+        sock.sendto(bytes.fromhex(payload), (to_host, int(to_port)))
+    received = []
+    deadline = time.monotonic() + args.wait
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            data, source = sock.recvfrom(65535)
+        except TimeoutError:
+            break
+        received.append({"from": f"{source[0]}:{source[1]}", "hex": data.hex()})
+        if args.until_count and len(received) >= args.until_count:
+            break
+    print(json.dumps(received))
+
+
+if __name__ == "__main__":
+    main()
