@@ -102,7 +102,8 @@ class Daemon:
     async def _reload_logged(self) -> None:
         result = await self.reload()
         if result["ok"]:
-            log.info("configuration reloaded: %s", ", ".join(f"{k} {v}" for k, v in result["ports"].items() if v) or "no changes")
+            changes = "; ".join(f"{what}: {', '.join(names)}" for what, names in result["ports"].items() if names)
+            log.info("configuration reloaded: %s", changes or "no ports")
 
     async def reload(self) -> dict[str, Any]:
         """Re-read the configuration and apply the difference; keep the old one if the new has errors."""

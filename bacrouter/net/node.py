@@ -301,6 +301,7 @@ class BipPortRuntime:
         self.local: ifaddr.IfAddr | None = None
         self._listener: tuple[BroadcastListener, Any] | None = None
         self.ip_description: dict[str, Any] = {}
+        self.up_since: float | None = None
 
     async def start(self) -> None:
         self.local = None
@@ -352,6 +353,7 @@ class BipPortRuntime:
                                "mode": cfg.mode, "interface": local.label, "bbmd": cfg.bbmd, "ttl": cfg.ttl,
                                "fdt_size": cfg.fdt_size, "bdt": [(bvll.text(e.address), e.mask) for e in bdt]}
         self.state, self.reason = "up", ""
+        self.up_since = time.time()
         info = PortInfo(self.port_id, cfg.network, max_npdu=cfg.max_npdu, mac_len=6, mac=address, name=self.name)
         self.node.port_up(self, info)
 
@@ -416,6 +418,7 @@ class BipPortRuntime:
         self.node.port_down(self)
         self._close_sockets()
         self.link = None
+        self.up_since = None
         self.state, self.reason = "stopped", ""
 
     def status(self, now: float) -> dict[str, Any]:
@@ -425,6 +428,7 @@ class BipPortRuntime:
             "state": self.state, "reason": self.reason, "resource": self.resource.name,
             "interface": self.resource.ifname, "mode": cfg.mode,
             "address": f"{self.local.address}:{cfg.udp_port}" if self.local and self.state == "up" else None,
+            "up_since": self.up_since,
         }
         if self.link is not None:
             info["link"] = self.link.status(now)

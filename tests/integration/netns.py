@@ -33,9 +33,20 @@ def available() -> str | None:
     """None when namespaces can be made here, else why not."""
     if os.geteuid() != 0:
         return "needs root for ip netns"
-    if shutil.which("ip") is None:
-        return "needs iproute2"
+    for tool, package in (("ip", "iproute2"), ("tshark", "tshark")):
+        if shutil.which(tool) is None:
+            return f"needs {package}"
     return None
+
+
+def needs_netns():
+    """Skip on a developer machine without root or tools; in CI (BACROUTER_REQUIRE_ALL=1) run and fail instead."""
+    import pytest
+
+    reason = available()
+    if reason is not None and os.environ.get("BACROUTER_REQUIRE_ALL"):
+        reason = None
+    return [pytest.mark.netns, pytest.mark.skipif(reason is not None, reason=reason or "")]
 
 
 @dataclass

@@ -14,9 +14,9 @@ from bacrouter.net import bvll
 from bacrouter.net.bvll import Function
 from bacrouter.net.npdu import NetMsg, Npdu, RejectReason, decode, decode_reject, encode
 
-from .netns import ROOT, Network, available, tshark_fields, tshark_problems
+from .netns import ROOT, Network, needs_netns, tshark_fields, tshark_problems
 
-pytestmark = [pytest.mark.netns, pytest.mark.skipif(available() is not None, reason=str(available()))]
+pytestmark = needs_netns()
 
 RAW = str(ROOT / "tests" / "peers" / "rawbip.py")
 ROUTER_INSTANCE = 4001

@@ -1,0 +1,102 @@
+# bacrouter: one Makefile, two uses.
+#  - Inside the OpenWrt build system (TOPDIR is set) this is the package's feed
+#    Makefile: place this directory in a feed (or symlink it to package/bacrouter).
+#  - Anywhere else it offers the developer targets: run, test, bench, check, lint.
+
+ifneq ($(TOPDIR),)
+# ----------------------------------------------------------------- OpenWrt package
+
+include $(TOPDIR)/rules.mk
+
+PKG_NAME:=bacrouter
+PKG_VERSION:=$(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' $(CURDIR)/bacrouter/__init__.py)
+PKG_RELEASE:=1
+PKG_LICENSE:=GPL-2.0-or-later
+PKG_MAINTAINER:=bacrouter developers
+# the wheel is built with setuptools from the host Python (OpenWrt >= 25.x has it as a package)
+PKG_BUILD_DEPENDS:=python-setuptools/host
+
+include $(INCLUDE_DIR)/package.mk
+PYTHON3_PACKAGE_MK:=$(firstword $(wildcard $(TOPDIR)/feeds/*/lang/python/python3-package.mk))
+include $(PYTHON3_PACKAGE_MK)
+
+define Package/bacrouter
+  SECTION:=net
+  CATEGORY:=Network
+  TITLE:=BACnet router and Modbus / M-Bus / Lua gateway
+  # bacpypes3 is not in the packages feed; python3-bacpypes3 is built alongside (see README)
+  DEPENDS:=+python3-light +python3-asyncio +python3-logging +python3-pyserial +python3-bacpypes3
+endef
+
+define Package/bacrouter/description
+  A BACnet multi-port router (BACnet/IP normal, foreign device and BBMD ports;
+  MS/TP; BACnet Ethernet; a virtual network for gateway devices) with Modbus,
+  M-Bus and Lua-scripted gateways, configured with UCI.
+endef
+
+define Package/bacrouter/conffiles
+/etc/config/bacrouter
+/etc/bacrouter/resource.conf
+endef
+
+define Build/Prepare
+	mkdir -p $(PKG_BUILD_DIR)
+	$(CP) ./pyproject.toml ./README.md ./bacrouter $(PKG_BUILD_DIR)/
+endef
+
+define Py3Package/bacrouter/install
+	$(INSTALL_DIR) $(1)/usr/bin
+	$(INSTALL_BIN) $(PKG_INSTALL_DIR)/usr/bin/bacrouter $(1)/usr/bin/bacrouter
+	$(INSTALL_DIR) $(1)/etc/init.d $(1)/etc/config $(1)/etc/bacrouter $(1)/etc/uci-defaults
+	$(INSTALL_BIN) ./files/bacrouter.init $(1)/etc/init.d/bacrouter
+	$(INSTALL_CONF) ./files/bacrouter.config $(1)/etc/config/bacrouter
+	$(INSTALL_CONF) ./files/resource.conf $(1)/etc/bacrouter/resource.conf
+	$(INSTALL_DATA) ./uci-defaults/90_bacrouter $(1)/etc/uci-defaults/90_bacrouter
+endef
+
+$(eval $(call Py3Package,bacrouter))
+$(eval $(call BuildPackage,bacrouter))
+$(eval $(call BuildPackage,bacrouter-src))
+
+else
+# ----------------------------------------------------------------- developer targets
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+RUN_DIR ?= .run
+
+.PHONY: run test test-unit bench check lint clean
+
+# a private virtual environment with the pinned dependencies, rebuilt when pyproject changes
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+# the router on a default configuration for this machine, in $(RUN_DIR)
+run: $(VENV)/.installed
+	$(PY) -m bacrouter init --config-dir $(RUN_DIR)
+	exec $(PY) -m bacrouter run --config-dir $(RUN_DIR)
+
+test: $(VENV)/.installed
+	$(PY) -m pytest
+
+test-unit: $(VENV)/.installed
+	$(PY) -m pytest tests/unit
+
+bench: $(VENV)/.installed
+	$(PY) bench/run_all.py
+
+check: $(VENV)/.installed
+	$(PY) -m bacrouter check --config-dir $(RUN_DIR)
+
+lint: $(VENV)/.installed
+	$(PY) -m pip install --quiet ruff
+	$(PY) -m ruff check bacrouter tests bench
+
+clean:
+	rm -rf $(VENV) $(RUN_DIR) .pytest_cache .hypothesis *.egg-info
+
+endif

@@ -1,0 +1,208 @@
+"""The daemon's life: start, refuse bad config, SIGHUP reload by difference, SIGTERM within a second."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bacrouter.control import ControlError, call
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def config_text(udp1: int, udp2: int, network2: int = 2, extra: str = "") -> str:
+    return (
+        "config bacrouter 'main'\n\toption device_instance '4100'\n\n"
+        f"config bip 'one'\n\toption resource 'loop'\n\toption network '1'\n\toption udp_port '{udp1}'\n\n"
+        f"config bip 'two'\n\toption resource 'loop'\n\toption network '{network2}'\n\toption udp_port '{udp2}'\n"
+    ) + extra
+
+
+class Running:
+    def __init__(self, tmp: Path, text: str, resources: dict | None = None) -> None:
+        self.dir = tmp
+        (tmp / "config").mkdir(exist_ok=True)
+        (tmp / "bacrouter").mkdir(exist_ok=True)
+        (tmp / "bacrouter" / "resource.conf").write_text(json.dumps(resources or {"loop": {"type": "ETH", "ifname": "lo"}}))
+        self.write(text)
+        self.log = open(tmp / "daemon.log", "w+")
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        self.proc = subprocess.Popen([sys.executable, "-m", "bacrouter", "run", "--config-dir", str(tmp)],
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        self.socket = tmp / "run" / "control.sock"
+
+    def write(self, text: str) -> None:
+        (self.dir / "config" / "bacrouter").write_text(text)
+
+    def call(self, method: str, params: dict | None = None):
+        return call(self.socket, method, params)
+
+    def wait_up(self, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.output()
+            try:
+                if all(p["state"] == "up" for p in self.call("ports") if p["kind"] == "bip"):
+                    return
+            except (OSError, ControlError):
+                pass
+            time.sleep(0.1)
+        raise AssertionError("daemon did not come up:\n" + self.output())
+
+    def output(self) -> str:
+        self.log.flush()
+        return (self.dir / "daemon.log").read_text()
+
+    def ports(self) -> dict[str, dict]:
+        return {p["name"]: p for p in self.call("ports")}
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def udp_ports():
+    base = random.randrange(20000, 40000, 10)
+    return base, base + 1
+
+
+@pytest.fixture
+def daemon(tmp_path, udp_ports):
+    running = Running(tmp_path, config_text(*udp_ports))
+    yield running
+    running.close()
+
+
+def test_sigterm_stops_cleanly_within_a_second(daemon):
+    daemon.wait_up()
+    started = time.monotonic()
+    daemon.proc.send_signal(signal.SIGTERM)
+    daemon.proc.wait(5)
+    elapsed = time.monotonic() - started
+    assert daemon.proc.returncode == 0, daemon.output()
+    assert elapsed < 1.0, f"took {elapsed:.2f} s"
+    assert not daemon.socket.exists()
+    assert "Traceback" not in daemon.output()
+
+
+def test_sighup_restarts_only_what_changed(daemon, udp_ports):
+    daemon.wait_up()
+    before = daemon.ports()
+    daemon.write(config_text(*udp_ports, network2=3))
+    daemon.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        routes = {r["network"] for r in daemon.call("routes")}
+        if routes == {1, 3}:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"network 3 never appeared: {daemon.call('routes')}\n{daemon.output()}")
+    after = daemon.ports()
+    assert after["one"]["up_since"] == before["one"]["up_since"]  # untouched, kept its socket
+    assert after["two"]["up_since"] != before["two"]["up_since"]
+    assert after["two"]["network"] == 3
+    assert "configuration reloaded: restarted: two; unchanged: one" in daemon.output()
+
+
+def test_reload_method_reports_the_difference_and_adds_ports(daemon, udp_ports):
+    daemon.wait_up()
+    extra = f"\nconfig bip 'three'\n\toption resource 'loop'\n\toption network '5'\n\toption udp_port '{udp_ports[0] + 5}'\n"
+    daemon.write(config_text(*udp_ports) + extra)
+    result = daemon.call("reload")
+    assert result["ok"] and result["ports"] == {"stopped": [], "started": ["three"], "restarted": [], "unchanged": ["one", "two"]}
+    assert daemon.ports()["three"]["state"] == "up"
+    daemon.write(config_text(*udp_ports))
+    assert daemon.call("reload")["ports"]["stopped"] == ["three"]
+    assert "three" not in daemon.ports()
+
+
+def test_broken_config_on_reload_keeps_the_running_one(daemon, udp_ports):
+    daemon.wait_up()
+    daemon.write(config_text(*udp_ports, network2=1))
+    result = daemon.call("reload")
+    assert not result["ok"]
+    assert any("network number 1 is already used by bip 'one'" in p for p in result["problems"])
+    assert {p["name"]: p["network"] for p in daemon.call("ports")} == {"one": 1, "two": 2}
+    cli = subprocess.run([sys.executable, "-m", "bacrouter", "reload", "--config-dir", str(daemon.dir)],
+                         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert cli.returncode == 1 and "keeps running the previous one" in cli.stderr
+
+
+def test_refuses_to_start_with_errors(tmp_path, udp_ports):
+    running = Running(tmp_path, config_text(*udp_ports, network2=1))
+    try:
+        assert running.proc.wait(15) == 2
+        output = running.output()
+        assert "network number 1 is already used by bip 'one'" in output
+        assert "not starting: fix the configuration" in output
+    finally:
+        running.close()
+
+
+def test_port_waits_for_a_missing_interface_and_the_rest_runs(tmp_path, udp_ports):
+    resources = {"loop": {"type": "ETH", "ifname": "lo"}, "vpn": {"type": "PPP", "ifname": "wgmissing0"}}
+    extra = "\nconfig bip 'vpn'\n\toption resource 'vpn'\n\toption network '9'\n\toption mode 'bbmd'\n"
+    running = Running(tmp_path, config_text(*udp_ports) + extra, resources)
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                ports = running.ports()
+                if ports["one"]["state"] == "up":
+                    break
+            except (OSError, ControlError, KeyError):
+                pass
+            time.sleep(0.1)
+        assert ports["vpn"]["state"] == "waiting"
+        assert ports["vpn"]["reason"] == "interface wgmissing0 has no IPv4 address yet"
+        assert {r["network"] for r in running.call("routes")} == {1, 2}
+    finally:
+        running.close()
+
+
+def test_control_errors_are_answered(daemon):
+    daemon.wait_up()
+    with pytest.raises(ControlError) as info:
+        daemon.call("no_such_method")
+    assert info.value.code == "unknown_method"
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(str(daemon.socket))
+        sock.sendall(b"not json\n")
+        answer = json.loads(sock.makefile().readline())
+    assert answer["error"]["code"] == "bad_request"
+    assert daemon.call("version")["version"]
+    assert set(daemon.call("methods")) >= {"status", "ports", "routes", "reload", "version"}
+
+
+def test_status_for_people_and_scripts(daemon):
+    daemon.wait_up()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    human = subprocess.run([sys.executable, "-m", "bacrouter", "status", "--config-dir", str(daemon.dir)],
+                           capture_output=True, text=True, env=env)
+    assert human.returncode == 0
+    assert "device 4100" in human.stdout and "127.0.0.1:" in human.stdout
+    machine = subprocess.run([sys.executable, "-m", "bacrouter", "status", "--json", "--config-dir", str(daemon.dir)],
+                             capture_output=True, text=True, env=env)
+    data = json.loads(machine.stdout)
+    assert {p["name"] for p in data["ports"]} == {"one", "two"}
+    assert {r["network"] for r in data["routes"]} == {1, 2}
+
+
+def test_status_when_not_running(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "bacrouter", "status", "--config-dir", str(tmp_path)],
+                            capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert result.returncode == 3 and "bacrouter is not running" in result.stderr
