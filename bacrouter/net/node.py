@@ -9,11 +9,13 @@ configuration by restarting only the ports that changed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import socket
 import time
 from typing import Any, Protocol
 
+from ..config import uci
 from ..config.model import AppSettings, BipPort, Config, Port
 from ..config.resources import Resource, ResourceType
 from ..config.validate import parse_bdt_entry, parse_host_port
@@ -177,6 +179,31 @@ class RouterNode:
                                       runtime.config.kind, routes, **getattr(runtime, "ip_description", {}))
         self.app.add_port(description, getattr(runtime, "fdt_rows", None))
 
+    def persist_bdt(self, runtime: BipPortRuntime, entries: list[BdtEntry]) -> None:
+        """Keep a BDT written over the network (Write-BDT) in the port's ``bdt`` list.
+
+        The file is re-read first so edits made meanwhile survive, and the
+        running model is updated so the next reload sees no change.
+        """
+        texts = [f"{bvll.text(e.address)}/{'.'.join(str(b) for b in e.mask)}" for e in entries]
+        new_port = dataclasses.replace(runtime.config, bdt=texts)
+        self.config.ports = [new_port if p is runtime.config else p for p in self.config.ports]
+        runtime.config = new_port
+        path = self.config.uci.path if self.config.uci else ""
+        try:
+            package = uci.load(path)
+            section = package.section(runtime.name)
+            if section is None:
+                raise uci.UciError(f"section '{runtime.name}' is gone", path=path)
+            if texts:
+                section.options["bdt"] = texts
+            else:
+                section.options.pop("bdt", None)
+            uci.save(package)
+        except (OSError, uci.UciError) as err:
+            log.error("port %s: the written BDT is in use but could not be saved to %s: %s", runtime.name, path, err)
+        self._publish(runtime)
+
     # ------------------------------------------------------------------ traffic
 
     def from_port(self, port_id: int, src: bytes, npdu: bytes, broadcast: bool) -> None:
@@ -300,7 +327,6 @@ class BipPortRuntime:
         self.endpoint: UdpEndpoint | None = None
         self.local: ifaddr.IfAddr | None = None
         self._listener: tuple[BroadcastListener, Any] | None = None
-        self.ip_description: dict[str, Any] = {}
         self.up_since: float | None = None
 
     async def start(self) -> None:
@@ -336,7 +362,8 @@ class BipPortRuntime:
             ip, port, mask = parse_bdt_entry(text)
             bdt.append(BdtEntry(bvll.mac(str(ip), port), mask.packed))
         self.link = BipLink(address, bvll.mac(broadcast_ip, cfg.udp_port) if broadcast_ip else None, cfg.mode,
-                            bdt=bdt, fdt_size=cfg.fdt_size, write_bdt=cfg.write_bdt, bbmd=bbmd, ttl=cfg.ttl)
+                            bdt=bdt, fdt_size=cfg.fdt_size, write_bdt=cfg.write_bdt, bbmd=bbmd, ttl=cfg.ttl,
+                            on_bdt_written=lambda entries: self.node.persist_bdt(self, entries))
         try:
             self.endpoint = UdpEndpoint(self.node.loop, local.address, cfg.udp_port, self._datagram)
             if broadcast_ip:
@@ -348,14 +375,20 @@ class BipPortRuntime:
             log.error("port %s: %s", self.name, self.reason)
             return
         self.local = local
-        netmask = str(local.network.netmask)
-        self.ip_description = {"address": local.address, "netmask": netmask, "udp_port": cfg.udp_port,
-                               "mode": cfg.mode, "interface": local.label, "bbmd": cfg.bbmd, "ttl": cfg.ttl,
-                               "fdt_size": cfg.fdt_size, "bdt": [(bvll.text(e.address), e.mask) for e in bdt]}
         self.state, self.reason = "up", ""
         self.up_since = time.time()
         info = PortInfo(self.port_id, cfg.network, max_npdu=cfg.max_npdu, mac_len=6, mac=address, name=self.name)
         self.node.port_up(self, info)
+
+    @property
+    def ip_description(self) -> dict[str, Any]:
+        """The port as its Network Port object shows it."""
+        if self.local is None or self.link is None:
+            return {}
+        cfg = self.config
+        return {"address": self.local.address, "netmask": str(self.local.network.netmask), "udp_port": cfg.udp_port,
+                "mode": cfg.mode, "interface": self.local.label, "bbmd": cfg.bbmd, "ttl": cfg.ttl,
+                "fdt_size": cfg.fdt_size, "bdt": [(bvll.text(e.address), e.mask) for e in self.link.bdt]}
 
     def _wait(self, reason: str) -> None:
         if (self.state, self.reason) != ("waiting", reason):

@@ -60,6 +60,13 @@ class Host:
     def ip(self, segment: str) -> str:
         return self.addresses[segment]
 
+    def address(self, action: str, segment: str, cidr: str, label: str | None = None) -> None:
+        """``ip addr add|del`` on the interface this host has on ``segment``."""
+        args = ["-n", self.ns, "addr", action, cidr, "dev", self.ifnames[segment]]
+        if label:
+            args += ["label", label]
+        _ip(*args)
+
     def popen(self, args: list[str], **kwargs: Any) -> subprocess.Popen:
         env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
         proc = subprocess.Popen(["ip", "netns", "exec", self.ns, *args], env=env, **kwargs)
@@ -88,7 +95,7 @@ class Host:
         proc = self.popen([sys.executable, str(PEER), "device", "--address", f"{self.ip(segment)}/{prefix}",
                            "--instance", str(instance), "--ready", str(ready), *extra],
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _wait(lambda: ready.exists() or proc.poll() is not None, 20, f"device {instance}")
+        wait_for(lambda: ready.exists() or proc.poll() is not None, 20, f"device {instance}")
         if proc.poll() is not None:
             raise AssertionError(f"device {instance} died: {proc.stderr.read().decode()}")
         return proc
@@ -114,7 +121,7 @@ class Daemon:
                 return False
             return all(p["state"] == "up" for p in ports if p["kind"] == "bip")
 
-        _wait(ready, timeout, "bacrouter to bring its ports up")
+        wait_for(ready, timeout, "bacrouter to bring its ports up")
 
     def write_config(self, uci_text: str) -> None:
         (self.config_dir / "config" / "bacrouter").write_text(textwrap.dedent(uci_text))
@@ -155,7 +162,7 @@ class Network:
         _ip("-n", self.switch, "link", "set", name, "up")
         self.prefixes[name] = prefixlen
 
-    def host(self, name: str, links: dict[str, str], gateway: str | None = None, forward: bool = False) -> Host:
+    def host(self, name: str, links: dict[str, str | None], gateway: str | None = None, forward: bool = False) -> Host:
         ns = f"{self.prefix}{name}"
         self._add_ns(ns)
         host = Host(self, name, ns)
@@ -164,9 +171,11 @@ class Network:
             self._veths += 1
             _ip("link", "add", inside, "netns", ns, "type", "veth", "peer", "name", outside, "netns", self.switch)
             _ip("-n", self.switch, "link", "set", outside, "master", segment, "up")
-            _ip("-n", ns, "addr", "add", f"{address}/{self.prefixes[segment]}", "dev", inside)
+            if address is not None:
+                _ip("-n", ns, "addr", "add", f"{address}/{self.prefixes[segment]}", "dev", inside)
+                host.addresses[segment] = address
             _ip("-n", ns, "link", "set", inside, "up")
-            host.addresses[segment], host.ifnames[segment] = address, inside
+            host.ifnames[segment] = inside
         if gateway:
             _ip("-n", ns, "route", "add", "default", "via", gateway)
         if forward:
@@ -174,19 +183,20 @@ class Network:
         self.hosts[name] = host
         return host
 
-    def bacrouter(self, host: Host, name: str, uci_text: str, resources: dict[str, str]) -> Daemon:
-        """Start a bacrouter on ``host``; ``resources`` maps resource names to segments."""
+    def bacrouter(self, host: Host, name: str, uci_text: str, resources: dict[str, str], wait: bool = True) -> Daemon:
+        """Start a bacrouter on ``host``; ``resources`` maps resource names to segments (or to ifnames)."""
         config_dir = self.tmp / name
         (config_dir / "config").mkdir(parents=True)
         (config_dir / "bacrouter").mkdir()
-        conf = {res: {"type": "ETH", "ifname": host.ifnames[seg]} for res, seg in resources.items()}
+        conf = {res: {"type": "ETH", "ifname": host.ifnames.get(seg, seg)} for res, seg in resources.items()}
         (config_dir / "bacrouter" / "resource.conf").write_text(json.dumps(conf))
         (config_dir / "config" / "bacrouter").write_text(textwrap.dedent(uci_text))
         log = open(config_dir / "daemon.log", "w")
         proc = host.popen([sys.executable, "-m", "bacrouter", "run", "--config-dir", str(config_dir)],
                           stdout=log, stderr=subprocess.STDOUT)
         daemon = Daemon(host, config_dir, proc)
-        daemon.wait_ready()
+        if wait:
+            daemon.wait_ready()
         return daemon
 
     def capture(self, segments: list[str], path: Path) -> Capture:
@@ -207,7 +217,7 @@ class Network:
                 started.append(line)
             return bool(started)
 
-        _wait(capturing, 20, "tshark to start")
+        wait_for(capturing, 20, "tshark to start")
         time.sleep(0.3)
         return Capture(proc, path)
 
@@ -236,7 +246,7 @@ class Capture:
         return self.path
 
 
-def _wait(condition, timeout: float, what: str) -> None:
+def wait_for(condition, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():

@@ -206,3 +206,29 @@ def test_status_when_not_running(tmp_path):
     result = subprocess.run([sys.executable, "-m", "bacrouter", "status", "--config-dir", str(tmp_path)],
                             capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert result.returncode == 3 and "bacrouter is not running" in result.stderr
+
+
+def test_written_bdt_is_kept_in_the_config_and_survives_reload(tmp_path, udp_ports):
+    import socket
+
+    from bacrouter.config import uci
+    from bacrouter.net import bvll
+    from bacrouter.net.bvll import BdtEntry, Function
+
+    extra = "\toption mode 'bbmd'\n\toption write_bdt '1'\n\tlist bdt '127.0.0.1:%d'\n" % udp_ports[1]
+    running = Running(tmp_path, config_text(*udp_ports, extra=extra))
+    try:
+        running.wait_up()
+        table = [BdtEntry(bvll.mac("127.0.0.1", udp_ports[1])), BdtEntry(bvll.mac("10.0.0.9", 47808), b"\xff\xff\xff\x00")]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(5)
+            sock.bind(("127.0.0.1", 0))
+            sock.sendto(bvll.pack(Function.WRITE_BDT, bvll.encode_bdt(table)), ("127.0.0.1", udp_ports[1]))
+            assert bvll.split(sock.recv(100)) == (Function.RESULT, b"\x00\x00")
+        saved = uci.load(tmp_path / "config" / "bacrouter").section("two")
+        assert saved.options["bdt"] == [f"127.0.0.1:{udp_ports[1]}/255.255.255.255", "10.0.0.9:47808/255.255.255.0"]
+        assert running.call("reload")["ports"]["unchanged"] == ["one", "two"]
+        assert running.ports()["two"]["link"]["bdt"] == [f"127.0.0.1:{udp_ports[1]}/255.255.255.255",
+                                                        "10.0.0.9:47808/255.255.255.0"]
+    finally:
+        running.close()

@@ -1,6 +1,7 @@
 """Our router between two BACnet/IP networks, with bacpypes3 peers and tshark watching the wire.
 
     client 10.71.1.2 ── segment s1 (network 1) ── 10.71.1.1 router 10.71.2.1 ── segment s2 (network 2) ── device 10.71.2.2
+                                                                                                         client 10.71.2.3
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def net(tmp_path_factory):
         client = network.host("c1", {"s1": "10.71.1.2"})
         router = network.host("rt", {"s1": "10.71.1.1", "s2": "10.71.2.1"})
         device = network.host("d2", {"s2": "10.71.2.2"})
+        network.host("w2", {"s2": "10.71.2.3"})  # a client on network 2
         capture = network.capture(["s1", "s2"], tmp / "routing.pcapng")
         daemon = network.bacrouter(router, "router", CONFIG, {"eth0": "s1", "eth1": "s2"})
         device.device("s2", DEVICE_INSTANCE)
@@ -91,7 +93,7 @@ def test_routers_device_answers_from_every_port(net):
                             "--object", "network-port,2", "--property", "all")
     assert ports["network-number"] == 2 and ports["object-name"] == "plant"
     # from the other network the same device is found at the router's address there
-    device_side = net.hosts["d2"]
+    device_side = net.hosts["w2"]
     found = device_side.peer("whois", "s2", 3003, "--low", str(ROUTER_INSTANCE), "--high", str(ROUTER_INSTANCE))
     assert found == [{"device": ROUTER_INSTANCE, "source": "10.71.2.1"}]
     name = device_side.peer("read", "s2", 3003, "--target", "10.71.2.1", "--object", f"device,{ROUTER_INSTANCE}",
