@@ -10,6 +10,7 @@ from typing import Any
 from . import __version__
 from .config import has_errors, load_config
 from .control import ControlError, call
+from .net import bvll
 from .paths import Paths
 
 __all__ = ["main"]
@@ -145,12 +146,7 @@ def format_status(status: dict[str, Any], ports: list[dict[str, Any]], routes: l
 
 
 def _hop(hexmac: str | None) -> str:
-    if not hexmac:
-        return "direct"
-    mac = bytes.fromhex(hexmac)
-    if len(mac) == 6:
-        return f"{'.'.join(str(b) for b in mac[:4])}:{int.from_bytes(mac[4:], 'big')}"
-    return hexmac
+    return bvll.text(bytes.fromhex(hexmac)) if hexmac else "direct"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,16 +21,14 @@ def load_config(paths: Paths) -> tuple[Config | None, list[Problem]]:
     try:
         resources = load_resources(paths.resource_file)
     except ResourceError as err:
-        detail = f"{err.reason} (column {err.column})\n{err.excerpt()}" if err.text else err.reason
-        problems.append(Problem(detail, err.path, err.line))
+        problems.append(Problem(err.detail(), err.path, err.line))
     try:
         package = uci.load(paths.uci_file)
     except FileNotFoundError:
         problems.append(Problem("file not found (run 'bacrouter init' to create the defaults)", str(paths.uci_file)))
         return None, problems
     except uci.UciError as err:
-        detail = f"{err.reason} (column {err.column})\n{err.excerpt()}" if err.text else err.reason
-        problems.append(Problem(detail, err.path, err.line))
+        problems.append(Problem(err.detail(), err.path, err.line))
         return None, problems
     config, model_problems = build_config(package, resources, str(paths.resource_file))
     problems += model_problems

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from .errors import TextError
+
 __all__ = ["ResourceType", "Resource", "ResourceError", "parse_resources", "load_resources"]
 
 
@@ -39,16 +41,8 @@ class Resource:
         return self.type in (ResourceType.ETH, ResourceType.PPP)
 
 
-class ResourceError(ValueError):
-    def __init__(self, path: str, line: int, column: int, reason: str, text: str = ""):
-        self.path, self.line, self.column, self.reason, self.text = path, line, column, reason, text
-        super().__init__(f"{path}:{line}:{column}: {reason}")
-
-    def excerpt(self) -> str:
-        if not self.text:
-            return ""
-        lead = "".join(c if c == "\t" else " " for c in self.text[: max(self.column - 1, 0)])
-        return f"    {self.text}\n    {lead}^"
+class ResourceError(TextError):
+    """A problem in resource.conf, located."""
 
 
 _LOOKALIKES = {
@@ -95,7 +89,7 @@ def parse_resources(text: str, path: str = "resource.conf") -> dict[str, Resourc
 
     def fail(offset: int, reason: str) -> ResourceError:
         line, column, line_text = _position(text, offset)
-        return ResourceError(path, line, column, reason, line_text)
+        return ResourceError(reason, path=path, line=line, column=column, text=line_text)
 
     for offset, char in enumerate(text):
         if char in _LOOKALIKES:
@@ -152,13 +146,13 @@ def load_resources(path: str | Path) -> dict[str, Resource]:
     try:
         raw = file.read_bytes()
     except FileNotFoundError:
-        raise ResourceError(str(file), 0, 0, "file not found") from None
+        raise ResourceError("file not found", path=str(file)) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         text = raw.decode("utf-8", "replace")
         line, column, line_text = _position(text, err.start)
-        raise ResourceError(str(file), line, column, "not UTF-8 text", line_text) from None
+        raise ResourceError("not UTF-8 text", path=str(file), line=line, column=column, text=line_text) from None
     return parse_resources(text, str(file))
 
 

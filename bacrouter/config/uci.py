@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import TextError
+
 __all__ = [
     "UciError",
     "UciSection",
@@ -36,25 +38,8 @@ __all__ = [
 ]
 
 
-class UciError(ValueError):
+class UciError(TextError):
     """A syntax error in a UCI file, with the file, line and column."""
-
-    def __init__(self, reason: str, *, path: str = "", line: int = 0, column: int = 0, text: str = ""):
-        self.reason = reason
-        self.path = path
-        self.line = line
-        self.column = column
-        self.text = text
-        where = f"{path or '<uci>'}:{line}:{column}"
-        super().__init__(f"{where}: {reason}")
-
-    def excerpt(self) -> str:
-        """The offending line with a caret under the column, for people."""
-        if not self.text:
-            return ""
-        # keep tabs under tabs so the caret lines up however the terminal expands them
-        lead = "".join(c if c == "\t" else " " for c in self.text[: max(self.column - 1, 0)])
-        return f"    {self.text}\n    {lead}^"
 
 
 OptionValue = str | list[str]

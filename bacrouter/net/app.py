@@ -108,32 +108,31 @@ class DeviceApplication(Application):
         return supported
 
 
+def _live(element: type, source: str) -> property:
+    """A list property computed on every read from the callable in attribute ``source``."""
+
+    def read(self: Any) -> Any:
+        produce = getattr(self, source)
+        return ListOf(element)(produce() if produce else [])
+
+    def ignore(self: Any, value: Any) -> None:
+        pass  # computed, never stored
+
+    return property(read, ignore)
+
+
 class RouterPortObject(NetworkPortObject):
     """A network port of the router; its routing table is read live from the router."""
 
     _routes: Callable[[], list[RouterEntry]] | None = None
-
-    @property
-    def routingTable(self) -> Any:  # type: ignore[override]
-        return ListOf(RouterEntry)(self._routes() if self._routes else [])
-
-    @routingTable.setter
-    def routingTable(self, value: Any) -> None:
-        pass  # computed
+    routingTable = _live(RouterEntry, "_routes")
 
 
 class BbmdPortObject(RouterPortObject):
     """A BACnet/IP port in BBMD mode: the foreign device table is read live too."""
 
     _fdt: Callable[[], list[FDTEntry]] | None = None
-
-    @property
-    def bbmdForeignDeviceTable(self) -> Any:  # type: ignore[override]
-        return ListOf(FDTEntry)(self._fdt() if self._fdt else [])
-
-    @bbmdForeignDeviceTable.setter
-    def bbmdForeignDeviceTable(self, value: Any) -> None:
-        pass  # computed
+    bbmdForeignDeviceTable = _live(FDTEntry, "_fdt")
 
 
 class PortDescription:

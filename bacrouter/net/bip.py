@@ -64,6 +64,7 @@ class BipLink:
         bbmd: bytes | None = None,
         ttl: int = 300,
         on_bdt_written: Callable[[list[BdtEntry]], None] | None = None,
+        on_registered: Callable[[], None] | None = None,
     ) -> None:
         if mode not in ("normal", "foreign", "bbmd"):
             raise ValueError(f"unknown BACnet/IP mode {mode!r}")
@@ -77,6 +78,9 @@ class BipLink:
         self.fdt_size = fdt_size
         self.write_bdt = write_bdt
         self.on_bdt_written = on_bdt_written
+        #: called when a foreign device registration succeeds after not being registered:
+        #: broadcasts sent before it were dropped, so the router re-announces itself
+        self.on_registered = on_registered
         self.registration = Registration(bbmd, ttl) if mode == "foreign" and bbmd else None
         self.counters: Counter[str] = Counter()
 
@@ -155,10 +159,13 @@ class BipLink:
         if reg is not None and src == reg.bbmd:
             reg.last_result = code
             if code == Result.SUCCESS:
-                if reg.state != "registered":
-                    log.info("registered as a foreign device with %s (ttl %d s)", bvll.text(src), reg.ttl)
+                newly = reg.state != "registered"
                 reg.state, reg.registered_at, reg.attempts = "registered", now, 0
                 reg.next_attempt = now + reg.ttl  # the BBMD keeps us for ttl + 30 s grace
+                if newly:
+                    log.info("registered as a foreign device with %s (ttl %d s)", bvll.text(src), reg.ttl)
+                    if self.on_registered is not None:
+                        self.on_registered()
             elif code == Result.REGISTER_FOREIGN_DEVICE_NAK:
                 if reg.state != "rejected":
                     log.warning("BBMD %s refused the foreign device registration", bvll.text(src))

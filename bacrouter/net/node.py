@@ -363,7 +363,8 @@ class BipPortRuntime:
             bdt.append(BdtEntry(bvll.mac(str(ip), port), mask.packed))
         self.link = BipLink(address, bvll.mac(broadcast_ip, cfg.udp_port) if broadcast_ip else None, cfg.mode,
                             bdt=bdt, fdt_size=cfg.fdt_size, write_bdt=cfg.write_bdt, bbmd=bbmd, ttl=cfg.ttl,
-                            on_bdt_written=lambda entries: self.node.persist_bdt(self, entries))
+                            on_bdt_written=lambda entries: self.node.persist_bdt(self, entries),
+                            on_registered=self._registered)
         try:
             self.endpoint = UdpEndpoint(self.node.loop, local.address, cfg.udp_port, self._datagram)
             if broadcast_ip:
@@ -389,6 +390,12 @@ class BipPortRuntime:
         return {"address": self.local.address, "netmask": str(self.local.network.netmask), "udp_port": cfg.udp_port,
                 "mode": cfg.mode, "interface": self.local.label, "bbmd": cfg.bbmd, "ttl": cfg.ttl,
                 "fdt_size": cfg.fdt_size, "bdt": [(bvll.text(e.address), e.mask) for e in self.link.bdt]}
+
+    def _registered(self) -> None:
+        node = self.node
+        node.dispatch(node.router.announce(self.port_id))
+        if node.app is not None:
+            node.app.announce()
 
     def _wait(self, reason: str) -> None:
         if (self.state, self.reason) != ("waiting", reason):

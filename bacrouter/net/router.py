@@ -136,6 +136,11 @@ class Router:
         out += self._release_searches(now)
         return out
 
+    def announce(self, port_id: int) -> list[Send]:
+        """I-Am-Router-To-Network on one port for everything behind the others (e.g. once it can broadcast)."""
+        networks = self._reachable(excluding_port=port_id, now=0.0)
+        return [self._i_am_router(port_id, networks)] if networks and port_id in self.ports else []
+
     def remove_port(self, port_id: int) -> None:
         """Take a port down: its network and everything learned through it become unknown."""
         port = self.ports.pop(port_id, None)

@@ -144,3 +144,15 @@ def test_bbmd_traffic_dissects_cleanly(net):
                                                  ["bvlc.function"])}
     # Forwarded-NPDU, Register-FD result, Distribute-Broadcast, Read-FDT-Ack, Read-BDT-Ack
     assert {"0x04", "0x00", "0x09", "0x07", "0x03", "0x05"} <= functions, functions
+
+
+def test_network_port_object_shows_the_live_fdt_and_routes(net):
+    values = net.hosts["c4"].peer("rpm", "s4", 1004, "--target", "10.71.3.1", "--object", "network-port,1",
+                                  "--property", "all")
+    assert values["bacnet-ip-mode"] == 2 and values["network-number"] == 10  # bbmd
+    fdt = {entry["bacnetIPAddress"]: entry for entry in values["bbmd-foreign-device-table"]}
+    z = bvll.mac("10.71.5.3", 47808).hex()
+    assert fdt[z]["timeToLive"] == 30 and 0 < fdt[z]["remainingTimeToLive"] <= 60
+    assert len(values["bbmd-broadcast-distribution-table"]) == 2
+    # network 20 is behind the router Z, learned when Z registered and announced it
+    assert values["routing-table"] == [{"networkNumber": 20, "macAddress": z, "status": 0, "performanceIndex": None}]

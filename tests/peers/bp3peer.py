@@ -33,10 +33,15 @@ def make_app(args: argparse.Namespace) -> Application:
 
 
 def jsonable(value):
+    """bacpypes3 values as JSON: sequences become objects, octet strings hex."""
+    if isinstance(value, bytes):
+        return value.hex()
     if isinstance(value, (int, float, str, bool)) or value is None:
         return value
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
+    if hasattr(value, "_order"):
+        return {name: jsonable(getattr(value, name, None)) for name in value._order}
     return str(value)
 
 

@@ -178,14 +178,15 @@ def test_bbmd_read_and_write_bdt():
 
 
 def test_foreign_device_registers_renews_and_distributes():
-    link = BipLink(FD1, None, "foreign", bbmd=ME, ttl=60)
+    registered = []
+    link = BipLink(FD1, None, "foreign", bbmd=ME, ttl=60, on_registered=lambda: registered.append(True))
     assert link.send(None, NPDU) == []  # not registered yet: nowhere to send a broadcast
     out = link.poll(0.0)
     assert out == [(ME, bvll.pack(Function.REGISTER_FOREIGN_DEVICE, b"\x00\x3c"))]
     assert link.poll(1.0) == []
     assert link.registration.state == "registering"
     link.receive(ME, bvll.pack(Function.RESULT, b"\x00\x00"), 1.0)
-    assert link.registration.state == "registered"
+    assert link.registration.state == "registered" and registered == [True]
     assert link.send(None, NPDU) == [(ME, bvll.pack(Function.DISTRIBUTE_BROADCAST_TO_NETWORK, NPDU))]
     assert link.poll(60.0) == []
     assert link.poll(61.0)[0][0] == ME  # renewal at the time-to-live
@@ -193,6 +194,15 @@ def test_foreign_device_registers_renews_and_distributes():
     assert link.poll(66.0)
     link.poll(92.0)
     assert link.registration.state == "registering"
+
+
+def test_renewals_are_not_news():
+    registered = []
+    link = BipLink(FD1, None, "foreign", bbmd=ME, ttl=60, on_registered=lambda: registered.append(True))
+    for now in (0.0, 61.0, 122.0):
+        link.poll(now)
+        link.receive(ME, bvll.pack(Function.RESULT, b"\x00\x00"), now + 0.1)
+    assert registered == [True]
 
 
 def test_foreign_device_retries_after_a_nak():

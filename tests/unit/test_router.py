@@ -314,3 +314,9 @@ def test_search_queue_is_bounded(router):
         router.receive(1, CLIENT, apdu(dnet=9, dadr=b"\x01"), now=0.0)
     out = router.receive(1, CLIENT, apdu(dnet=9, dadr=b"\x01"), now=0.0)
     assert decode_reject(decode(out[0].data).payload)[0] == RejectReason.ROUTER_BUSY
+
+
+def test_announce_on_one_port(router):
+    [send] = router.announce(2)
+    assert send.port == 2 and send.dest is None and network_list(decode(send.data).payload) == [1]
+    assert router.announce(7) == []
