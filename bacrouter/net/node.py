@@ -107,6 +107,7 @@ class RouterNode:
         new_ports = {p.name: p for p in new.enabled_ports}
         for name, runtime in list(self.ports.items()):
             if name in new_ports and not _port_changed(old, new, old_ports[name], new_ports[name]):
+                runtime.config = new_ports[name]  # equal, but the running model must hold the same objects
                 summary["unchanged"].append(name)
                 continue
             runtime.stop()
@@ -134,10 +135,12 @@ class RouterNode:
         port_id = self._port_id(port.name)
         resource = self.config.resources.get(getattr(port, "resource", "") or "")
         runtime: PortRuntime
-        if isinstance(port, BipPort) and resource is not None:
-            runtime = BipPortRuntime(self, port, port_id, resource)
+        if not isinstance(port, BipPort):
+            runtime = UnavailablePort(port, port_id, f"{port.kind} ports are not supported by this version")
+        elif resource is None:
+            runtime = UnavailablePort(port, port_id, f"resource '{port.resource}' is not in resource.conf")
         else:
-            runtime = UnavailablePort(port, port_id)
+            runtime = BipPortRuntime(self, port, port_id, resource)
         self.ports[port.name] = runtime
         self.by_id[port_id] = runtime
         await runtime.start()
@@ -187,7 +190,7 @@ class RouterNode:
         """
         texts = [f"{bvll.text(e.address)}/{'.'.join(str(b) for b in e.mask)}" for e in entries]
         new_port = dataclasses.replace(runtime.config, bdt=texts)
-        self.config.ports = [new_port if p is runtime.config else p for p in self.config.ports]
+        self.config.ports = [new_port if p.name == runtime.name else p for p in self.config.ports]
         runtime.config = new_port
         path = self.config.uci.path if self.config.uci else ""
         try:
@@ -289,12 +292,11 @@ def _port_changed(old: Config, new: Config, before: Port, after: Port) -> bool:
 
 
 class UnavailablePort:
-    """A configured port whose kind this build does not run yet; shown in status, never routed."""
+    """A configured port that cannot run (a kind this build lacks); shown in status, never routed."""
 
-    def __init__(self, config: Port, port_id: int) -> None:
+    def __init__(self, config: Port, port_id: int, reason: str) -> None:
         self.name, self.port_id, self.config = config.name, port_id, config
-        self.state = "unavailable"
-        self.reason = f"{config.kind} ports are not supported by this version"
+        self.state, self.reason = "unavailable", reason
 
     async def start(self) -> None:
         log.warning("port %s: %s", self.name, self.reason)
@@ -372,8 +374,8 @@ class BipPortRuntime:
                                                               local.prefixlen, broadcast_ip, self._datagram)
         except OSError as err:
             self._close_sockets()
-            self.state, self.reason = "fault", f"cannot bind {local.address}:{cfg.udp_port}: {err.strerror or err}"
-            log.error("port %s: %s", self.name, self.reason)
+            self.link = None
+            self._set_state("fault", f"cannot bind {local.address}:{cfg.udp_port}: {err.strerror or err}")
             return
         self.local = local
         self.state, self.reason = "up", ""
@@ -398,9 +400,14 @@ class BipPortRuntime:
             node.app.announce()
 
     def _wait(self, reason: str) -> None:
-        if (self.state, self.reason) != ("waiting", reason):
-            log.warning("port %s: %s; will bind when it appears", self.name, reason)
-        self.state, self.reason = "waiting", reason
+        self._set_state("waiting", reason)
+
+    def _set_state(self, state: str, reason: str) -> None:
+        """Enter a not-running state; say so once, not on every retry."""
+        if (self.state, self.reason) != (state, reason):
+            log.log(logging.ERROR if state == "fault" else logging.WARNING, "port %s: %s; retrying as the interfaces change",
+                    self.name, reason)
+        self.state, self.reason = state, reason
 
     def _datagram(self, src: bytes, data: bytes, via_broadcast: bool) -> None:
         link = self.link

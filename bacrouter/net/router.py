@@ -107,8 +107,9 @@ class Router:
         self._searches: dict[int, _Search] = {}
         self._pending = 0
         self._unreachable: dict[int, float] = {}  # network -> until
-        #: network -> (network, configured) of a conflicting Network-Number-Is
+        #: our network on a port -> the number a neighbour's Network-Number-Is gives it
         self.conflicts: dict[int, int] = {}
+        self._claims_logged: set[int] = set()
 
     # ------------------------------------------------------------------ ports
 
@@ -124,7 +125,7 @@ class Router:
         self._unreachable.pop(port.network, None)
         out: list[Send] = []
         # tell the new port about everything behind the others ...
-        others = self._reachable(excluding_port=port.port_id, now=now)
+        others = self._reachable(excluding_port=port.port_id)
         if others:
             out.append(self._i_am_router(port.port_id, others))
         # ... and the other ports about the new network
@@ -138,7 +139,7 @@ class Router:
 
     def announce(self, port_id: int) -> list[Send]:
         """I-Am-Router-To-Network on one port for everything behind the others (e.g. once it can broadcast)."""
-        networks = self._reachable(excluding_port=port_id, now=0.0)
+        networks = self._reachable(excluding_port=port_id)
         return [self._i_am_router(port_id, networks)] if networks and port_id in self.ports else []
 
     def remove_port(self, port_id: int) -> None:
@@ -213,14 +214,12 @@ class Router:
                 return self._network_message(LOCAL, None, npdu, broadcast, now)
             if broadcast:
                 # the application's "local network" is every port
-                data = encode(npdu)
-                return [Send(p, None, data) for p in self.ports]
+                return self._broadcast(encode(npdu), exclude=LOCAL)
             self.counters["dropped_local_unicast"] += 1
             return []
         if dnet == GLOBAL_NETWORK:
             npdu.hop_count = 255
-            data = encode(npdu)
-            return [Send(p, None, data) for p in self.ports]
+            return self._broadcast(encode(npdu), exclude=LOCAL)
         return self._route(LOCAL, None, npdu, now)
 
     # ------------------------------------------------------------------ routing
@@ -284,7 +283,7 @@ class Router:
                     vendor_id=npdu.vendor_id, payload=npdu.payload)
         data = encode(last)
         if len(data) > out_port.max_npdu:
-            return self._reject(from_port, src, npdu, RejectReason.MESSAGE_TOO_LONG, dnet)
+            return out + self._reject(from_port, src, npdu, RejectReason.MESSAGE_TOO_LONG, dnet)
         self.counters["forwarded"] += 1
         out.append(Send(out_port.port_id, npdu.dadr or None, data))
         return out
@@ -299,16 +298,20 @@ class Router:
         if fwd.snet is None:
             fwd.snet = self.ports[from_port].network
             fwd.sadr = src
-        data = encode(fwd)
+        out = self._broadcast(encode(fwd), exclude=from_port)
+        self.counters["forwarded"] += len(out)
+        return out
+
+    def _broadcast(self, data: bytes, exclude: int) -> list[Send]:
+        """A broadcast on every port but ``exclude``, where it fits (a broadcast cannot be rejected)."""
         out = []
         for port in self.ports.values():
-            if port.port_id == from_port:
+            if port.port_id == exclude:
                 continue
             if len(data) > port.max_npdu:
                 self.counters["dropped_too_long_broadcast"] += 1
                 continue
             out.append(Send(port.port_id, None, data))
-        self.counters["forwarded"] += len(out)
         return out
 
     def _to_local(self, port: PortInfo, src: bytes, npdu: Npdu, broadcast: bool) -> Send:
@@ -327,9 +330,11 @@ class Router:
         """Record that ``network`` is reached through ``router`` on ``port_id``."""
         route = self.routes.get(network)
         if route is not None and route.next_hop is None:
-            if network not in self.conflicts:
+            # two paths to one network would loop: ours wins, and somebody should hear of it, once
+            if network not in self._claims_logged:
+                self._claims_logged.add(network)
                 log.warning("router %s on port %d claims directly connected network %d", _hex(router), port_id, network)
-            self.conflicts[network] = port_id
+            self.counters["claims_on_direct_networks"] += 1
             return False
         if route is None or route.port_id != port_id or route.next_hop != router:
             self.routes[network] = Route(network, port_id, router, learned=now)
@@ -339,7 +344,7 @@ class Router:
         self._unreachable.pop(network, None)
         return True
 
-    def _reachable(self, excluding_port: int, now: float) -> list[int]:
+    def _reachable(self, excluding_port: int) -> list[int]:
         return sorted(n for n, r in self.routes.items() if r.port_id != excluding_port)
 
     # ------------------------------------------------------------------ searches
@@ -428,7 +433,7 @@ class Router:
             if route.port_id == port_id:
                 return []
             return [self._i_am_router(port_id, [dnet])]
-        networks = self._reachable(excluding_port=port_id, now=now)
+        networks = self._reachable(excluding_port=port_id)
         return [self._i_am_router(port_id, networks)] if networks else []
 
     def _on_i_am_router(self, port_id: int, src: bytes | None, npdu: Npdu, broadcast: bool, now: float) -> list[Send]:

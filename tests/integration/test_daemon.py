@@ -223,6 +223,10 @@ def test_written_bdt_is_kept_in_the_config_and_survives_reload(tmp_path, udp_por
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.settimeout(5)
             sock.bind(("127.0.0.1", 0))
+            sock.sendto(bvll.pack(Function.WRITE_BDT, bvll.encode_bdt(table[:1])), ("127.0.0.1", udp_ports[1]))
+            assert bvll.split(sock.recv(100)) == (Function.RESULT, b"\x00\x00")
+            # after a reload that leaves the port alone, a second write must be kept as well
+            assert running.call("reload")["ports"]["unchanged"] == ["one", "two"]
             sock.sendto(bvll.pack(Function.WRITE_BDT, bvll.encode_bdt(table)), ("127.0.0.1", udp_ports[1]))
             assert bvll.split(sock.recv(100)) == (Function.RESULT, b"\x00\x00")
         saved = uci.load(tmp_path / "config" / "bacrouter").section("two")

@@ -320,3 +320,11 @@ def test_announce_on_one_port(router):
     [send] = router.announce(2)
     assert send.port == 2 and send.dest is None and network_list(decode(send.data).payload) == [1]
     assert router.announce(7) == []
+
+
+def test_a_router_claiming_one_of_our_networks_is_not_believed(router):
+    out = router.receive(2, OTHER_ROUTER, netmsg(NetMsg.I_AM_ROUTER_TO_NETWORK, encode_network_list([1, 5])), now=0.0)
+    assert router.routes[1].next_hop is None and router.routes[5].next_hop == OTHER_ROUTER
+    assert router.counters["claims_on_direct_networks"] == 1
+    [(_, relay)] = on(out, 1)
+    assert network_list(relay.payload) == [5]
