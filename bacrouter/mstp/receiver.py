@@ -61,7 +61,7 @@ class Received:
 
 @dataclass(frozen=True, slots=True)
 class Invalid:
-    reason: str  # header_crc, data_crc, too_long, bad_length, abort, bad_preamble, bad_cobs
+    reason: str  # header_crc, data_crc, bad_length, abort, bad_preamble, garbage (no frame where one must start)
     at: float
 
 
@@ -190,9 +190,11 @@ class Receiver(_Base):
             if octet == 0x55:
                 self._state, self._start = "preamble", at - self.octet_time
                 return None
-            self.synced = False  # something that is not a frame where a frame had to start
+            # something that is not a frame where a frame had to start: noise, or another baud rate
+            self.synced = False
             self.counters["octets_skipped"] += 1
-            return None
+            self.counters["garbage"] += 1
+            return Invalid("garbage", at)
         if state == "preamble":
             if octet == 0xFF:
                 self._state, self._buffer = "header", bytearray()

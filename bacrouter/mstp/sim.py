@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .frame import Frame, FrameType, encode_frame
+from .link import MstpLink
 from .master import Deliver, MasterNode, Transmit
 from .receiver import BITS_PER_OCTET, Invalid, LegacyReceiver, Received, Receiver
 
@@ -95,60 +96,47 @@ class SimNode:
     def deadline(self) -> float | None:
         return None
 
-    def transmitted(self, end: float) -> None:
+    def transmitted(self, frame: Frame, start: float, end: float) -> None:
         pass
 
 
 class MasterSim(SimNode):
-    """A master node: our state machine behind a receiver (the revised one, or a legacy one)."""
+    """A master node: an :class:`MstpLink` (our receiver, or a legacy one, behind our state machine)."""
 
-    def __init__(self, mac: int, receiver: Receiver | LegacyReceiver, node: MasterNode, reaction: float = 0.0,
+    def __init__(self, link: MstpLink, reaction: float = 0.0,
                  on_deliver: Callable[[MasterSim, Deliver, float], None] | None = None) -> None:
-        super().__init__(mac, receiver, reaction)
-        self.node = node
+        super().__init__(link.mac, link.receiver, reaction)
+        self.link = link
+        link.observer = lambda event: SimNode.on_event(self, event)
         self.on_deliver = on_deliver
         self.delivered: list[tuple[float, Deliver]] = []
 
-    def hear(self, octets: bytes, end: float) -> list[Frame]:
-        self.node.octets(len(octets), end)
-        return super().hear(octets, end)
+    @property
+    def node(self) -> MasterNode:
+        return self.link.master
 
-    def on_event(self, event: Received | Invalid) -> list[Frame]:
-        super().on_event(event)
-        if isinstance(event, Received):
-            self.node.frame(event.frame, event.end)
-            return self._run(event.end)
-        self.node.invalid(event.at)
-        return self._run(event.at)
+    def hear(self, octets: bytes, end: float) -> list[Frame]:
+        return self._actions(self.link.received(octets, end), end)
 
     def wake(self, now: float) -> list[Frame]:
-        out = []
-        for event in self.receiver.poll(now):
-            out += self.on_event(event)
-        return out + self._run(now)
+        return self._actions(self.link.poll(now), now)
 
-    def _run(self, now: float) -> list[Frame]:
+    def _actions(self, actions: list, now: float) -> list[Frame]:
         frames = []
-        for action in self.node.run(now):
+        for action in actions:
             if isinstance(action, Transmit):
                 frames.append(action.frame)
-            else:
+            elif isinstance(action, Deliver):
                 self.delivered.append((now, action))
                 if self.on_deliver is not None:
                     self.on_deliver(self, action, now)
         return frames
 
     def deadline(self) -> float | None:
-        node_deadline = self.node.deadline()
-        receiver = self.receiver
-        if receiver.in_frame and receiver.last is not None:
-            gap = getattr(receiver, "abort_gap", getattr(receiver, "frame_abort", 0.0))
-            abort = receiver.last + gap + 1e-6
-            return abort if node_deadline is None else min(abort, node_deadline)
-        return node_deadline
+        return self.link.deadline()
 
-    def transmitted(self, end: float) -> None:
-        self.node.sent(end)
+    def transmitted(self, frame: Frame, start: float, end: float) -> None:
+        self.link.sent(frame, start, end)
 
 
 class ScriptedSim(SimNode):
@@ -225,7 +213,7 @@ class Bus:
             self._collide(tx)
             sender.busy_until = tx.end
             # the sender's silence timer restarts with its last octet; it cannot act before then anyway
-            sender.transmitted(tx.end)
+            sender.transmitted(frame, start, tx.end)
             self.transmissions.append(tx)
             if self.on_frame is not None:
                 self.on_frame(start, frame, sender)

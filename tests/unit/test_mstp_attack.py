@@ -12,7 +12,7 @@ recovers each time.
 from __future__ import annotations
 
 from bacrouter.mstp.frame import Frame, FrameType
-from bacrouter.mstp.master import MasterNode
+from bacrouter.mstp.link import MstpLink
 from bacrouter.mstp.receiver import LegacyReceiver, Receiver
 from bacrouter.mstp.sim import Bus, MasterSim, ScriptedSim
 
@@ -36,8 +36,8 @@ def attacker(node: ScriptedSim, frame: Frame, now: float) -> list[Frame]:
 def attacked_bus(node10_receiver) -> tuple[Bus, MasterSim, MasterSim, dict]:
     bus = Bus(BAUD)
     source = bus.add(ScriptedSim(1, LegacyReceiver(BAUD, 1, extended=True), attacker))
-    node8 = bus.add(MasterSim(8, LegacyReceiver(BAUD, 8), MasterNode(8, max_master=10)))
-    node10 = bus.add(MasterSim(10, node10_receiver, MasterNode(10, max_master=10)))
+    node8 = bus.add(MasterSim(MstpLink(8, baud=BAUD, max_master=10, receiver=LegacyReceiver(BAUD, 8))))
+    node10 = bus.add(MasterSim(MstpLink(10, baud=BAUD, max_master=10, receiver=node10_receiver)))
     noise = {"next": 30.0, "hits": 0}
 
     def corrupt(sender, listener, tx, index, value):

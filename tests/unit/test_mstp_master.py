@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bacrouter.mstp.frame import Frame, FrameType
+from bacrouter.mstp.link import MstpLink
 from bacrouter.mstp.master import Deliver, MasterNode, State, Transmit, reply_matches
-from bacrouter.mstp.receiver import Receiver
 from bacrouter.mstp.sim import Bus, MasterSim
 from bacrouter.net.npdu import Npdu, encode
 
@@ -13,8 +13,7 @@ BAUD = 38400
 
 def ring(*macs: int, max_master: int = 10, bus: Bus | None = None, **kwargs) -> tuple[Bus, dict[int, MasterSim]]:
     bus = bus or Bus(BAUD)
-    nodes = {mac: bus.add(MasterSim(mac, Receiver(BAUD), MasterNode(mac, max_master=max_master, **kwargs)))
-             for mac in macs}
+    nodes = {mac: bus.add(MasterSim(MstpLink(mac, baud=BAUD, max_master=max_master, **kwargs))) for mac in macs}
     return bus, nodes
 
 
