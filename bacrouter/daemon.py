@@ -73,7 +73,7 @@ class Daemon:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self._reload_logged()))
-        self.node = RouterNode(config)
+        self.node = RouterNode(config, self.paths.run_dir)
         try:
             await self.node.start()
             self.control = ControlServer(self.table, self.paths.control_socket)
@@ -129,11 +129,21 @@ class Daemon:
         table.add("reload", lambda p: self.reload(), "re-read the configuration and apply the changes")
         table.add("version", lambda p: {"version": __version__}, "the bacrouter version")
         table.add("methods", lambda p: table.describe(), "the methods this daemon answers")
+        table.add("capture", self._capture, "start or stop a pcap capture of an MS/TP port: {port, action, path?}")
 
     def _node(self) -> RouterNode:
         if self.node is None:
             raise ControlError("not_running", "the router is not running")
         return self.node
+
+    def _capture(self, params: dict[str, Any]) -> dict[str, Any]:
+        port = self._node().ports.get(str(params.get("port", "")))
+        if port is None or not hasattr(port, "capture"):
+            raise ControlError("bad_params", f"no MS/TP port {params.get('port')!r}")
+        try:
+            return port.capture(str(params.get("action", "")), params.get("path"))
+        except (RuntimeError, ValueError, OSError) as err:
+            raise ControlError("failed", str(err)) from None
 
     def _status(self) -> dict[str, Any]:
         status = {"version": __version__, "config_dir": str(self.paths.root or "/etc")}

@@ -12,11 +12,13 @@ import asyncio
 import dataclasses
 import logging
 import socket
+import sys
 import time
+from pathlib import Path
 from typing import Any, Protocol
 
 from ..config import uci
-from ..config.model import AppSettings, BipPort, Config, Port
+from ..config.model import AppSettings, BipPort, Config, MstpPort, Port
 from ..config.resources import Resource, ResourceType
 from ..config.validate import parse_bdt_entry, parse_host_port
 from . import bvll, ifaddr
@@ -50,8 +52,9 @@ class PortRuntime(Protocol):
 
 
 class RouterNode:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, run_dir: Path | None = None) -> None:
         self.config = config
+        self.capture_dir = (run_dir or Path("/tmp")) / "captures"
         self.loop = asyncio.get_running_loop()
         self.router = Router()
         self.app: RouterApplication | None = None
@@ -71,6 +74,9 @@ class RouterNode:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
+        if any(isinstance(p, MstpPort) for p in self.config.enabled_ports):
+            # MS/TP threads must get the interpreter within a millisecond or so of their octets
+            sys.setswitchinterval(0.0005)
         self._build_app(self.config.app)
         for port in self.config.enabled_ports:
             await self._start_port(port)
@@ -135,12 +141,16 @@ class RouterNode:
         port_id = self._port_id(port.name)
         resource = self.config.resources.get(getattr(port, "resource", "") or "")
         runtime: PortRuntime
-        if not isinstance(port, BipPort):
-            runtime = UnavailablePort(port, port_id, f"{port.kind} ports are not supported by this version")
-        elif resource is None:
+        if isinstance(port, (BipPort, MstpPort)) and resource is None:
             runtime = UnavailablePort(port, port_id, f"resource '{port.resource}' is not in resource.conf")
-        else:
+        elif isinstance(port, BipPort):
             runtime = BipPortRuntime(self, port, port_id, resource)
+        elif isinstance(port, MstpPort):
+            from ..mstp.runtime import MstpPortRuntime
+
+            runtime = MstpPortRuntime(self, port, port_id, resource)
+        else:
+            runtime = UnavailablePort(port, port_id, f"{port.kind} ports are not supported by this version")
         self.ports[port.name] = runtime
         self.by_id[port_id] = runtime
         await runtime.start()

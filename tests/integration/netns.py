@@ -183,12 +183,15 @@ class Network:
         self.hosts[name] = host
         return host
 
-    def bacrouter(self, host: Host, name: str, uci_text: str, resources: dict[str, str], wait: bool = True) -> Daemon:
-        """Start a bacrouter on ``host``; ``resources`` maps resource names to segments (or to ifnames)."""
+    def bacrouter(self, host: Host, name: str, uci_text: str, resources: dict[str, str], wait: bool = True,
+                  serial: dict[str, str] | None = None) -> Daemon:
+        """Start a bacrouter on ``host``; ``resources`` maps resource names to segments (or to ifnames),
+        ``serial`` maps RS485 resource names to tty paths."""
         config_dir = self.tmp / name
         (config_dir / "config").mkdir(parents=True)
         (config_dir / "bacrouter").mkdir()
         conf = {res: {"type": "ETH", "ifname": host.ifnames.get(seg, seg)} for res, seg in resources.items()}
+        conf.update({res: {"type": "USB", "ifname": tty} for res, tty in (serial or {}).items()})
         (config_dir / "bacrouter" / "resource.conf").write_text(json.dumps(conf))
         (config_dir / "config" / "bacrouter").write_text(textwrap.dedent(uci_text))
         log = open(config_dir / "daemon.log", "w")

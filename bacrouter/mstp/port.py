@@ -1,0 +1,340 @@
+"""The serial shell of an MS/TP port: a thread that owns the tty and the link's timing.
+
+A master must answer a token or a poll within Tusage_delay (15 ms) however
+busy the router's event loop is, so the link runs in its own thread. It
+sleeps in ``select`` until an octet arrives, the router queues an NPDU, or
+the link's next deadline; it hands NPDUs up through a callback (the router
+marshals them onto its loop) and takes NPDUs down through a queue.
+
+When the tty fails (a USB adapter unplugged) the thread reports a fault,
+closes it, and tries again every couple of seconds; when it is back the port
+comes up again. Nothing else in the router is touched.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .frame import BROADCAST, Frame, encode_frame
+from .link import MstpLink, SetBaud
+from .master import Deliver, Transmit
+from .receiver import BITS_PER_OCTET
+
+__all__ = ["SerialLine", "MstpWorker", "EchoFilter"]
+
+log = logging.getLogger("bacrouter.mstp.port")
+
+REOPEN_EVERY = 2.0
+TURNAROUND_BITS = 40
+#: turnaround samples kept for the p50/p99 in the status
+SAMPLES = 2000
+
+
+class SerialLine:
+    """The tty of an RS485 resource: raw 8N1, kernel RS485 mode and low latency where the driver has them."""
+
+    def __init__(self, path: str, baud: int) -> None:
+        import serial  # pyserial; imported here so the rest of MS/TP needs no serial port
+
+        self.path = path
+        self.notes: list[str] = []
+        self._serial = serial.Serial(port=None, baudrate=baud, bytesize=8, parity="N", stopbits=1, timeout=0,
+                                     write_timeout=1.0, exclusive=True)
+        self._serial.port = path
+        self._serial.open()
+        self._tune(serial)
+        self.fd = self._serial.fileno()
+
+    def _tune(self, serial: Any) -> None:
+        try:
+            import serial.rs485
+
+            self._serial.rs485_mode = serial.rs485.RS485Settings(rts_level_for_tx=True, rts_level_for_rx=False)
+            self.notes.append("kernel RS485 mode")
+        except (OSError, ValueError, AttributeError, NotImplementedError) as err:
+            log.debug("%s: no kernel RS485 mode (%s); the adapter switches direction itself", self.path, err)
+        try:
+            self._serial.set_low_latency_mode(True)
+            self.notes.append("low latency")
+        except (OSError, ValueError, AttributeError, NotImplementedError) as err:
+            log.debug("%s: no low-latency mode (%s)", self.path, err)
+        # FTDI adapters buffer 16 ms by default; 1 ms keeps turnaround short
+        name = Path(self.path).resolve().name
+        timer = Path(f"/sys/bus/usb-serial/devices/{name}/latency_timer")
+        try:
+            if timer.exists() and timer.read_text().strip() != "1":
+                timer.write_text("1")
+                self.notes.append("FTDI latency timer 1 ms")
+        except OSError as err:
+            log.debug("%s: cannot set the latency timer: %s", self.path, err)
+
+    def set_baud(self, baud: int) -> None:
+        self._serial.baudrate = baud
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                written = os.write(self.fd, view)
+            except BlockingIOError:
+                select.select([], [self.fd], [], 0.1)
+                continue
+            view = view[written:]
+
+    def read(self) -> bytes:
+        try:
+            data = os.read(self.fd, 4096)
+        except BlockingIOError:
+            return b""
+        if not data:
+            raise OSError(f"{self.path}: end of file (device gone?)")
+        return data
+
+    def close(self) -> None:
+        try:
+            self._serial.close()
+        except OSError:
+            pass
+
+
+class EchoFilter:
+    """Removes our own frames from what we read, for RS485 adapters that echo what they send.
+
+    Octets are held back while they match the frame we just wrote; a full
+    match is dropped (echo), a mismatch releases what was held. Adapters that
+    do not echo lose nothing: the first differing octet lets everything through.
+    """
+
+    def __init__(self) -> None:
+        self.expected = bytearray()
+        self.held = bytearray()
+        self.echoed = 0
+
+    def wrote(self, data: bytes) -> None:
+        self.expected = bytearray(data)
+        self.held.clear()
+
+    def filter(self, data: bytes) -> bytes:
+        if not self.expected:
+            return data
+        out = bytearray()
+        for octet in data:
+            if self.expected and octet == self.expected[len(self.held)]:
+                self.held.append(octet)
+                if len(self.held) == len(self.expected):
+                    self.echoed += len(self.held)
+                    self.expected.clear()
+                    self.held.clear()
+                continue
+            if self.expected:
+                out += self.held
+                self.expected.clear()
+                self.held.clear()
+            out.append(octet)
+        return bytes(out)
+
+
+Opener = Callable[[str, int], SerialLine]
+
+
+class MstpWorker:
+    """One MS/TP port's thread."""
+
+    def __init__(self, name: str, path: str, link_factory: Callable[[], MstpLink],
+                 deliver: Callable[[int, bytes, bool], None], on_state: Callable[[str, str], None],
+                 opener: Opener = SerialLine) -> None:
+        self.name, self.path = name, path
+        self._link_factory = link_factory
+        self._deliver = deliver
+        self._on_state = on_state
+        self._opener = opener
+        self.link: MstpLink | None = None
+        self._outgoing: deque[tuple[int, bytes, bool, float]] = deque()
+        self._commands: deque[tuple[Callable[[MstpLink], Any], list[Any], threading.Event]] = deque()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._main, name=f"mstp-{name}", daemon=True)
+        self.turnarounds: deque[float] = deque(maxlen=SAMPLES)
+        self.state = "starting"
+        self.reason = ""
+        self.line_notes: list[str] = []
+        self.echo = EchoFilter()
+        self.opened_at: float | None = None
+
+    # ------------------------------------------------------------------ called from the router's thread
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 1.0) -> None:
+        self._stop.set()
+        self._wake()
+        self._thread.join(timeout)
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def send(self, destination: int, npdu: bytes, expecting_reply: bool) -> None:
+        self._outgoing.append((destination, npdu, expecting_reply, time.monotonic()))
+        self._wake()
+
+    def call(self, function: Callable[[MstpLink], Any], timeout: float = 2.0) -> Any:
+        """Run ``function(link)`` in the port's thread and return its result (None if the line is down)."""
+        done = threading.Event()
+        box: list[Any] = []
+        self._commands.append((function, box, done))
+        self._wake()
+        if not done.wait(timeout):
+            raise TimeoutError(f"MS/TP port {self.name} did not answer")
+        if box and isinstance(box[0], BaseException):
+            raise box[0]
+        return box[0] if box else None
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"!")
+        except (BlockingIOError, OSError):
+            pass
+
+    # ------------------------------------------------------------------ the thread
+
+    def _set_state(self, state: str, reason: str = "") -> None:
+        if (state, reason) != (self.state, self.reason):
+            self.state, self.reason = state, reason
+            self._on_state(state, reason)
+
+    def _main(self) -> None:
+        while not self._stop.is_set():
+            try:
+                link = self._link_factory()
+                line = self._opener(self.path, link.baud.current)
+            except Exception as err:  # noqa: BLE001 - any failure to open is a fault to report and retry
+                self._set_state("fault", f"cannot open {self.path}: {err}")
+                self._pause(REOPEN_EVERY)
+                continue
+            self.link, self.line_notes, self.opened_at = link, line.notes, time.monotonic()
+            self._set_state("up")
+            try:
+                self._serve(link, line)
+            except OSError as err:
+                log.error("MS/TP port %s: %s failed: %s", self.name, self.path, err)
+                self._set_state("fault", f"{self.path}: {err}")
+            except Exception:  # a bug here must not kill the port for good
+                log.exception("MS/TP port %s crashed; restarting it", self.name)
+                self._set_state("fault", "internal error (see log)")
+            finally:
+                line.close()
+                if link.capture is not None:
+                    link.capture.close()
+                self.link = None
+            if not self._stop.is_set():
+                self._pause(REOPEN_EVERY)
+        self._set_state("stopped")
+
+    def _pause(self, seconds: float) -> None:
+        """Wait before reopening, still answering status calls (with None) and dropping NPDUs."""
+        until = time.monotonic() + seconds
+        while not self._stop.is_set():
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            readable, _, _ = select.select([self._wake_r], [], [], left)
+            if readable:
+                try:
+                    os.read(self._wake_r, 4096)
+                except BlockingIOError:
+                    pass
+                self._outgoing.clear()
+                self._run_commands(None)
+
+    def _serve(self, link: MstpLink, line: SerialLine) -> None:
+        fd, wake = line.fd, self._wake_r
+        echo = self.echo
+        while not self._stop.is_set():
+            now = time.monotonic()
+            deadline = link.deadline()
+            timeout = 0.5 if deadline is None else min(0.5, max(0.0, deadline - now))
+            readable, _, _ = select.select([fd, wake], [], [], timeout)
+            now = time.monotonic()
+            actions: list[Any] = []
+            received = False
+            if fd in readable:
+                data = echo.filter(line.read())
+                if data:
+                    actions += link.received(data, now)
+                    received = True
+            if wake in readable:
+                try:
+                    os.read(wake, 4096)
+                except BlockingIOError:
+                    pass
+                while self._outgoing:
+                    destination, npdu, expecting_reply, queued = self._outgoing.popleft()
+                    link.enqueue(destination, npdu, expecting_reply, queued)
+                self._run_commands(link)
+            actions += link.poll(now)
+            self._act(link, line, actions, now if received else None)
+
+    def _act(self, link: MstpLink, line: SerialLine, actions: list[Any], heard_at: float | None) -> None:
+        first = True
+        for action in actions:
+            if isinstance(action, Deliver):
+                self._deliver(action.source, action.npdu, action.broadcast)
+            elif isinstance(action, SetBaud):
+                line.set_baud(action.baud)
+            elif isinstance(action, Transmit):
+                self._transmit(link, line, action.frame, heard_at if first else None)
+                first = False
+
+    def _transmit(self, link: MstpLink, line: SerialLine, frame: Frame, heard_at: float | None) -> None:
+        octets = encode_frame(frame)
+        baud = link.baud.current
+        # SendFrame: not before Tturnaround after the last octet on the line
+        last = max(link.receiver.last or 0.0, link.master.last_activity)
+        ready = last + TURNAROUND_BITS / baud
+        now = time.monotonic()
+        if ready > now:
+            time.sleep(ready - now)
+            now = time.monotonic()
+        if heard_at is not None:
+            self.turnarounds.append(now - heard_at)
+        self.echo.wrote(octets)
+        line.write(octets)
+        link.sent(frame, now, now + len(octets) * BITS_PER_OCTET / baud)
+
+    def _run_commands(self, link: MstpLink | None) -> None:
+        while self._commands:
+            function, box, done = self._commands.popleft()
+            try:
+                box.append(function(link) if link is not None else None)
+            except Exception as err:  # noqa: BLE001 - handed back to the caller
+                box.append(err)
+            done.set()
+
+    # ------------------------------------------------------------------ status
+
+    def turnaround_ms(self) -> dict[str, float | None]:
+        samples = sorted(self.turnarounds)
+        if not samples:
+            return {"p50": None, "p99": None, "samples": 0}
+
+        def pick(fraction: float) -> float:
+            return round(samples[min(len(samples) - 1, int(fraction * len(samples)))] * 1000, 3)
+
+        return {"p50": pick(0.5), "p99": pick(0.99), "samples": len(samples)}
+
+
+def destination_of(dest: bytes | None) -> int:
+    """A router port address (one octet, or None for broadcast) as an MS/TP destination."""
+    return dest[0] if dest else BROADCAST
