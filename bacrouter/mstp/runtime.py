@@ -101,7 +101,7 @@ class MstpPortRuntime:
         }
         worker = self.worker
         if worker is not None:
-            info["line"] = worker.line_notes
+            info["line"] = worker.line_notes + (["real-time priority"] if worker.realtime else [])
             info["turnaround_ms"] = worker.turnaround_ms()
             info["echo_octets_removed"] = worker.echo.echoed
             try:
