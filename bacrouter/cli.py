@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from . import __version__
@@ -93,6 +94,17 @@ def cmd_call(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_capture(args: argparse.Namespace) -> int:
+    params = {"port": args.port, "action": args.action}
+    if args.file:
+        params["path"] = str(Path(args.file).resolve())
+    result = _call(args, "capture", params)
+    verb = "capturing" if args.action == "start" else "captured"
+    print(f"{verb} {result['frames']} frame(s) of {args.port} to {result['path']}" +
+          ("" if args.action == "start" else "; open it with wireshark or tshark -r"))
+    return 0
+
+
 def cmd_version(args: argparse.Namespace) -> int:
     print(f"bacrouter {__version__}")
     return 0
@@ -126,6 +138,8 @@ def format_status(status: dict[str, Any], ports: list[dict[str, Any]], routes: l
     for port in ports:
         detail = port.get("reason") or port.get("mode") or ""
         link = port.get("link") or {}
+        if port["kind"] == "mstp" and link:
+            detail = _mstp_detail(port, link)
         if link.get("registration"):
             reg = link["registration"]
             detail += f", {reg['state']} with BBMD {reg['bbmd']}"
@@ -143,6 +157,23 @@ def format_status(status: dict[str, Any], ports: list[dict[str, Any]], routes: l
         out.append("Network number conflicts: " + ", ".join(f"network {k} is called {v} by a neighbour"
                                                            for k, v in status["conflicts"].items()))
     return "\n".join(out)
+
+
+def _mstp_detail(port: dict[str, Any], link: dict[str, Any]) -> str:
+    baud = link["baud"]
+    parts = [f"next {link['next_station']}" if not link["sole_master"] else "sole master"]
+    if link.get("token_rotation_ms") is not None:
+        parts.append(f"rotation {link['token_rotation_ms']} ms")
+    parts.append(f"{len(link['sniffer']['active_devices'])} device(s)")
+    if link["sniffer"].get("max_master_polled") is not None:
+        parts.append(f"max master seen {link['sniffer']['max_master_polled']}")
+    parts.append(f"{baud['current']} baud {baud['mode']}" + (" detecting" if baud["state"] == "detecting" else ""))
+    dropped = link["node"].get("dropped_message_delay", 0)
+    if dropped:
+        parts.append(f"{dropped} dropped after 6 s")
+    if link.get("capture"):
+        parts.append(f"capturing to {link['capture']['path']}")
+    return ", ".join(parts)
 
 
 def _hop(hexmac: str | None) -> str:
@@ -172,6 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
     caller.add_argument("method")
     caller.add_argument("params", nargs="?", help="parameters as a JSON object")
     caller.set_defaults(func=cmd_call)
+    capture = sub.add_parser("capture", parents=[common], help="capture an MS/TP port to a pcap file")
+    capture.add_argument("port", help="the MS/TP port (its section name)")
+    capture.add_argument("action", choices=["start", "stop"])
+    capture.add_argument("--file", help="where to write (default: a file in the run directory)")
+    capture.set_defaults(func=cmd_capture)
     sub.add_parser("version", parents=[common], help="print the version").set_defaults(func=cmd_version)
     return parser
 

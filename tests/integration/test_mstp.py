@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -163,3 +164,23 @@ def test_unplugged_adapter_is_a_fault_and_comes_back(net):
     assert net.hosts["c1"].peer("read", "s1", 1001, "--target", "5:5",
                                 "--object", "analog-value,1") == pytest.approx(21.5)
     assert {p["name"]: p for p in net.daemon.call("ports")}["lan"]["up_since"] == lan_before
+
+
+def test_command_line_status_and_capture(net):
+    def bacrouter(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "bacrouter", *args, "--config-dir", str(net.daemon.config_dir)],
+                              capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+
+    status = bacrouter("status")
+    assert status.returncode == 0
+    line = next(line for line in status.stdout.splitlines() if line.strip().startswith("field"))
+    assert "next 5" in line and "38400 baud fixed" in line and "device(s)" in line
+    target = net.tmp / "cli.pcap"
+    started = bacrouter("capture", "field", "start", "--file", str(target))
+    assert started.returncode == 0 and str(target) in started.stdout
+    time.sleep(0.5)
+    stopped = bacrouter("capture", "field", "stop")
+    assert stopped.returncode == 0 and "captured" in stopped.stdout
+    frames = tshark_fields(str(target), "mstp", ["mstp.frame_type"])
+    assert len(frames) > 20
+    assert bacrouter("capture", "lan", "start").returncode == 1  # not an MS/TP port
