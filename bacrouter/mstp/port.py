@@ -71,6 +71,7 @@ def sleep_until(deadline: float) -> None:
         pass
 #: turnaround samples kept for the p50/p99 in the status
 SAMPLES = 2000
+SNAPSHOT_EVERY = 0.5
 
 
 class SerialLine:
@@ -206,6 +207,8 @@ class MstpWorker:
         self.opened_at: float | None = None
         self._want_realtime = realtime
         self.realtime = False
+        #: the link's status, refreshed by the thread twice a second: read it without waiting for the thread
+        self.snapshot: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ called from the router's thread
 
@@ -277,6 +280,7 @@ class MstpWorker:
                 if link.capture is not None:
                     link.capture.close()
                 self.link = None
+                self.snapshot = None
             if not self._stop.is_set():
                 self._pause(REOPEN_EVERY)
         self._set_state("stopped")
@@ -300,10 +304,14 @@ class MstpWorker:
     def _serve(self, link: MstpLink, line: SerialLine) -> None:
         fd, wake = line.fd, self._wake_r
         echo = self.echo
+        next_snapshot = 0.0
         while not self._stop.is_set():
             now = time.monotonic()
+            if now >= next_snapshot:
+                self.snapshot = link.status(now)
+                next_snapshot = now + SNAPSHOT_EVERY
             deadline = link.deadline()
-            timeout = 0.5 if deadline is None else min(0.5, max(0.0, deadline - now))
+            timeout = SNAPSHOT_EVERY if deadline is None else min(SNAPSHOT_EVERY, max(0.0, deadline - now))
             readable, _, _ = select.select([fd, wake], [], [], timeout)
             now = time.monotonic()
             actions: list[Any] = []

@@ -104,12 +104,8 @@ class MstpPortRuntime:
             info["line"] = worker.line_notes + (["real-time priority"] if worker.realtime else [])
             info["turnaround_ms"] = worker.turnaround_ms()
             info["echo_octets_removed"] = worker.echo.echoed
-            try:
-                link = worker.call(lambda link: link.status(time.monotonic()), timeout=1.0)
-            except TimeoutError:
-                link = None
-            if link is not None:
-                info["link"] = link
+            if worker.snapshot is not None:
+                info["link"] = worker.snapshot
         return info
 
     def capture(self, action: str, path: str | None = None) -> dict[str, Any]:
