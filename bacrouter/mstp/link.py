@@ -7,6 +7,7 @@ baud rates to switch to.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -18,6 +19,8 @@ from .receiver import Invalid, LegacyReceiver, Received, Receiver
 from .sniffer import Sniffer
 
 __all__ = ["MstpLink", "SetBaud", "Transmit", "Deliver"]
+
+log = logging.getLogger("bacrouter.mstp")
 
 
 class SetBaud(NamedTuple):
@@ -90,6 +93,11 @@ class MstpLink:
             self.observer(event)
         if isinstance(event, Received):
             frame = event.frame
+            if frame.source == self.mac:
+                # our own frames never reach here (echo is filtered): another node has our MAC
+                if not self.master.counters["duplicate_mac"]:
+                    log.warning("another node on this bus uses MAC %d, ours: one of them must change", self.mac)
+                self.master.counters["duplicate_mac"] += 1
             self.sniffer.frame(frame, event.start)
             if self.capture is not None:
                 self.capture.add(encode_frame(frame), event.start)

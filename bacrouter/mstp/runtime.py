@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,8 @@ class MstpPortRuntime:
 
     def _link(self) -> MstpLink:
         cfg = self.config
-        tolerance = USB_TOLERANCE if "USB" in self.resource.ifname or "ACM" in self.resource.ifname else 0.0
+        device = os.path.realpath(self.resource.ifname)  # udev names such as /dev/rs485-1 are links
+        tolerance = USB_TOLERANCE if "ttyUSB" in device or "ttyACM" in device else 0.0
         return MstpLink(cfg.mac, baud=cfg.baud, baud_mode=cfg.baud_mode, max_master=cfg.max_master,
                         max_info_frames=cfg.max_info_frames, extended_frames=cfg.extended_frames,
                         timers=MstpTimers(), tolerance=tolerance)

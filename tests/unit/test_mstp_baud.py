@@ -62,3 +62,11 @@ def test_sniffer_lists_devices_and_the_polled_max_master():
     assert watcher.link.sniffer.free_masters(bus.now, 5) == [0, 2, 3, 5]
     link_status = watcher.link.status(bus.now)
     assert link_status["token_rotation_ms"] is not None and link_status["baud"]["state"] == "locked"
+
+
+def test_a_second_node_with_our_mac_is_noticed():
+    bus = Bus(38400)
+    first = node(bus, 3, 38400)
+    node(bus, 3, 38400)
+    bus.run(5.0)
+    assert first.node.counters["duplicate_mac"] > 0
