@@ -7,8 +7,9 @@ on site wants the whole list in one go.
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
-from .model import BipPort, Config, EthernetPort, MstpPort, OpenSection, Port, Problem, VbusPort
+from .model import BipPort, Config, EthernetPort, ModbusMaster, MstpPort, Port, Problem, VbusPort
 from .resources import ResourceType
 
 __all__ = ["validate", "parse_host_port", "parse_bdt_entry"]
@@ -63,6 +64,9 @@ def validate(config: Config) -> list[Problem]:
     _check_resources(config, problems)
     _check_bip(config, problems)
     _check_mstp(config, problems)
+    from ..modbus.configcheck import check_modbus  # the gateway knows its own rules
+
+    problems += check_modbus(config)
     vbus = [p for p in enabled if isinstance(p, VbusPort)]
     for extra in vbus[1:]:
         problems.append(extra.problem(f"only one vbus port may be enabled (the first is {vbus[0].label})"))
@@ -85,8 +89,10 @@ def _check_networks(ports: list[Port], problems: list[Problem]) -> None:
             first_with[port.network] = port
 
 
-def _users(config: Config) -> list[Port | OpenSection]:
-    users: list[Port | OpenSection] = [p for p in config.enabled_ports if getattr(p, "resource", None)]
+def _users(config: Config) -> list[Any]:
+    """Everything that claims a resource: ports, serial Modbus masters, Free Client buses."""
+    users: list[Any] = [p for p in config.enabled_ports if getattr(p, "resource", None)]
+    users += [m for m in config.modbus_masters if m.enabled and m.serial and m.resource]
     users += [c for c in config.components if c.enabled and c.resource]
     return users
 
@@ -95,12 +101,13 @@ _ALLOWED: dict[type, tuple[ResourceType, ...]] = {
     BipPort: (ResourceType.ETH, ResourceType.PPP),
     MstpPort: (ResourceType.USB,),
     EthernetPort: (ResourceType.ETH,),
+    ModbusMaster: (ResourceType.USB,),
 }
 
 
 def _check_resources(config: Config, problems: list[Problem]) -> None:
     resources = config.resources
-    serial_users: dict[str, Port | OpenSection] = {}
+    serial_users: dict[str, Any] = {}
     ethernet_users: dict[str, EthernetPort] = {}
     for user in _users(config):
         name = user.resource

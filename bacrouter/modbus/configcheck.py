@@ -1,0 +1,129 @@
+"""Loading the slaves' point files, and the gateway's configuration rules for ``bacrouter check``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from ..config.model import Config, ModbusSlave, Problem
+from .devconfig import WRITABLE, parse_points
+from .mapping import plan_gateway
+
+__all__ = ["attach_points", "check_modbus", "points_path"]
+
+
+def points_path(slave: ModbusSlave, data_dir: Path) -> Path:
+    path = Path(slave.points) if slave.points else Path("modbus") / f"{slave.name}.json"
+    return path if path.is_absolute() else data_dir / path
+
+
+def attach_points(config: Config, data_dir: Path) -> list[Problem]:
+    """Read every slave's device-config JSON into ``slave.point_list``; problems are located in the file."""
+    problems: list[Problem] = []
+    for slave in config.modbus_slaves:
+        path = points_path(slave, data_dir)
+        slave.points_file = str(path)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            problems.append(slave.problem(f"points file {path} not found", "points" if slave.points else ""))
+            continue
+        except OSError as err:
+            problems.append(slave.problem(f"cannot read {path}: {err.strerror}", "points"))
+            continue
+        slave.points_signature = hashlib.sha1(raw).hexdigest()
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            problems.append(Problem("not UTF-8 text", str(path), 0, slave.label))
+            continue
+        except json.JSONDecodeError as err:
+            problems.append(Problem(f"{err.msg} (column {err.colno})", str(path), err.lineno, slave.label))
+            continue
+        points, messages = parse_points(data, "")
+        slave.point_list = points
+        for message in messages:
+            problems.append(Problem(message.removeprefix(": "), str(path), 0, slave.label))
+    return problems
+
+
+def check_modbus(config: Config) -> list[Problem]:
+    problems: list[Problem] = []
+    masters = {m.name: m for m in config.modbus_masters}
+    delimiter = config.app.delimiter
+    for master in config.modbus_masters:
+        if master.serial and not master.resource:
+            problems.append(master.problem(f"protocol {master.protocol} needs an RS485 resource (option 'resource')",
+                                           "protocol"))
+        if not master.serial and not master.host:
+            problems.append(master.problem(f"protocol {master.protocol} needs the server's address (option 'host')",
+                                           "protocol"))
+        if delimiter in master.name:
+            problems.append(master.problem(f"the name contains the delimiter {delimiter!r}: object names get ambiguous",
+                                           severity="warning"))
+    for slave in config.modbus_slaves:
+        master = masters.get(slave.master or "")
+        if master is None:
+            known = ", ".join(sorted(masters)) or "none configured"
+            problems.append(slave.problem(f"no modbus_master '{slave.master}' (known: {known})", "master"))
+            continue
+        if master.serial and not 1 <= slave.station <= 247:
+            problems.append(slave.problem(f"station {slave.station} on a serial line must be 1..247", "station"))
+        if delimiter in slave.name:
+            problems.append(slave.problem(f"the name contains the delimiter {delimiter!r}: object names get ambiguous",
+                                          severity="warning"))
+        problems += _check_points(slave)
+    plan = plan_gateway(config)
+    for slave, point, message in plan.notes:
+        where = f"{point.label}: " if point is not None else ""
+        problems.append(Problem(f"{where}{message}", slave.points_file, 0, slave.label, severity="warning"))
+    if plan.virtual:
+        seen: dict[int, ModbusSlave] = {}
+        for slave_plan in plan.slaves:
+            slave = slave_plan.slave
+            if slave.instance is None:
+                problems.append(slave.problem("virtual-device mode (a vbus port is enabled) needs a device instance "
+                                              "per slave (option 'instance')"))
+                continue
+            if slave.instance == config.app.device_instance:
+                problems.append(slave.problem(f"device instance {slave.instance} is the router's own", "instance"))
+            other = seen.get(slave.instance)
+            if other is not None:
+                problems.append(slave.problem(f"device instance {slave.instance} is already {other.label}'s", "instance"))
+            seen[slave.instance] = slave
+        if len(plan.slaves) > 254:
+            problems.append(Problem(f"{len(plan.slaves)} slaves: the virtual network holds at most 254 devices",
+                                    config.uci.path if config.uci else ""))
+    blocks: dict[int, ModbusSlave] = {}
+    for slave_plan in plan.slaves:
+        other = blocks.get(slave_plan.block)
+        if other is not None:
+            problems.append(slave_plan.slave.problem(f"instance block {slave_plan.block} is already {other.label}'s",
+                                                     "block"))
+        blocks[slave_plan.block] = slave_plan.slave
+    return problems
+
+
+def _check_points(slave: ModbusSlave) -> list[Problem]:
+    problems: list[Problem] = []
+    names: dict[str, int] = {}
+    outputs: list = []
+    for point in slave.point_list:
+        if not point.enabled:
+            continue
+        if point.name in names:
+            problems.append(Problem(f"{point.label}: the name is already point {names[point.name] + 1}'s",
+                                    slave.points_file, 0, slave.label))
+        names.setdefault(point.name, point.index)
+        if point.is_output and point.address_type in WRITABLE:
+            span = range(point.address, point.address + point.registers)
+            for other in outputs:
+                if other.address_type == point.address_type and set(span) & set(
+                        range(other.address, other.address + other.registers)):
+                    problems.append(Problem(
+                        f"{point.label}: output on {point.address_type} {point.address} overlaps output "
+                        f"{other.label} (outputs are verified by reading back, so they may not share an address)",
+                        slave.points_file, 0, slave.label))
+            outputs.append(point)
+    return problems

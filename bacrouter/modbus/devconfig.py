@@ -1,0 +1,260 @@
+"""The original product's Modbus device-config JSON: a slave with its points (DESIGN section 4.3).
+
+bacrouter keeps a slave's options in UCI (``config modbus_slave``) and its
+points in a JSON file in this same format, so the product's device files
+(and the offline configurator's) import unchanged, and export back equal:
+every key a point had, known or not, is kept as it was.
+
+:func:`parse_points` turns the JSON into typed :class:`Point` objects and a
+list of problems, each naming the file, the point and the key.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import conversions
+from .datatypes import REGISTERS
+
+__all__ = ["Point", "SLAVE_KEYS", "POINT_KEYS", "parse_points", "split_device_file", "join_device_file",
+           "OBJECT_TYPES", "ADDRESS_TYPES"]
+
+OBJECT_TYPES = ("ai", "ao", "av", "bi", "bo", "bv", "mi", "mo", "mv")
+ADDRESS_TYPES = ("coil", "discrete", "input", "holding")
+WRITABLE = ("coil", "holding")
+
+#: slave-level keys of the device-config format; they live in UCI once imported
+SLAVE_KEYS = ("enable", "name", "description", "instance", "station", "timeout_ms", "update_ms", "offline_ms",
+              "baudrate", "parity", "ascii", "group_bit", "unused_bit", "group_reg", "unused_reg",
+              "single_write_coil", "single_write_reg", "coil_fr_discrete", "holding_fr_input", "byte_reverse",
+              "integer_byte_reverse", "float_byte_reverse", "integer_little_endian", "float_little_endian")
+POINT_KEYS = ("name", "description", "instance", "enable", "object_type", "address_type", "address", "data_type",
+              "scale", "offset", "unit", "cov_increment", "bit_offset", "bit_len", "polarity", "state_texts",
+              "state_values", "reg_num", "output_tolerance")
+
+
+@dataclass
+class Point:
+    """One point, interpreted. ``raw`` is the JSON object it came from, untouched."""
+
+    index: int
+    name: str
+    object_type: str
+    address_type: str
+    address: int
+    data_type: str = "u16"
+    instance: int = 0
+    enabled: bool = True
+    description: str = ""
+    scale: float = 1.0
+    offset: float = 0.0
+    unit: int | str | None = None
+    cov_increment: float | None = None
+    bit_offset: int = 0
+    bit_len: int = 0
+    polarity: bool = False  # True: reversed (binary)
+    state_texts: list[str] = field(default_factory=list)
+    state_values: list[int] = field(default_factory=list)
+    reg_num: int = 0
+    output_tolerance: float = 0.0
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def kind(self) -> str:
+        """analog, binary or multistate."""
+        return {"a": "analog", "b": "binary", "m": "multistate"}[self.object_type[0]]
+
+    @property
+    def is_output(self) -> bool:
+        return self.object_type.endswith("o")
+
+    @property
+    def is_value(self) -> bool:
+        return self.object_type.endswith("v")
+
+    @property
+    def writable(self) -> bool:
+        """Whether BACnet writes reach the slave."""
+        return (self.is_output or self.is_value) and self.address_type in WRITABLE
+
+    @property
+    def registers(self) -> int:
+        """Registers (or bits) the point occupies."""
+        if self.address_type in ("coil", "discrete"):
+            return 1
+        if self.data_type.startswith("o"):
+            try:
+                return self.reg_num or conversions.get(self.data_type[1:]).registers or 1
+            except conversions.ConversionError:
+                return max(self.reg_num, 1)
+        return REGISTERS.get(self.data_type, 1)
+
+    @property
+    def label(self) -> str:
+        return f"point {self.index + 1} '{self.name}'"
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on", "reverse")
+    return bool(value)
+
+
+def _number(raw: dict[str, Any], key: str, default: float, problems: list[str], where: str) -> float:
+    value = raw.get(key, default)
+    if value in (None, ""):
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        problems.append(f"{where} key '{key}': {value!r} is not a number")
+        return default
+    if not math.isfinite(number):
+        problems.append(f"{where} key '{key}': {value!r} is not a finite number")
+        return default
+    return number
+
+
+def _integer(raw: dict[str, Any], key: str, default: int, problems: list[str], where: str,
+             low: int | None = None, high: int | None = None) -> int:
+    value = raw.get(key, default)
+    if value in (None, ""):
+        return default
+    try:
+        number = int(value)
+        if isinstance(value, float) and value != number:
+            raise ValueError
+    except (TypeError, ValueError):
+        problems.append(f"{where} key '{key}': {value!r} is not a whole number")
+        return default
+    if (low is not None and number < low) or (high is not None and number > high):
+        problems.append(f"{where} key '{key}': {number} is outside {low}..{high}")
+    return number
+
+
+def parse_points(data: Any, source: str = "") -> tuple[list[Point], list[str]]:
+    """Points of a device-config JSON (the whole slave object, or ``{"points": [...]}``)."""
+    problems: list[str] = []
+    if isinstance(data, dict):
+        items = data.get("points", [])
+    else:
+        items = data
+    if not isinstance(items, list):
+        return [], [f"{source}: 'points' must be a list"]
+    points: list[Point] = []
+    for index, raw in enumerate(items):
+        where = f"{source}: point {index + 1}"
+        if not isinstance(raw, dict):
+            problems.append(f"{where}: expected an object")
+            continue
+        name = str(raw.get("name") or "").strip()
+        if name:
+            where += f" '{name}'"
+        else:
+            problems.append(f"{where}: no name")
+        object_type = str(raw.get("object_type", "")).lower()
+        if object_type not in OBJECT_TYPES:
+            problems.append(f"{where} key 'object_type': {raw.get('object_type')!r} is not one of {', '.join(OBJECT_TYPES)}")
+            continue
+        address_type = str(raw.get("address_type", "")).lower()
+        if address_type not in ADDRESS_TYPES:
+            problems.append(f"{where} key 'address_type': {raw.get('address_type')!r} is not one of {', '.join(ADDRESS_TYPES)}")
+            continue
+        point = Point(
+            index=index, name=name, object_type=object_type, address_type=address_type,
+            address=_integer(raw, "address", 0, problems, where, 0, 65535),
+            data_type=str(raw.get("data_type") or "u16").lower(),
+            instance=_integer(raw, "instance", 0, problems, where, 0, 4194302),
+            enabled=_bool(raw.get("enable", True)),
+            description=str(raw.get("description") or ""),
+            scale=_number(raw, "scale", 1.0, problems, where),
+            offset=_number(raw, "offset", 0.0, problems, where),
+            unit=raw.get("unit"),
+            cov_increment=_number(raw, "cov_increment", 0.0, problems, where) if raw.get("cov_increment") not in (None, "") else None,
+            bit_offset=_integer(raw, "bit_offset", 0, problems, where, 0, 63),
+            bit_len=_integer(raw, "bit_len", 0, problems, where, 0, 64),
+            polarity=_bool(raw.get("polarity", False)),
+            state_texts=[str(t) for t in raw.get("state_texts") or []] if isinstance(raw.get("state_texts") or [], list) else [],
+            state_values=[],
+            reg_num=_integer(raw, "reg_num", 0, problems, where, 0, 125),
+            output_tolerance=_number(raw, "output_tolerance", 0.0, problems, where),
+            raw=raw,
+        )
+        values = raw.get("state_values") or []
+        if not isinstance(values, list) or not all(isinstance(v, int) or (isinstance(v, str) and v.lstrip("-").isdigit()) for v in values):
+            problems.append(f"{where} key 'state_values': expected a list of whole numbers")
+        else:
+            point.state_values = [int(v) for v in values]
+        if not isinstance(raw.get("state_texts") or [], list):
+            problems.append(f"{where} key 'state_texts': expected a list of texts")
+        problems += [f"{where} {p}" for p in check_point(point)]
+        points.append(point)
+    return points, problems
+
+
+def check_point(point: Point) -> list[str]:
+    """What is wrong with one point on its own."""
+    problems: list[str] = []
+    bits = point.address_type in ("coil", "discrete")
+    if point.data_type.startswith("o"):
+        try:
+            conversions.get(point.data_type[1:])
+        except conversions.ConversionError as err:
+            problems.append(f"key 'data_type': {err}")
+        if bits:
+            problems.append(f"key 'data_type': conversion {point.data_type!r} needs registers, not a {point.address_type}")
+    elif point.data_type not in REGISTERS:
+        problems.append(f"key 'data_type': {point.data_type!r} is not one of {', '.join(REGISTERS)} or a conversion (o...)")
+    elif bits and REGISTERS[point.data_type] > 1:
+        problems.append(f"key 'data_type': {point.data_type} needs registers, not a {point.address_type}")
+    if point.address + point.registers > 0x10000:
+        problems.append(f"key 'address': {point.registers} register(s) from {point.address} run past 65535")
+    if point.is_output and point.address_type not in WRITABLE:
+        problems.append(f"key 'address_type': an output object needs a writable address (coil or holding), "
+                        f"not {point.address_type}")
+    if point.bit_len:
+        if bits:
+            problems.append("key 'bit_len': bit fields are for registers")
+        elif point.bit_offset + point.bit_len > 16 * point.registers:
+            problems.append(f"key 'bit_offset': bits {point.bit_offset}..{point.bit_offset + point.bit_len - 1} "
+                            f"do not fit {point.registers} register(s)")
+        if point.data_type in ("float", "double"):
+            problems.append("key 'bit_len': a bit field cannot be a float")
+    if point.kind == "multistate":
+        if not point.state_texts:
+            problems.append("key 'state_texts': a multistate object needs its state texts")
+        if point.state_values and len(point.state_values) != len(point.state_texts):
+            problems.append(f"key 'state_values': {len(point.state_values)} values for "
+                            f"{len(point.state_texts)} state texts")
+        if len(set(point.state_values)) != len(point.state_values):
+            problems.append("key 'state_values': a Modbus value appears twice")
+    elif point.kind == "binary":
+        if point.state_texts and len(point.state_texts) != 2:
+            problems.append(f"key 'state_texts': a binary object has 2 state texts, not {len(point.state_texts)}")
+        if point.state_values:
+            problems.append("key 'state_values': only multistate objects map values to states")
+    elif point.state_texts or point.state_values:
+        problems.append("key 'state_texts': only binary and multistate objects have state texts")
+    if point.scale == 0 and point.kind == "analog":
+        problems.append("key 'scale': 0 would make every value 0 and writes impossible")
+    return problems
+
+
+def split_device_file(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An original device-config object → (slave options, points file). Unknown slave keys go with the options."""
+    slave = {k: v for k, v in data.items() if k != "points"}
+    return slave, {"points": data.get("points", [])}
+
+
+def join_device_file(slave: dict[str, Any], points: list[dict[str, Any]]) -> dict[str, Any]:
+    joined = dict(slave)
+    joined["points"] = points
+    return joined
+
+
+def load_json(path: str) -> Any:
+    with open(path, "rb") as handle:
+        return json.loads(handle.read().decode("utf-8"))

@@ -1,0 +1,121 @@
+"""Where each Modbus point lives in BACnet: the instance plan, the same for ``check`` and the daemon.
+
+Single-device mode (no VBUS port): every slave owns an instance block of
+1000 in the router's device (``block`` * 1000 .. + 999); a point's instance is
+its block base plus its ``instance`` (0..999); names are
+``master|slave|point`` with the configured delimiter.
+
+Virtual-device mode (a VBUS port is enabled): every slave is a device of its
+own on the virtual network, with the slave's ``instance`` as device instance,
+named ``master|slave``; its points keep their own instances and names.
+
+In both modes each slave has three status objects in the router's device,
+``master|slave|comm|online`` (binary input), ``…|update_delay`` and
+``…|fail_rate`` (analog inputs), at the top of its block, and in
+single-device mode a Structured View at the block's base.
+
+A point whose instance is taken (or out of range) gets the lowest free one;
+the plan says so, and ``bacrouter check`` reports it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..config.model import Config, ModbusMaster, ModbusSlave
+from .devconfig import Point
+
+__all__ = ["PointPlan", "SlavePlan", "GatewayPlan", "plan_gateway", "STATUS_OBJECTS", "BACNET_TYPES"]
+
+BACNET_TYPES = {"ai": "analog-input", "ao": "analog-output", "av": "analog-value", "bi": "binary-input",
+                "bo": "binary-output", "bv": "binary-value", "mi": "multi-state-input", "mo": "multi-state-output",
+                "mv": "multi-state-value"}
+#: status objects: (name, object type, offset from the top of the block)
+STATUS_OBJECTS = (("online", "bi", 999), ("update_delay", "ai", 998), ("fail_rate", "ai", 999))
+BLOCK = 1000
+
+
+@dataclass
+class PointPlan:
+    point: Point
+    object_type: str  # ai, ao, ...
+    instance: int
+    name: str
+
+
+@dataclass
+class SlavePlan:
+    slave: ModbusSlave
+    master: ModbusMaster
+    block: int
+    points: list[PointPlan] = field(default_factory=list)
+    device_instance: int | None = None  # virtual-device mode
+    device_name: str = ""
+    mac: int | None = None  # on the VBUS network
+    status_names: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def base(self) -> int:
+        return self.block * BLOCK
+
+
+@dataclass
+class GatewayPlan:
+    virtual: bool
+    slaves: list[SlavePlan] = field(default_factory=list)
+    #: (slave, point or None, message) for things the plan decided on its own
+    notes: list[tuple[ModbusSlave, Point | None, str]] = field(default_factory=list)
+
+
+def plan_gateway(config: Config) -> GatewayPlan:
+    virtual = config.vbus is not None
+    delimiter = config.app.delimiter
+    plan = GatewayPlan(virtual)
+    masters = {m.name: m for m in config.modbus_masters if m.enabled}
+    slaves = [s for s in config.modbus_slaves if s.enabled and s.master in masters]
+    taken_blocks = {s.block for s in slaves if s.block}
+    next_block = 1
+    mac = 1
+    for slave in slaves:
+        block = slave.block
+        if not block:
+            while next_block in taken_blocks:
+                next_block += 1
+            block = next_block
+            taken_blocks.add(block)
+        master = masters[slave.master]
+        slave_plan = SlavePlan(slave, master, block)
+        prefix = f"{master.name}{delimiter}{slave.name}"
+        slave_plan.status_names = {name: f"{prefix}{delimiter}comm{delimiter}{name}" for name, _, _ in STATUS_OBJECTS}
+        if virtual:
+            slave_plan.device_instance = slave.instance
+            slave_plan.device_name = prefix
+            slave_plan.mac = mac
+            mac += 1
+        used: dict[str, set[int]] = {}
+        if not virtual:
+            # the block's top holds the status objects, its base the Structured View
+            used = {"bi": {slave_plan.base + 999}, "ai": {slave_plan.base + 998, slave_plan.base + 999}}
+        for point in slave.point_list:
+            if not point.enabled:
+                continue
+            if virtual:
+                wanted, low, high = point.instance, 0, 4194302
+            else:
+                wanted, low, high = slave_plan.base + point.instance, slave_plan.base, slave_plan.base + BLOCK - 1
+            taken = used.setdefault(point.object_type, set())
+            instance = wanted
+            if not low <= instance <= high or instance in taken:
+                free = next((i for i in range(low, high + 1) if i not in taken), None)
+                if free is None:
+                    plan.notes.append((slave, point, f"no free {point.object_type} instance left: point left out"))
+                    continue
+                instance = free
+                shown = 0 if virtual else slave_plan.base
+                reason = "is taken" if low <= wanted <= high else f"is outside {low - shown}..{high - shown}"
+                plan.notes.append((slave, point, f"instance {point.instance} {reason}: using {instance - shown}"))
+            taken.add(instance)
+            name = point.name if virtual else f"{prefix}{delimiter}{point.name}"
+            slave_plan.points.append(PointPlan(point, point.object_type, instance, name))
+        plan.slaves.append(slave_plan)
+    return plan
