@@ -130,11 +130,27 @@ class Daemon:
         table.add("version", lambda p: {"version": __version__}, "the bacrouter version")
         table.add("methods", lambda p: table.describe(), "the methods this daemon answers")
         table.add("capture", self._capture, "start or stop a pcap capture of an MS/TP port: {port, action, path?}")
+        table.add("modbus", lambda p: self._gateway().snapshot() if self._node().gateway else [],
+                  "Modbus masters and slaves with their statistics")
+        table.add("read_group", self._read_group,
+                  "run a Modbus slave's read plan once and report every request: {slave}")
 
     def _node(self) -> RouterNode:
         if self.node is None:
             raise ControlError("not_running", "the router is not running")
         return self.node
+
+    def _gateway(self) -> Any:
+        gateway = self._node().gateway
+        if gateway is None:
+            raise ControlError("not_running", "no Modbus slaves are configured")
+        return gateway
+
+    async def _read_group(self, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return await self._gateway().read_group(str(params.get("slave", "")))
+        except KeyError as err:
+            raise ControlError("bad_params", err.args[0]) from None
 
     def _capture(self, params: dict[str, Any]) -> dict[str, Any]:
         port = self._node().ports.get(str(params.get("port", "")))

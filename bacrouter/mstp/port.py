@@ -20,15 +20,15 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+from ..rs485 import SerialLine
 from .frame import BROADCAST, Frame, encode_frame
 from .link import MstpLink, SetBaud
 from .master import Deliver, Transmit
 from .receiver import BITS_PER_OCTET
 
-__all__ = ["SerialLine", "MstpWorker", "EchoFilter"]
+__all__ = ["SerialLine", "MstpWorker", "EchoFilter"]  # SerialLine re-exported from ..rs485
 
 log = logging.getLogger("bacrouter.mstp.port")
 
@@ -72,73 +72,6 @@ def sleep_until(deadline: float) -> None:
 #: turnaround samples kept for the p50/p99 in the status
 SAMPLES = 2000
 SNAPSHOT_EVERY = 0.5
-
-
-class SerialLine:
-    """The tty of an RS485 resource: raw 8N1, kernel RS485 mode and low latency where the driver has them."""
-
-    def __init__(self, path: str, baud: int) -> None:
-        import serial  # pyserial; imported here so the rest of MS/TP needs no serial port
-
-        self.path = path
-        self.notes: list[str] = []
-        self._serial = serial.Serial(port=None, baudrate=baud, bytesize=8, parity="N", stopbits=1, timeout=0,
-                                     write_timeout=1.0, exclusive=True)
-        self._serial.port = path
-        self._serial.open()
-        self._tune(serial)
-        self.fd = self._serial.fileno()
-
-    def _tune(self, serial: Any) -> None:
-        try:
-            import serial.rs485
-
-            self._serial.rs485_mode = serial.rs485.RS485Settings(rts_level_for_tx=True, rts_level_for_rx=False)
-            self.notes.append("kernel RS485 mode")
-        except (OSError, ValueError, AttributeError, NotImplementedError) as err:
-            log.debug("%s: no kernel RS485 mode (%s); the adapter switches direction itself", self.path, err)
-        try:
-            self._serial.set_low_latency_mode(True)
-            self.notes.append("low latency")
-        except (OSError, ValueError, AttributeError, NotImplementedError) as err:
-            log.debug("%s: no low-latency mode (%s)", self.path, err)
-        # FTDI adapters buffer 16 ms by default; 1 ms keeps turnaround short
-        name = Path(self.path).resolve().name
-        timer = Path(f"/sys/bus/usb-serial/devices/{name}/latency_timer")
-        try:
-            if timer.exists() and timer.read_text().strip() != "1":
-                timer.write_text("1")
-                self.notes.append("FTDI latency timer 1 ms")
-        except OSError as err:
-            log.debug("%s: cannot set the latency timer: %s", self.path, err)
-
-    def set_baud(self, baud: int) -> None:
-        self._serial.baudrate = baud
-
-    def write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            try:
-                written = os.write(self.fd, view)
-            except BlockingIOError:
-                select.select([], [self.fd], [], 0.1)
-                continue
-            view = view[written:]
-
-    def read(self) -> bytes:
-        try:
-            data = os.read(self.fd, 4096)
-        except BlockingIOError:
-            return b""
-        if not data:
-            raise OSError(f"{self.path}: end of file (device gone?)")
-        return data
-
-    def close(self) -> None:
-        try:
-            self._serial.close()
-        except OSError:
-            pass
 
 
 class EchoFilter:

@@ -18,6 +18,8 @@ from typing import Any
 
 from bacpypes3.apdu import (
     ConfirmedServiceChoice,
+    SimpleAckPDU,
+    SubscribeCOVRequest,
     UnconfirmedServiceChoice,
     confirmed_request_types,
     unconfirmed_request_types,
@@ -54,11 +56,13 @@ QUEUE_LIMIT = 1000
 
 
 class RouterLink(Server[PDU]):
-    """The application's data link: its only peer is the router."""
+    """An application's data link: its only peer is the router (``router_mac`` on this link)."""
 
-    def __init__(self, to_router: Callable[[bytes, bool], None]) -> None:
+    def __init__(self, to_router: Callable[[bytes, bool], None], mac: bytes = APP_MAC,
+                 router_mac: bytes = ROUTER_MAC) -> None:
         super().__init__()
         self._to_router = to_router
+        self.mac, self.router_mac = mac, router_mac
         self._queue: asyncio.Queue[tuple[bytes, bool]] = asyncio.Queue(QUEUE_LIMIT)
         self._task = asyncio.get_running_loop().create_task(self._pump(), name="app-link")
         self.dropped = 0
@@ -79,9 +83,9 @@ class RouterLink(Server[PDU]):
     async def _pump(self) -> None:
         while True:
             npdu, broadcast = await self._queue.get()
-            destination = LocalBroadcast() if broadcast else LocalStation(APP_MAC)
+            destination = LocalBroadcast() if broadcast else LocalStation(self.mac)
             try:
-                await self.response(PDU(npdu, source=LocalStation(ROUTER_MAC), destination=destination))
+                await self.response(PDU(npdu, source=LocalStation(self.router_mac), destination=destination))
             except asyncio.CancelledError:
                 raise
             except BaseException as err:  # bacpypes3 errors derive from BaseException
@@ -106,6 +110,16 @@ class DeviceApplication(Application):
                 if hasattr(self, "do_" + request_class.__name__):
                     supported[getattr(supported, choices(choice).attr)] = 1
         return supported
+
+    async def do_SubscribeCOVRequest(self, apdu: SubscribeCOVRequest) -> None:
+        """Gateway point objects keep their own subscriptions (see ``modbus.objects``)."""
+        obj = self.get_object_id(apdu.monitoredObjectIdentifier)
+        subscribe = getattr(obj, "subscribe_cov", None)
+        if subscribe is None:
+            await super().do_SubscribeCOVRequest(apdu)
+            return
+        await self.response(SimpleAckPDU(context=apdu))  # the acknowledgement goes before the first notification
+        subscribe(apdu.pduSource, apdu.subscriberProcessIdentifier, apdu.issueConfirmedNotifications, apdu.lifetime)
 
 
 def _live(element: type, source: str) -> property:

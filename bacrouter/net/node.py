@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..config import uci
-from ..config.model import AppSettings, BipPort, Config, MstpPort, Port
+from ..config.model import AppSettings, BipPort, Config, MstpPort, Port, VbusPort
 from ..config.resources import Resource, ResourceType
 from ..config.validate import parse_bdt_entry, parse_host_port
 from . import bvll, ifaddr
@@ -66,6 +66,7 @@ class RouterNode:
         self._tasks: list[asyncio.Task[Any]] = []
         self._watcher = ifaddr.AddressWatcher(self.loop, self._addresses_changed)
         self._recheck_soon: asyncio.TimerHandle | None = None
+        self.gateway: Any = None  # the Modbus gateway (bacrouter.modbus.gateway), when slaves are configured
 
     @staticmethod
     def now() -> float:
@@ -82,10 +83,12 @@ class RouterNode:
             await self._start_port(port)
         self._watcher.start()
         self._tasks.append(self.loop.create_task(self._timers(), name="router-timers"))
+        await self._start_gateway()
         if self.app is not None:
             self.app.announce()
 
     def stop(self) -> None:
+        self._stop_gateway()
         for task in self._tasks:
             task.cancel()
         self._watcher.close()
@@ -103,6 +106,10 @@ class RouterNode:
         """Switch to ``new``: restart only what differs. Returns what happened, by port name."""
         old = self.config
         summary: dict[str, list[str]] = {"stopped": [], "started": [], "restarted": [], "unchanged": []}
+        gateway_changed = _gateway_settings(old) != _gateway_settings(new)
+        if gateway_changed or _device_settings(old.app) != _device_settings(new.app):
+            self._stop_gateway()  # its objects live in the device and on the vbus port
+            gateway_changed = True
         if _device_settings(old.app) != _device_settings(new.app):
             log.info("device settings changed: restarting the router's device object")
             self._build_app(new.app)
@@ -126,6 +133,9 @@ class RouterNode:
                 await self._start_port(port)
                 if name not in summary["restarted"]:
                     summary["started"].append(name)
+        if gateway_changed:
+            await self._start_gateway()
+            summary["modbus"] = ["restarted"]
         if self.app is not None and (summary["started"] or summary["restarted"]):
             self.app.announce()
         return summary
@@ -149,11 +159,36 @@ class RouterNode:
             from ..mstp.runtime import MstpPortRuntime
 
             runtime = MstpPortRuntime(self, port, port_id, resource)
+        elif isinstance(port, VbusPort):
+            from .vbus import VbusPortRuntime
+
+            runtime = VbusPortRuntime(self, port, port_id)
         else:
             runtime = UnavailablePort(port, port_id, f"{port.kind} ports are not supported by this version")
         self.ports[port.name] = runtime
         self.by_id[port_id] = runtime
         await runtime.start()
+
+    async def _start_gateway(self) -> None:
+        if not any(s.enabled for s in self.config.modbus_slaves):
+            return
+        from ..modbus.gateway import ModbusGateway  # only routers with Modbus slaves load it
+
+        self.gateway = ModbusGateway(self)
+        try:
+            await self.gateway.start()
+        except Exception:  # a gateway that cannot start must not take routing down with it
+            log.exception("the Modbus gateway could not start")
+            self._stop_gateway()
+
+    def _stop_gateway(self) -> None:
+        if self.gateway is not None:
+            gateway, self.gateway = self.gateway, None
+            gateway.stop()
+
+    def vbus_runtime(self) -> Any:
+        """The running VBUS port (virtual-device mode), if any."""
+        return next((r for r in self.ports.values() if r.config.kind == "vbus" and r.state == "up"), None)
 
     def _port_id(self, name: str) -> int:
         """A stable port id (1..255) per port name, reused across reloads."""
@@ -284,7 +319,16 @@ class RouterNode:
             "counters": dict(self.router.counters),
             "conflicts": {str(k): v for k, v in self.router.conflicts.items()},
             "application_queue_dropped": self.app.link.dropped if self.app else 0,
+            "modbus": self._modbus_summary(),
         }
+
+    def _modbus_summary(self) -> dict[str, Any] | None:
+        if self.gateway is None:
+            return None
+        slaves = self.gateway.slaves
+        return {"masters": len(self.gateway.masters), "slaves": len(slaves),
+                "online": sum(1 for s in slaves if s.answered and s.schedule.online),
+                "points": sum(len(s.points) for s in slaves)}
 
     def routes(self) -> list[dict[str, Any]]:
         return self.router.route_list(self.now())
@@ -292,6 +336,12 @@ class RouterNode:
 
 def _device_settings(app: AppSettings) -> tuple[Any, ...]:
     return (app.device_instance, app.device_name, app.description, app.location)
+
+
+def _gateway_settings(config: Config) -> tuple[Any, ...]:
+    """What the Modbus gateway is built from: any change restarts it."""
+    masters = [(m, config.resources.get(m.resource) if m.serial else None) for m in config.modbus_masters]
+    return (masters, config.modbus_slaves, config.vbus, config.app.delimiter)
 
 
 def _port_changed(old: Config, new: Config, before: Port, after: Port) -> bool:

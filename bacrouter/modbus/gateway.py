@@ -1,0 +1,588 @@
+"""The running Modbus gateway: masters polling slaves, points as BACnet objects.
+
+Per master one asyncio task works through :class:`~.schedule.MasterSchedule`
+on its transport. Values read become object values (scale, offset, bit
+fields, polarity, state maps); BACnet writes become Modbus writes, one request
+each. Objects live in the router's device (single-device mode) or in one
+virtual device per slave on the VBUS network (virtual-device mode); the
+status objects of every slave are in the router's device.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bacpypes3.errors import ExecutionError
+
+from ..config.model import Config, ModbusMaster, ModbusSlave
+from .codec import DecodeError, Function, ModbusException, Request
+from .datatypes import ByteOrder, DataTypeError, ValueCodec
+from .devconfig import Point
+from .mapping import STATUS_OBJECTS, PointPlan, SlavePlan, plan_gateway
+from .objects import GatewayObject, Reliability, make_object, units_code
+from .plan import Item, Limits, ReadPlanner, ReadRequest, read_function
+from .schedule import MasterSchedule, Outcome, SlaveSchedule, WriteJob
+from .transport import SerialTransport, Target, TcpTransport, Transport
+
+if TYPE_CHECKING:
+    from ..net.node import RouterNode
+    from ..net.vbus import VirtualDevice
+
+__all__ = ["ModbusGateway", "PointRuntime", "SlaveRuntime", "MasterRuntime", "slave_target", "slave_planner",
+           "write_request", "run_read_group", "REWRITE_AFTER"]
+
+log = logging.getLogger("bacrouter.modbus")
+
+#: seconds before an output whose read-back differs from the written value is written again
+REWRITE_AFTER = 5.0
+SECONDS, PERCENT = 73, 98  # engineering units of the status objects
+
+
+# --------------------------------------------------------------------------- sans-IO helpers
+
+
+def slave_target(slave: ModbusSlave, master: ModbusMaster) -> Target:
+    ascii_framing = slave.ascii if slave.ascii is not None else master.protocol == "ascii"
+    return Target(unit=slave.station, timeout=slave.timeout_ms / 1000, baud=slave.baudrate, parity=slave.parity,
+                  stop_bits=slave.stop_bits, ascii=bool(ascii_framing) and master.serial)
+
+
+def slave_limits(slave: ModbusSlave) -> Limits:
+    return Limits(slave.group_bit, slave.unused_bit, slave.group_reg, slave.unused_reg)
+
+
+def slave_planner(slave: ModbusSlave, points: list[Point] | None = None, keys: list[Any] | None = None) -> ReadPlanner:
+    """The read plan of ``points`` (default: the slave's enabled ones); ``keys`` name the items (default: the points)."""
+    if points is None:
+        points = [p for p in slave.point_list if p.enabled]
+    items = [Item(key, read_function(p.address_type, slave.coil_fr_discrete, slave.holding_fr_input),
+                  p.address, p.registers) for key, p in zip(keys or points, points, strict=True)]
+    return ReadPlanner(items, slave_limits(slave))
+
+
+def write_request(address_type: str, address: int, words: list[int], single_coil: bool, single_register: bool) -> Request:
+    """One write, never combined: function 5/15 for a coil, 6/16 for registers (a multi-register value: 16)."""
+    if address_type == "coil":
+        return Request(Function.WRITE_SINGLE_COIL if single_coil else Function.WRITE_MULTIPLE_COILS, address, 1,
+                       (words[0] & 1,))
+    if len(words) == 1 and single_register:
+        return Request(Function.WRITE_SINGLE_REGISTER, address, 1, tuple(words))
+    return Request(Function.WRITE_MULTIPLE_REGISTERS, address, len(words), tuple(words))
+
+
+def point_codec(slave: ModbusSlave, plan: PointPlan) -> ValueCodec:
+    point = plan.point
+    integer = ByteOrder(slave.integer_little_endian, slave.integer_byte_reverse)
+    floats = ByteOrder(slave.float_little_endian, slave.float_byte_reverse)
+    return ValueCodec.build(point.data_type, point.address_type, point.reg_num, integer, floats, slave.byte_reverse,
+                            point.bit_offset, point.bit_len)
+
+
+# --------------------------------------------------------------------------- points
+
+
+class PointRuntime:
+    """One point: its codec, its object, and what was last written to it."""
+
+    __slots__ = ("plan", "point", "codec", "obj", "slave", "written", "written_at", "_rewrite")
+
+    def __init__(self, slave: SlaveRuntime, plan: PointPlan) -> None:
+        self.slave, self.plan, self.point = slave, plan, plan.point
+        self.codec = point_codec(slave.config, plan)
+        self.written: Any = None  # last value commanded to an output (read-back is compared with it)
+        self.written_at: float | None = None  # when that write completed
+        self._rewrite: asyncio.TimerHandle | None = None
+        point = self.point
+        kwargs: dict[str, Any] = {}
+        if point.kind == "analog":
+            try:
+                kwargs["units"] = units_code(point.unit)
+            except ValueError:
+                kwargs["units"] = 95
+            kwargs["cov_increment"] = point.cov_increment
+        else:
+            kwargs["texts"] = point.state_texts or None
+            if point.kind == "binary":
+                kwargs["reverse"] = point.polarity
+        self.obj: GatewayObject = make_object(plan.object_type, plan.instance, plan.name,
+                                              description=point.description,
+                                              writer=self if point.writable else None, **kwargs)
+
+    # ------------------------------------------------------------------ Modbus to BACnet
+
+    def to_bacnet(self, raw: float) -> Any:
+        """The object's value for a raw Modbus number, or None when there is none (unmapped state)."""
+        point = self.point
+        if point.kind == "analog":
+            return raw * point.scale + point.offset
+        if point.kind == "binary":
+            return int((raw != 0) != point.polarity)
+        number = int(raw)
+        if point.state_values:
+            return point.state_values.index(number) + 1 if number in point.state_values else None
+        state = number + 1
+        return state if 1 <= state <= len(point.state_texts) else None
+
+    def to_modbus(self, value: Any) -> float:
+        point = self.point
+        if point.kind == "analog":
+            return (float(value) - point.offset) / point.scale
+        if point.kind == "binary":
+            return float(bool(value) != point.polarity)
+        state = int(value)
+        return float(point.state_values[state - 1] if point.state_values else state - 1)
+
+    def received(self, words: tuple[int, ...], started: float, now: float) -> None:
+        raw, reliable = self.codec.decode(words)
+        value = self.to_bacnet(raw) if reliable else None
+        if value is None:
+            self.obj.set_reliability(Reliability.UNRELIABLE_OTHER)  # NaN, or a value no state stands for
+            return
+        reliability = Reliability.NO_FAULT
+        if self.written is not None and self.written_at is not None and started >= self.written_at:
+            if self._matches(value):
+                self._cancel_rewrite()
+            else:
+                reliability = Reliability.UNRELIABLE_OTHER
+                if self._rewrite is None:
+                    self._rewrite = asyncio.get_running_loop().call_later(REWRITE_AFTER, self._write_again)
+        self.obj.update(value, reliability)
+
+    def _matches(self, value: Any) -> bool:
+        if self.point.kind != "analog":
+            return value == self.written
+        tolerance = self.point.output_tolerance
+        if self.codec.data_type not in ("float", "double"):
+            tolerance = max(tolerance, abs(self.point.scale) / 2)  # an integer register holds multiples of scale
+        return abs(value - self.written) <= tolerance + 1e-9 * max(1.0, abs(value))
+
+    # ------------------------------------------------------------------ BACnet to Modbus (PointWriter)
+
+    def encode(self, value: Any, current: tuple[int, ...] | None = None) -> list[int]:
+        return self.codec.encode(self.to_modbus(value), current)
+
+    def check(self, value: Any) -> None:
+        try:
+            raw = self.to_modbus(value)
+            if math.isfinite(raw) and self.codec.bit_len:
+                if not 0 <= round(raw) < (1 << self.codec.bit_len):
+                    raise DataTypeError(f"{value} does not fit {self.codec.bit_len} bit(s)")
+            else:
+                self.codec.encode(raw, [0] * max(self.codec.registers, 1))
+        except (DataTypeError, ValueError, OverflowError, IndexError, ZeroDivisionError) as err:
+            log.info("%s: write of %r refused: %s", self.plan.name, value, err)
+            raise ExecutionError(errorClass="property", errorCode="valueOutOfRange") from None
+
+    def write(self, value: Any) -> None:
+        self._cancel_rewrite()
+        if self.point.is_output:
+            self.written, self.written_at = value, None
+        self.slave.queue_write(self, value)
+
+    def relinquished(self) -> None:
+        self._cancel_rewrite()
+        self.written = self.written_at = None
+        if self.obj.reliability == Reliability.UNRELIABLE_OTHER:
+            self.obj.set_reliability(Reliability.NO_FAULT)
+
+    def write_finished(self, value: Any, now: float) -> None:
+        if self.point.is_output and self.written == value:
+            self.written_at = now
+
+    def _write_again(self) -> None:
+        self._rewrite = None
+        value, level = self.obj.commanded_value()
+        if level is not None and self.written is not None:
+            log.info("%s: read-back differs from %r: writing again", self.plan.name, value)
+            self.slave.queue_write(self, value)
+
+    def _cancel_rewrite(self) -> None:
+        if self._rewrite is not None:
+            self._rewrite.cancel()
+            self._rewrite = None
+
+    def close(self) -> None:
+        self._cancel_rewrite()
+
+
+@dataclass
+class WriteOp:
+    point: PointRuntime
+    value: Any
+
+
+# --------------------------------------------------------------------------- slaves
+
+
+class SlaveRuntime:
+    def __init__(self, master: MasterRuntime, plan: SlavePlan, device: VirtualDevice | None) -> None:
+        self.master, self.plan, self.config = master, plan, plan.slave
+        self.name = plan.slave.name
+        self.device = device
+        self.target = slave_target(plan.slave, plan.master)
+        self.points = [PointRuntime(self, p) for p in plan.points]
+        planner = slave_planner(self.config, [p.point for p in self.points], self.points)
+        self.schedule = SlaveSchedule(self.name, planner,
+                                      self.config.update_ms / 1000, self.config.offline_ms / 1000)
+        self.answered = False
+        self.last_error = ""
+        self.status: dict[str, GatewayObject] = {}
+        base = plan.base
+        for name, code, offset in STATUS_OBJECTS:
+            kwargs: dict[str, Any] = {"texts": ["offline", "online"]} if code == "bi" else \
+                {"units": SECONDS if name == "update_delay" else PERCENT}
+            self.status[name] = make_object(code, base + offset, plan.status_names[name], **kwargs)
+
+    def queue_write(self, point: PointRuntime, value: Any) -> None:
+        self.master.queue_write(WriteJob(self.schedule, WriteOp(point, value), time.monotonic()))
+
+    def read_done(self, request: ReadRequest, outcome: str, values: tuple[int, ...], started: float,
+                  error: str = "") -> None:
+        now = time.monotonic()
+        if outcome == Outcome.OK:
+            for item in request.items:
+                offset = item.address - request.address
+                try:
+                    item.key.received(values[offset: offset + item.count], started, now)
+                except Exception:  # one point's bug must not stop the others
+                    log.exception("%s: cannot take the value of %s", self.name, item.key.plan.name)
+        elif outcome == Outcome.EXCEPTION:
+            for item in request.items:
+                item.key.obj.set_reliability(Reliability.UNRELIABLE_OTHER)
+        self._events(self.schedule.read_done(request, outcome, now), outcome, error)
+
+    def account(self, outcome: str, error: str = "") -> None:
+        """A request other than a planned read (a write, a refused grouped read) was answered or not."""
+        self._events(self.schedule.count(outcome, time.monotonic()), outcome, error)
+
+    def _events(self, events: list[str], outcome: str, error: str) -> None:
+        if outcome != Outcome.FAILED and not self.answered:
+            self.answered = True
+        if error:
+            self.last_error = error
+        for event in events:
+            if event == "offline":
+                log.warning("Modbus slave %s (station %d) is offline: %s", self.name, self.target.unit, error)
+                self.answered = False
+                for point in self.points:
+                    point.obj.set_reliability(Reliability.COMMUNICATION_FAILURE)
+                if self.device is not None:
+                    self.device.vanish()
+            elif event == "online":
+                log.info("Modbus slave %s is back online", self.name)
+            elif event == "refreshed" and self.device is not None:
+                self.device.appear()
+        self.update_status()
+
+    def update_status(self) -> None:
+        self.status["online"].update(1 if self.schedule.online and self.answered else 0)
+        self.status["update_delay"].update(round(self.schedule.update_delay, 3))
+        self.status["fail_rate"].update(round(self.schedule.fail_rate, 1))
+
+    def objects(self) -> list[GatewayObject]:
+        return [p.obj for p in self.points]
+
+    def snapshot(self) -> dict[str, Any]:
+        schedule = self.schedule
+        return {
+            "name": self.name, "master": self.master.name, "station": self.target.unit,
+            "online": bool(schedule.online and self.answered), "points": len(self.points),
+            "requests_per_cycle": len(schedule.planner.plan()), "requests": schedule.requests,
+            "failed": schedule.failed, "exceptions": schedule.exceptions, "went_offline": schedule.went_offline,
+            "fail_rate": round(schedule.fail_rate, 1), "update_delay_s": round(schedule.update_delay, 3),
+            "pending_writes": len(schedule.writes), "last_error": self.last_error,
+            "device": None if self.device is None else {"instance": self.plan.device_instance,
+                                                        "present": self.device.present},
+        }
+
+    def close(self) -> None:
+        for point in self.points:
+            point.close()
+
+
+# --------------------------------------------------------------------------- masters
+
+
+def make_transport(master: ModbusMaster, device: str | None) -> Transport:
+    gap = master.request_gap_ms / 1000
+    if master.serial:
+        if not device:
+            raise ValueError(f"master {master.name}: no serial device")
+        return SerialTransport(device, gap)
+    return TcpTransport(master.host, master.port, rtu=master.protocol == "rtu-over-tcp", gap=gap)
+
+
+async def _exchange(transport: Transport, target: Target, request: Request) -> tuple[str, tuple[int, ...], str, Any]:
+    """(outcome, values, error text, exception) of one request; never raises but for cancellation."""
+    try:
+        response = await transport.exchange(target, request)
+        return Outcome.OK, response.values, "", None
+    except ModbusException as err:
+        return Outcome.EXCEPTION, (), str(err), err
+    except TimeoutError:
+        return Outcome.FAILED, (), "no answer", None
+    except (DecodeError, OSError, ValueError) as err:
+        return Outcome.FAILED, (), str(err) or type(err).__name__, err
+
+
+class MasterRuntime:
+    def __init__(self, config: ModbusMaster, transport: Transport) -> None:
+        self.config, self.name, self.transport = config, config.name, transport
+        self.slaves: list[SlaveRuntime] = []
+        self.schedule = MasterSchedule([])
+        self._wake = asyncio.Event()
+        self._urgent: deque[tuple[Any, asyncio.Future[Any]]] = deque()  # read-group runs
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, slave: SlaveRuntime) -> None:
+        self.slaves.append(slave)
+        self.schedule.slaves.append(slave.schedule)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"modbus-{self.name}")
+
+    def queue_write(self, job: WriteJob) -> None:
+        self.schedule.queue_write(job)
+        self._wake.set()
+
+    async def read_group(self, slave: SlaveRuntime) -> list[dict[str, Any]]:
+        """Run the slave's whole read plan once, now, between the master's other requests."""
+        future: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
+        self._urgent.append((slave, future))
+        self._wake.set()
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                if self._urgent:
+                    slave, future = self._urgent.popleft()
+                    result = await run_read_group(self.transport, slave.target, slave.schedule.planner)
+                    if not future.done():
+                        future.set_result(result)
+                    continue
+                job = self.schedule.next_job(time.monotonic())
+                if job is None or isinstance(job, float):
+                    timeout = None if job is None else max(0.0, job - time.monotonic())
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), timeout)
+                    except TimeoutError:
+                        pass
+                    continue
+                kind, what = job
+                if kind == "write":
+                    await self._write(what)
+                else:
+                    await self._read(*what)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the poller must outlive any bug in one request's handling
+                log.exception("Modbus master %s: request handling failed", self.name)
+                await asyncio.sleep(0.1)
+
+    def _slave(self, schedule: SlaveSchedule) -> SlaveRuntime:
+        return next(s for s in self.slaves if s.schedule is schedule)
+
+    async def _read(self, schedule: SlaveSchedule, request: ReadRequest) -> None:
+        slave = self._slave(schedule)
+        started = time.monotonic()
+        outcome, values, error, exc = await _exchange(self.transport, slave.target,
+                                                      Request(request.function, request.address, request.count))
+        if isinstance(exc, ModbusException) and exc.code == 2 and schedule.planner.illegal_address(request):
+            log.info("Modbus slave %s refused %d items from %d with function %d (illegal address): reading in "
+                     "smaller parts from now on", slave.name, request.count, request.address, request.function)
+            schedule.replanned()
+            slave.account(outcome)  # an answer all the same
+            return
+        slave.read_done(request, outcome, values, started, error)
+
+    async def _write(self, job: WriteJob) -> None:
+        op: WriteOp = job.payload
+        point, slave = op.point, op.point.slave
+        p = point.point
+        current: tuple[int, ...] | None = None
+        if point.codec.bit_len:  # a bit field: read the register, change the bits, write it back
+            function = read_function(p.address_type, slave.config.coil_fr_discrete, slave.config.holding_fr_input)
+            outcome, current, error, _ = await _exchange(self.transport, slave.target,
+                                                         Request(function, p.address, p.registers))
+            if outcome != Outcome.OK:
+                log.warning("%s: write of %r not done: reading the register failed: %s", point.plan.name, op.value, error)
+                slave.account(outcome, error)
+                point.write_finished(op.value, time.monotonic())
+                return
+        try:
+            words = point.encode(op.value, current)
+            request = write_request(p.address_type, p.address, words, slave.config.single_write_coil,
+                                    slave.config.single_write_reg)
+        except (DataTypeError, ValueError) as err:
+            log.warning("%s: cannot write %r: %s", point.plan.name, op.value, err)
+            return
+        outcome, _, error, _ = await _exchange(self.transport, slave.target, request)
+        if outcome != Outcome.OK:
+            log.warning("%s: write of %r failed: %s", point.plan.name, op.value, error)
+        point.write_finished(op.value, time.monotonic())
+        slave.account(outcome, error)
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        for _, future in self._urgent:
+            if not future.done():
+                future.cancel()
+        self.transport.close()
+        for slave in self.slaves:
+            slave.close()
+
+    def snapshot(self) -> dict[str, Any]:
+        config = self.config
+        where = config.resource if config.serial else f"{config.host}:{config.port}"
+        return {"name": self.name, "protocol": config.protocol, "line": where,
+                "pending_writes": self.schedule.pending_writes, "dropped_writes": self.schedule.dropped_writes,
+                "slaves": [s.snapshot() for s in self.slaves]}
+
+
+async def run_read_group(transport: Transport, target: Target, planner: ReadPlanner) -> list[dict[str, Any]]:
+    """Every request of the plan once, with its result: the seeds' "Read Group" test."""
+    results: list[dict[str, Any]] = []
+    for request in planner.plan():
+        started = time.monotonic()
+        outcome, values, error, _ = await _exchange(transport, target,
+                                                    Request(request.function, request.address, request.count))
+        entry: dict[str, Any] = request.as_dict()
+        entry.update(result=outcome, ms=round(1000 * (time.monotonic() - started), 1))
+        if outcome == Outcome.OK:
+            entry["values"] = list(values)
+        else:
+            entry["error"] = error
+        results.append(entry)
+    return results
+
+
+# --------------------------------------------------------------------------- the gateway
+
+
+class ModbusGateway:
+    """Builds masters, slaves and objects from the configuration and runs them."""
+
+    def __init__(self, node: RouterNode) -> None:
+        self.node = node
+        self.config: Config = node.config
+        self.masters: dict[str, MasterRuntime] = {}
+        self.devices: list[VirtualDevice] = []
+        self.status_objects: list[GatewayObject] = []
+        self.views: list[Any] = []
+
+    @property
+    def slaves(self) -> list[SlaveRuntime]:
+        return [s for m in self.masters.values() for s in m.slaves]
+
+    async def start(self) -> None:
+        config = self.config
+        plan = plan_gateway(config)
+        if not plan.slaves:
+            return
+        app = self.node.app.app if self.node.app is not None else None
+        vbus = self.node.vbus_runtime() if plan.virtual else None
+        if plan.virtual and vbus is None:
+            log.error("virtual-device mode: the vbus port is not running; Modbus objects are not published")
+        for slave_plan in plan.slaves:
+            master_config = slave_plan.master
+            master = self.masters.get(master_config.name)
+            if master is None:
+                resource = config.resources.get(master_config.resource) if master_config.serial else None
+                try:
+                    transport = make_transport(master_config, resource.ifname if resource else None)
+                except ValueError as err:
+                    log.error("Modbus master %s not started: %s", master_config.name, err)
+                    continue
+                master = self.masters[master_config.name] = MasterRuntime(master_config, transport)
+            device = None
+            if vbus is not None and slave_plan.device_instance is not None and slave_plan.mac is not None:
+                from ..net.vbus import VirtualDevice
+
+                device = VirtualDevice(vbus, slave_plan.mac, slave_plan.device_instance, slave_plan.device_name,
+                                       slave_plan.slave.description)
+                self.devices.append(device)
+            slave = SlaveRuntime(master, slave_plan, device)
+            master.add(slave)
+            target_app = device.app if device is not None else app
+            if target_app is not None and (device is not None or not plan.virtual):
+                for obj in slave.objects():
+                    self._add(target_app, obj)
+                if device is None:
+                    self._add_view(target_app, slave)
+            if app is not None:
+                for obj in slave.status.values():
+                    self._add(app, obj)
+                    self.status_objects.append(obj)
+            slave.update_status()
+        for master in self.masters.values():
+            master.start()
+        points = sum(len(s.points) for s in self.slaves)
+        log.info("Modbus gateway: %d master(s), %d slave(s), %d point(s), %s mode", len(self.masters),
+                 len(self.slaves), points, "virtual-device" if plan.virtual else "single-device")
+
+    @staticmethod
+    def _add(app: Any, obj: Any) -> None:
+        try:
+            app.add_object(obj)
+        except RuntimeError as err:  # a name or identifier taken by an object of another kind of section
+            log.error("object %s not published: %s", obj.objectName, err)
+
+    def _add_view(self, app: Any, slave: SlaveRuntime) -> None:
+        from bacpypes3.basetypes import DeviceObjectReference
+        from bacpypes3.object import StructuredViewObject
+
+        view = StructuredViewObject(
+            objectIdentifier=("structured-view", slave.plan.base),
+            objectName=f"{slave.plan.master.name}{self.config.app.delimiter}{slave.name}",
+            description=slave.config.description, nodeType="device", nodeSubtype="Modbus slave",
+            subordinateList=[DeviceObjectReference(objectIdentifier=obj.objectIdentifier)
+                             for obj in slave.objects() + list(slave.status.values())],
+        )
+        self._add(app, view)
+        self.views.append(view)
+
+    def stop(self) -> None:
+        for master in self.masters.values():
+            master.stop()
+        app = self.node.app.app if self.node.app is not None else None
+        if app is not None:
+            for slave in self.slaves:
+                if slave.device is None:
+                    for obj in slave.objects():
+                        _remove(app, obj)
+            for obj in self.status_objects + self.views:
+                _remove(app, obj)
+        for device in self.devices:
+            device.close()
+        self.masters.clear()
+        self.devices.clear()
+
+    def find_slave(self, name: str) -> SlaveRuntime | None:
+        return next((s for s in self.slaves if s.name == name), None)
+
+    async def read_group(self, name: str) -> dict[str, Any]:
+        slave = self.find_slave(name)
+        if slave is None:
+            known = ", ".join(s.name for s in self.slaves) or "none running"
+            raise KeyError(f"no running Modbus slave '{name}' (running: {known})")
+        results = await slave.master.read_group(slave)
+        return {"slave": name, "station": slave.target.unit, "requests": results}
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        return [m.snapshot() for m in self.masters.values()]
+
+
+def _remove(app: Any, obj: Any) -> None:
+    try:
+        app.delete_object(obj)
+    except (KeyError, RuntimeError):
+        pass

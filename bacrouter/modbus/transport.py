@@ -1,0 +1,216 @@
+"""The I/O shells of a Modbus master: one request at a time on a serial line or a TCP connection.
+
+Everything protocol-shaped is in :mod:`.codec`; here only octets, clocks and
+file descriptors. ``exchange`` sends one request and returns its response, or
+raises: :class:`~.codec.ModbusException` (the slave said no),
+:class:`~.codec.DecodeError` (garbled or foreign answer), ``TimeoutError``
+(no answer) or ``OSError`` (the line or connection failed; the next exchange
+reopens it).
+
+On a serial line every slave may have its own baud rate, parity, stop bits
+and RTU or ASCII framing: the line is switched before each request, but only
+after the previous frame has left the UART and t3.5 of silence has passed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..rs485 import SerialLine, octet_bits
+from .codec import (
+    AsciiReceiver,
+    DecodeError,
+    Request,
+    Response,
+    RtuReceiver,
+    TcpReceiver,
+    ascii_frame,
+    decode_response,
+    encode_request,
+    rtu_frame,
+    tcp_frame,
+)
+
+__all__ = ["Target", "Transport", "SerialTransport", "TcpTransport", "silent_interval"]
+
+log = logging.getLogger("bacrouter.modbus.transport")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Who a request is for, and how to reach it."""
+
+    unit: int
+    timeout: float = 1.0
+    baud: int = 9600
+    parity: str = "none"
+    stop_bits: int = 1
+    ascii: bool = False
+
+
+def silent_interval(baud: int, bits: int = 11) -> float:
+    """t3.5: 3.5 character times, fixed at 1.75 ms above 19200 baud (Modbus over serial line, 2.5.1.1)."""
+    if baud > 19200:
+        return 0.00175
+    return 3.5 * bits / baud
+
+
+class Transport(Protocol):
+    async def exchange(self, target: Target, request: Request) -> Response: ...
+    def close(self) -> None: ...
+
+
+class SerialTransport:
+    """A master on an RS485 line, shared by slaves with different settings."""
+
+    def __init__(self, path: str, gap: float = 0.0,
+                 open_line: Callable[[str, int, str, int], Any] = SerialLine) -> None:
+        self.path = path
+        self.gap = gap  # extra silence between requests (request_gap_ms)
+        self._open_line = open_line
+        self._line: Any = None
+        self._quiet_from = 0.0  # monotonic time from which the line may carry our next frame
+        self.noise = 0  # octets heard while no answer was expected
+
+    def _line_for(self, target: Target) -> Any:
+        if self._line is None:
+            self._line = self._open_line(self.path, target.baud, target.parity, target.stop_bits)
+        else:
+            self._line.configure(target.baud, target.parity, target.stop_bits)
+        return self._line
+
+    async def exchange(self, target: Target, request: Request) -> Response:
+        loop = asyncio.get_running_loop()
+        delay = self._quiet_from - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        try:
+            line = self._line_for(target)
+            stale = line.read()
+            while stale:  # whatever came in between belongs to nobody
+                self.noise += len(stale)
+                stale = line.read()
+        except OSError:
+            self.close()
+            raise
+        bits = octet_bits(target.parity, target.stop_bits)
+        pdu = encode_request(request)
+        frame = ascii_frame(target.unit, pdu) if target.ascii else rtu_frame(target.unit, pdu)
+        receiver: Any = AsciiReceiver(target.unit, request) if target.ascii else RtuReceiver(target.unit, request)
+        done: asyncio.Future[bytes] = loop.create_future()
+
+        def readable() -> None:
+            try:
+                data = line.read()
+                if data and not done.done():
+                    answer = receiver.feed(data)
+                    if answer is not None:
+                        done.set_result(answer)
+            except (OSError, DecodeError) as err:
+                if not done.done():
+                    done.set_exception(err)
+
+        sent_at = time.monotonic()
+        tx_end = sent_at + len(frame) * bits / target.baud
+        silence = silent_interval(target.baud, bits)
+        loop.add_reader(line.fd, readable)
+        try:
+            line.write(frame)
+            pdu_in = await asyncio.wait_for(done, tx_end - time.monotonic() + target.timeout)
+        except OSError:
+            self.close()
+            raise
+        finally:
+            if self._line is not None:
+                loop.remove_reader(line.fd)
+            # the next frame waits for ours to leave the UART (or the answer to end) plus t3.5
+            self._quiet_from = max(tx_end, time.monotonic()) + silence + self.gap
+        return decode_response(request, pdu_in)
+
+    def close(self) -> None:
+        if self._line is not None:
+            line, self._line = self._line, None
+            try:
+                asyncio.get_running_loop().remove_reader(line.fd)
+            except (RuntimeError, ValueError, OSError):
+                pass
+            line.close()
+
+
+class TcpTransport:
+    """A master talking to one Modbus TCP server (or a serial gateway with RTU frames over TCP)."""
+
+    def __init__(self, host: str, port: int, rtu: bool = False, gap: float = 0.0) -> None:
+        self.host, self.port, self.rtu, self.gap = host, port, rtu, gap
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._transaction = 0
+        self._receiver = TcpReceiver()
+        self._quiet_from = 0.0
+        self.stale = 0  # answers that came after their request timed out
+
+    async def _connect(self, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self._writer is None or self._writer.is_closing() or self._reader is None:
+            self.close()
+            self._reader, self._writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port),
+                                                                max(timeout, 1.0))
+            self._receiver = TcpReceiver()
+        return self._reader, self._writer
+
+    async def exchange(self, target: Target, request: Request) -> Response:
+        delay = self._quiet_from - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        try:
+            return await self._exchange(target, request)
+        except (OSError, DecodeError, asyncio.IncompleteReadError):
+            self.close()  # a broken stream cannot be resynchronised: start a fresh connection
+            raise
+        except TimeoutError:
+            if self.rtu:
+                self.close()  # a late RTU answer would be taken for the next one
+            raise
+        finally:
+            self._quiet_from = time.monotonic() + self.gap
+
+    async def _exchange(self, target: Target, request: Request) -> Response:
+        deadline = time.monotonic() + target.timeout
+        reader, writer = await self._connect(target.timeout)
+        pdu = encode_request(request)
+        if self.rtu:
+            writer.write(rtu_frame(target.unit, pdu))
+            receiver = RtuReceiver(target.unit, request)
+        else:
+            self._transaction = (self._transaction + 1) & 0xFFFF
+            writer.write(tcp_frame(self._transaction, target.unit, pdu))
+        await writer.drain()
+        while True:
+            data = await asyncio.wait_for(reader.read(4096), max(0.0, deadline - time.monotonic()))
+            if not data:
+                raise ConnectionResetError(f"{self.host}:{self.port} closed the connection")
+            if self.rtu:
+                answer = receiver.feed(data)
+                if answer is not None:
+                    return decode_response(request, answer)
+                continue
+            for transaction, unit, answer in self._receiver.feed(data):
+                if transaction != self._transaction:
+                    self.stale += 1
+                    continue
+                if unit != target.unit and unit not in (0, 255):
+                    raise DecodeError(f"answer from unit {unit}, not {target.unit}")
+                return decode_response(request, answer)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            writer, self._writer, self._reader = self._writer, None, None
+            try:
+                writer.close()
+            except (OSError, RuntimeError):
+                pass
+

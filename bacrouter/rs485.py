@@ -1,0 +1,102 @@
+"""The tty of an RS485 resource, shared by MS/TP ports, Modbus masters and Free Client buses.
+
+Non-blocking raw octets; kernel RS485 direction control, low-latency mode and
+a 1 ms FTDI latency timer where the adapter has them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SerialLine", "PARITY", "octet_bits"]
+
+log = logging.getLogger("bacrouter.rs485")
+
+#: UCI parity names to pyserial's
+PARITY = {"none": "N", "even": "E", "odd": "O"}
+
+
+def octet_bits(parity: str = "none", stop_bits: int = 1) -> int:
+    """Bits on the wire per octet: start, 8 data, parity, stop."""
+    return 1 + 8 + (parity != "none") + stop_bits
+
+
+class SerialLine:
+    """The tty of an RS485 resource: raw 8N1, kernel RS485 mode and low latency where the driver has them."""
+
+    def __init__(self, path: str, baud: int, parity: str = "none", stop_bits: int = 1) -> None:
+        import serial  # pyserial; imported here so the sans-IO cores need no serial port
+
+        self.path = path
+        self.notes: list[str] = []
+        self._serial = serial.Serial(port=None, baudrate=baud, bytesize=8, parity=PARITY[parity],
+                                     stopbits=stop_bits, timeout=0, write_timeout=1.0, exclusive=True)
+        self._serial.port = path
+        self._serial.open()
+        self._tune(serial)
+        self.fd = self._serial.fileno()
+
+    def _tune(self, serial: Any) -> None:
+        try:
+            import serial.rs485
+
+            self._serial.rs485_mode = serial.rs485.RS485Settings(rts_level_for_tx=True, rts_level_for_rx=False)
+            self.notes.append("kernel RS485 mode")
+        except (OSError, ValueError, AttributeError, NotImplementedError) as err:
+            log.debug("%s: no kernel RS485 mode (%s); the adapter switches direction itself", self.path, err)
+        try:
+            self._serial.set_low_latency_mode(True)
+            self.notes.append("low latency")
+        except (OSError, ValueError, AttributeError, NotImplementedError) as err:
+            log.debug("%s: no low-latency mode (%s)", self.path, err)
+        # FTDI adapters buffer 16 ms by default; 1 ms keeps turnaround short
+        name = Path(self.path).resolve().name
+        timer = Path(f"/sys/bus/usb-serial/devices/{name}/latency_timer")
+        try:
+            if timer.exists() and timer.read_text().strip() != "1":
+                timer.write_text("1")
+                self.notes.append("FTDI latency timer 1 ms")
+        except OSError as err:
+            log.debug("%s: cannot set the latency timer: %s", self.path, err)
+
+    def set_baud(self, baud: int) -> None:
+        self._serial.baudrate = baud
+
+    def configure(self, baud: int, parity: str = "none", stop_bits: int = 1) -> None:
+        """Switch the line's settings (only what differs: each change is a tcsetattr)."""
+        port = self._serial
+        if port.baudrate != baud:
+            port.baudrate = baud
+        if port.parity != PARITY[parity]:
+            port.parity = PARITY[parity]
+        if port.stopbits != stop_bits:
+            port.stopbits = stop_bits
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                written = os.write(self.fd, view)
+            except BlockingIOError:
+                select.select([], [self.fd], [], 0.1)
+                continue
+            view = view[written:]
+
+    def read(self) -> bytes:
+        try:
+            data = os.read(self.fd, 4096)
+        except BlockingIOError:
+            return b""
+        if not data:
+            raise OSError(f"{self.path}: end of file (device gone?)")
+        return data
+
+    def close(self) -> None:
+        try:
+            self._serial.close()
+        except OSError:
+            pass
