@@ -95,6 +95,15 @@ class SerialLine:
             raise OSError(f"{self.path}: end of file (device gone?)")
         return data
 
+    def discard_input(self) -> int:
+        """Drop what is waiting to be read; returns how many octets. (A read without data waiting
+        returns nothing, which :meth:`read` takes for a vanished device.)"""
+        dropped = 0
+        while select.select([self.fd], [], [], 0)[0]:
+            data = self.read()
+            dropped += len(data)
+        return dropped
+
     def close(self) -> None:
         try:
             self._serial.close()

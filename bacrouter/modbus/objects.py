@@ -195,7 +195,7 @@ class GatewayObject:
             self._writer.write(accepted)
             self._changed()
             return
-        level = priority or 16
+        level = 16 if priority is None else int(priority)
         if not 1 <= level <= 16:
             raise ExecutionError(errorClass="property", errorCode="valueOutOfRange")
         if level == 6:  # minimum on/off: reserved, never writable

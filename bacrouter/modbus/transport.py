@@ -91,10 +91,7 @@ class SerialTransport:
             await asyncio.sleep(delay)
         try:
             line = self._line_for(target)
-            stale = line.read()
-            while stale:  # whatever came in between belongs to nobody
-                self.noise += len(stale)
-                stale = line.read()
+            self.noise += line.discard_input()  # whatever came in between belongs to nobody
         except OSError:
             self.close()
             raise
@@ -122,6 +119,11 @@ class SerialTransport:
         try:
             line.write(frame)
             pdu_in = await asyncio.wait_for(done, tx_end - time.monotonic() + target.timeout)
+        except TimeoutError:  # (before OSError, its base class): the line itself is fine
+            raise
+        except DecodeError:
+            await self._settle(line, silence)
+            raise
         except OSError:
             self.close()
             raise
@@ -131,6 +133,18 @@ class SerialTransport:
             # the next frame waits for ours to leave the UART (or the answer to end) plus t3.5
             self._quiet_from = max(tx_end, time.monotonic()) + silence + self.gap
         return decode_response(request, pdu_in)
+
+    async def _settle(self, line: Any, silence: float) -> None:
+        """After a garbled answer, let the rest of it pass: wait for t3.5 without an octet."""
+        for _ in range(50):
+            await asyncio.sleep(silence)
+            try:
+                dropped = line.discard_input()
+            except OSError:
+                return
+            self.noise += dropped
+            if not dropped:
+                return
 
     def close(self) -> None:
         if self._line is not None:
@@ -168,12 +182,12 @@ class TcpTransport:
             await asyncio.sleep(delay)
         try:
             return await self._exchange(target, request)
-        except (OSError, DecodeError, asyncio.IncompleteReadError):
-            self.close()  # a broken stream cannot be resynchronised: start a fresh connection
-            raise
-        except TimeoutError:
+        except TimeoutError:  # (before OSError, its base class)
             if self.rtu:
                 self.close()  # a late RTU answer would be taken for the next one
+            raise
+        except (OSError, DecodeError, asyncio.IncompleteReadError):
+            self.close()  # a broken stream cannot be resynchronised: start a fresh connection
             raise
         finally:
             self._quiet_from = time.monotonic() + self.gap

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from pymodbus import FramerType
 from pymodbus.constants import ExcCodes
@@ -101,15 +101,36 @@ class SlavePeer:
         return [self._peek(table, address + i) for i in range(count)]
 
 
-async def tcp_server(slaves: list[SlavePeer], host: str, port: int) -> ModbusTcpServer:
-    server = ModbusTcpServer([s.device for s in slaves], address=(host, port))
+def _silencer(units: set[int], quiet: set[int], unit_of: Callable[[bytes], int]) -> Callable[[bool, bytes], bytes]:
+    """pymodbus answers a unit it does not have with exception 4, where a real bus stays silent: answers
+    to units that are not ``units``, or are in ``quiet`` (the test may change it later), are not sent."""
+
+    def trace(sending: bool, packet: bytes) -> bytes:
+        if sending and packet:
+            unit = unit_of(packet)
+            if unit not in units or unit in quiet:
+                return b""
+        return packet
+
+    return trace
+
+
+def _serial_unit(packet: bytes) -> int:
+    return int(packet[1:3], 16) if packet[:1] == b":" else packet[0]
+
+
+async def tcp_server(slaves: list[SlavePeer], host: str, port: int, quiet: set[int] | None = None) -> ModbusTcpServer:
+    trace = _silencer({s.unit for s in slaves}, quiet if quiet is not None else set(), lambda p: p[6])
+    server = ModbusTcpServer([s.device for s in slaves], address=(host, port), trace_packet=trace)
     await server.serve_forever(background=True)
     return server
 
 
-async def serial_server(slaves: list[SlavePeer], path: str, framer: str = "rtu", baud: int = 19200) -> ModbusSerialServer:
+async def serial_server(slaves: list[SlavePeer], path: str, framer: str = "rtu", baud: int = 19200,
+                        quiet: set[int] | None = None) -> ModbusSerialServer:
+    trace = _silencer({s.unit for s in slaves}, quiet if quiet is not None else set(), _serial_unit)
     server = ModbusSerialServer([s.device for s in slaves], framer=FramerType.RTU if framer == "rtu" else FramerType.ASCII,
-                                port=path, baudrate=baud, parity="N")
+                                port=path, baudrate=baud, parity="N", trace_packet=trace)
     await server.serve_forever(background=True)
     return server
 
