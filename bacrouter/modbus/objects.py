@@ -460,10 +460,15 @@ def _make_class(code: str) -> type[GatewayObject]:
     commandable = code.endswith("o")
     names = _COMMON + _BY_KIND[base.kind] + (_COMMANDABLE if commandable else ())
     elements = {name: bp._elements[name] for name in names if name in bp._elements}
-    return type(f"Gateway{bp.__name__}", (base,), {
+    namespace: dict[str, Any] = {
         "__slots__": (), "code": code, "_bp": bp, "_elements": elements, "commandable": commandable,
         "_required": tuple(getattr(bp, "_required", ())), "objectType": bp.objectType,
-    })
+    }
+    # bacpypes3's ReadPropertyMultiple (all/required/optional) lists only properties it finds as attributes
+    for name in elements:
+        if not any(name in vars(cls) for cls in base.__mro__) and name not in namespace:
+            namespace[name] = property(lambda self, name=name: getattr(self, "_get_" + name)())
+    return type(f"Gateway{bp.__name__}", (base,), namespace)
 
 
 def make_object(code: str, instance: int, name: str, **kwargs: Any) -> GatewayObject:

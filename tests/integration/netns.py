@@ -184,12 +184,16 @@ class Network:
         return host
 
     def bacrouter(self, host: Host, name: str, uci_text: str, resources: dict[str, str], wait: bool = True,
-                  serial: dict[str, str] | None = None) -> Daemon:
+                  serial: dict[str, str] | None = None, files: dict[str, str] | None = None) -> Daemon:
         """Start a bacrouter on ``host``; ``resources`` maps resource names to segments (or to ifnames),
-        ``serial`` maps RS485 resource names to tty paths."""
+        ``serial`` maps RS485 resource names to tty paths, ``files`` holds more files of its data
+        directory (such as ``modbus/meter.json``)."""
         config_dir = self.tmp / name
         (config_dir / "config").mkdir(parents=True)
         (config_dir / "bacrouter").mkdir()
+        for relative, text in (files or {}).items():
+            (config_dir / "bacrouter" / relative).parent.mkdir(parents=True, exist_ok=True)
+            (config_dir / "bacrouter" / relative).write_text(text)
         conf = {res: {"type": "ETH", "ifname": host.ifnames.get(seg, seg)} for res, seg in resources.items()}
         conf.update({res: {"type": "USB", "ifname": tty} for res, tty in (serial or {}).items()})
         (config_dir / "bacrouter" / "resource.conf").write_text(json.dumps(conf))

@@ -5,6 +5,8 @@
     bp3peer.py read    --address ... --instance ... --target 2:10.71.2.2 --object analog-value,1 --property present-value
     bp3peer.py rpm     --address ... --instance ... --target ADDR --object device,4000 --property all
     bp3peer.py whois-router --address ... --instance ... [--network N]
+    bp3peer.py write   --address ... --instance ... --target ADDR --object analog-output,1 --value 21.5 [--priority 8]
+    bp3peer.py cov     --address ... --instance ... --target ADDR --object analog-input,1 [--confirmed] --wait S
 
 Clients print one JSON document on stdout and exit 0; failures print {"error": ...} and exit 1.
 """
@@ -20,7 +22,7 @@ from bacpypes3.app import Application
 from bacpypes3.argparse import SimpleArgumentParser
 from bacpypes3.local.analog import AnalogValueObject
 from bacpypes3.pdu import Address, GlobalBroadcast, RemoteBroadcast
-from bacpypes3.primitivedata import ObjectIdentifier
+from bacpypes3.primitivedata import Null, ObjectIdentifier
 
 PRESENT_VALUE = 21.5
 
@@ -87,7 +89,35 @@ async def whois_router(args: argparse.Namespace, app: Application) -> object:
     return sorted({n for _, i_am in results for n in i_am.iartnNetworkList})
 
 
-CLIENTS = {"whois": whois, "read": read, "rpm": rpm, "whois-router": whois_router}
+async def write(args: argparse.Namespace, app: Application) -> object:
+    value = Null(()) if args.value == "null" else json.loads(args.value)
+    error = await app.write_property(Address(args.target), ObjectIdentifier(args.object), args.property, value,
+                                     priority=args.priority)
+    if error is not None:
+        return {"error": str(error)}
+    return "ok"
+
+
+async def cov(args: argparse.Namespace, app: Application) -> object:
+    """Subscribe, then report every notified value for --wait seconds: [[property, value], ...]."""
+    seen: list = []
+    async with app.change_of_value(Address(args.target), ObjectIdentifier(args.object), 17,
+                                   args.confirmed, 120) as subscription:
+        if args.ready:
+            with open(args.ready, "w") as handle:
+                handle.write("subscribed\n")
+        loop = asyncio.get_running_loop()
+        end = loop.time() + args.wait
+        while (left := end - loop.time()) > 0:
+            try:
+                prop, value = await asyncio.wait_for(subscription.get_value(), left)
+            except TimeoutError:
+                break
+            seen.append([str(prop), jsonable(value)])
+    return seen
+
+
+CLIENTS = {"whois": whois, "read": read, "rpm": rpm, "whois-router": whois_router, "write": write, "cov": cov}
 
 
 async def client(args: argparse.Namespace) -> int:
@@ -118,6 +148,9 @@ def main() -> int:
     parser.add_argument("--property", default="present-value")
     parser.add_argument("--wait", type=float, default=2.0)
     parser.add_argument("--timeout", type=float, default=10.0)
+    parser.add_argument("--value", help="JSON value to write, or null to relinquish")
+    parser.add_argument("--priority", type=int)
+    parser.add_argument("--confirmed", action="store_true")
     args = parser.parse_args()
     if args.command == "device":
         asyncio.run(device(args))

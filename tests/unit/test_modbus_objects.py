@@ -132,3 +132,11 @@ def test_units():
     assert units_code(None) == 95
     with pytest.raises(ValueError):
         units_code("furlongs")
+
+
+def test_read_property_multiple_all_lists_every_property():
+    import inspect
+
+    for code in ("ai", "ao", "bv", "mi"):
+        obj = make_object(code, 1, "x", **kwargs_for(code))
+        assert all(inspect.getattr_static(obj, name, None) is not None for name in obj._elements)

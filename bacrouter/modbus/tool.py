@@ -1,0 +1,246 @@
+"""``bacrouter modbus ...``: read plans, the Read Group test, device-file import and export."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..config import has_errors, load_config, uci
+from ..config.model import Config, ModbusSlave
+from ..control import ControlError, call
+from ..paths import Paths
+from .configcheck import points_path
+from .devconfig import load_json, parse_points
+from .exchange import ImportError_, dumps, export_device, section_name, slave_options
+from .plan import ReadRequest
+
+__all__ = ["add_commands"]
+
+FUNCTION_NAMES = {1: "coils", 2: "discrete inputs", 3: "holding registers", 4: "input registers"}
+
+
+def _load(paths: Paths) -> Config:
+    config, problems = load_config(paths)
+    if config is None:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        raise SystemExit(1)
+    return config
+
+
+def _slave(config: Config, name: str) -> ModbusSlave:
+    slave = next((s for s in config.modbus_slaves if s.name == name), None)
+    if slave is None:
+        known = ", ".join(s.name for s in config.modbus_slaves) or "none configured"
+        print(f"no modbus_slave '{name}' (known: {known})", file=sys.stderr)
+        raise SystemExit(1)
+    return slave
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def _plan_of(args: argparse.Namespace) -> tuple[str, list[ReadRequest]]:
+    from .gateway import slave_planner
+
+    path = Path(args.slave)
+    if path.suffix == ".json" or (path.exists() and path.is_file()):
+        try:
+            data = load_json(str(path))
+        except (OSError, ValueError) as err:
+            print(f"{path}: {err}", file=sys.stderr)
+            raise SystemExit(1) from None
+        points, problems = parse_points(data, str(path))
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        slave = ModbusSlave(master="", name=path.stem)
+        if isinstance(data, dict):  # an original device file carries the slave's limits
+            try:
+                for key, text in slave_options(data, "").items():
+                    if key in ("group_bit", "unused_bit", "group_reg", "unused_reg"):
+                        setattr(slave, key, int(text))
+                    elif key in ("coil_fr_discrete", "holding_fr_input"):
+                        setattr(slave, key, text == "1")
+            except ImportError_ as err:
+                print(f"{path}: {err}", file=sys.stderr)
+        slave.point_list = points
+        return str(path), slave_planner(slave).plan()
+    slave = _slave(_load(Paths.from_arg(args.config_dir)), args.slave)
+    return f"modbus_slave '{slave.name}'", slave_planner(slave).plan()
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    source, plan = _plan_of(args)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in plan]))
+        return 0
+    print(f"{source}: {len(plan)} request(s) per poll")
+    for request in plan:
+        names = ", ".join(sorted({getattr(i.key, "name", str(i.key)) for i in request.items}))
+        print(f"  function {request.function} ({FUNCTION_NAMES[request.function]}) from {request.address}, "
+              f"{request.count}: {names}")
+    return 0
+
+
+# --------------------------------------------------------------------------- test (Read Group)
+
+
+async def _read_group_here(config: Config, slave: ModbusSlave) -> dict[str, Any]:
+    from .gateway import make_transport, run_read_group, slave_planner, slave_target
+
+    master = config.modbus_master(slave.master)
+    if master is None:
+        raise SystemExit(f"modbus_slave '{slave.name}': no master '{slave.master}'")
+    resource = config.resources.get(master.resource) if master.serial else None
+    transport = make_transport(master, resource.ifname if resource else None)
+    try:
+        results = await run_read_group(transport, slave_target(slave, master), slave_planner(slave))
+    finally:
+        transport.close()
+    return {"slave": slave.name, "station": slave.station, "requests": results}
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    paths = Paths.from_arg(args.config_dir)
+    try:
+        result = call(paths.control_socket, "read_group", {"slave": args.slave}, timeout=120)
+    except (FileNotFoundError, ConnectionRefusedError):  # not running: the line is ours
+        config = _load(paths)
+        try:
+            result = asyncio.run(_read_group_here(config, _slave(config, args.slave)))
+        except (OSError, ValueError) as err:
+            print(f"cannot reach the slave: {err}", file=sys.stderr)
+            return 1
+    except ControlError as err:
+        print(f"error: {err.message}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"modbus_slave '{result['slave']}' (station {result['station']}):")
+        for entry in result["requests"]:
+            outcome = entry["result"]
+            detail = " ".join(str(v) for v in entry.get("values", [])) if outcome == "ok" else entry.get("error", "")
+            print(f"  function {entry['function']} from {entry['address']}, {entry['count']}: {outcome} "
+                  f"in {entry['ms']} ms  {detail}".rstrip())
+    return 0 if all(e["result"] != "failed" for e in result["requests"]) else 1
+
+
+# --------------------------------------------------------------------------- import / export
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    paths = Paths.from_arg(args.config_dir)
+    source = Path(args.file)
+    try:
+        raw = source.read_bytes()
+        data = json.loads(raw.decode("utf-8"))
+        name = section_name(args.name or (data.get("name") if isinstance(data, dict) else "") or source.stem)
+        options = slave_options(data, args.master)
+    except (OSError, ValueError) as err:  # json and ImportError_ are ValueErrors
+        print(f"{source}: {err}", file=sys.stderr)
+        return 1
+    try:
+        package = uci.load(paths.uci_file)
+    except (OSError, uci.UciError) as err:
+        print(f"{paths.uci_file}: {err}", file=sys.stderr)
+        return 1
+    if package.section(name) is not None:
+        print(f"a section '{name}' exists already: choose another with --name", file=sys.stderr)
+        return 1
+    section = package.add("modbus_slave", name)
+    section.options.update(options)
+    target = points_path(ModbusSlave(master=args.master, name=name), paths.data_dir)
+    if target.exists():
+        print(f"{target} exists already: choose another name with --name", file=sys.stderr)
+        return 1
+    old_uci = paths.uci_file.read_bytes()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    uci.write_atomic(target, raw)  # the file itself, unchanged: it exports back the same
+    uci.save(package)
+    config, problems = load_config(paths)
+    mine = [p for p in problems if name in p.section or str(target) == p.file]
+    for problem in mine:
+        print(problem)
+    if config is None or has_errors(mine):
+        uci.write_atomic(paths.uci_file, old_uci)
+        target.unlink()
+        print("not imported: fix the file or the options and try again", file=sys.stderr)
+        return 1
+    points = len(next(s for s in config.modbus_slaves if s.name == name).point_list)
+    print(f"imported modbus_slave '{name}' on master '{args.master}' with {points} point(s); points in {target}")
+    print("apply it with: bacrouter reload")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    paths = Paths.from_arg(args.config_dir)
+    config = _load(paths)
+    slave = _slave(config, args.slave)
+    try:
+        template = load_json(slave.points_file)
+    except (OSError, ValueError) as err:
+        print(f"{slave.points_file}: {err}", file=sys.stderr)
+        return 1
+    if not isinstance(template, dict):
+        template = {"points": template}
+    text = dumps(export_device(slave, template))
+    if args.output:
+        uci.write_atomic(args.output, text)
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+# --------------------------------------------------------------------------- status
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    paths = Paths.from_arg(args.config_dir)
+    try:
+        masters = call(paths.control_socket, "modbus")
+    except (FileNotFoundError, ConnectionRefusedError):
+        print(f"bacrouter is not running (no control socket at {paths.control_socket})", file=sys.stderr)
+        return 3
+    if args.json:
+        print(json.dumps(masters, indent=2))
+        return 0
+    for master in masters:
+        print(f"master {master['name']} ({master['protocol']} on {master['line']}), "
+              f"{master['pending_writes']} write(s) queued")
+        for s in master["slaves"]:
+            state = "online" if s["online"] else "OFFLINE"
+            print(f"  {s['name']:16} station {s['station']:3}  {state:7}  {s['points']} point(s), "
+                  f"{s['requests_per_cycle']} request(s) per poll, fail rate {s['fail_rate']}%, "
+                  f"late {s['update_delay_s']} s" + (f"  last error: {s['last_error']}" if s["last_error"] else ""))
+    return 0
+
+
+def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    modbus = sub.add_parser("modbus", help="Modbus gateway tools").add_subparsers(dest="modbus_command", required=True)
+    plan = modbus.add_parser("plan", parents=[common], help="show the read plan of a slave or a device-config file")
+    plan.add_argument("slave", help="a modbus_slave section, or a device-config JSON file")
+    plan.add_argument("--json", action="store_true", help='[{"function": f, "address": a, "count": n}, ...]')
+    plan.set_defaults(func=cmd_plan)
+    test = modbus.add_parser("test", parents=[common],
+                             help="run a slave's read plan once against the device (Read Group test)")
+    test.add_argument("slave")
+    test.add_argument("--json", action="store_true")
+    test.set_defaults(func=cmd_test)
+    imp = modbus.add_parser("import", parents=[common], help="add a slave from an original device-config file")
+    imp.add_argument("file")
+    imp.add_argument("--master", required=True, help="the modbus_master section the slave is on")
+    imp.add_argument("--name", help="section name (default: the device's name)")
+    imp.set_defaults(func=cmd_import)
+    exp = modbus.add_parser("export", parents=[common], help="write a slave as an original device-config file")
+    exp.add_argument("slave")
+    exp.add_argument("-o", "--output", help="file to write (default: standard output)")
+    exp.set_defaults(func=cmd_export)
+    status = modbus.add_parser("status", parents=[common], help="masters and slaves of the running gateway")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)

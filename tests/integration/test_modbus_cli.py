@@ -1,0 +1,137 @@
+"""``bacrouter modbus``: plan, Read Group test, import and export of the original device files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bacrouter.cli import main
+
+from .modbus_harness import free_port, tcp_master, write_config
+from .netns import ROOT, wait_for
+
+ORIGINAL = {
+    "name": "Siemens RDF302",
+    "description": "room thermostat",
+    "enable": 1,
+    "station": 12,
+    "timeout_ms": 800,
+    "update_ms": 2000,
+    "baudrate": 9600,
+    "parity": "N",
+    "ascii": False,
+    "group_reg": 32,
+    "unused_reg": 4,
+    "single_write_reg": True,
+    "float_little_endian": 0,
+    "vendor_note": "kept as it was",
+    "points": [
+        {"name": "room_temp", "object_type": "ai", "address_type": "input", "address": 0, "data_type": "s16",
+         "scale": 0.1, "unit": 62, "instance": 1, "cov_increment": 0.2, "x-ui": {"col": 3}},
+        {"name": "setpoint", "object_type": "av", "address_type": "holding", "address": 10, "scale": 0.5,
+         "instance": 2},
+        {"name": "fan", "object_type": "mv", "address_type": "holding", "address": 11, "instance": 1,
+         "state_texts": ["auto", "low", "high"], "state_values": [0, 1, 3]},
+    ],
+}
+
+
+@pytest.fixture
+def paths(tmp_path):
+    return write_config(tmp_path, tcp_master("gw", 1502), {})
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_plan_of_a_device_file_follows_the_seeds_coil_example(tmp_path, capsys):
+    for skipped, requests in ((1998, 1), (1997, 2)):
+        device = {"unused_bit": skipped, "points": [
+            {"name": "c1", "object_type": "bi", "address_type": "coil", "address": 1},
+            {"name": "c2000", "object_type": "bi", "address_type": "coil", "address": 2000}]}
+        path = tmp_path / f"coils-{skipped}.json"
+        path.write_text(json.dumps(device))
+        code, out, _ = run(capsys, "modbus", "plan", str(path), "--json")
+        assert code == 0
+        plan = json.loads(out)
+        assert len(plan) == requests
+        assert plan[0] == ({"function": 1, "address": 1, "count": 2000} if requests == 1
+                           else {"function": 1, "address": 1, "count": 1})
+
+
+def test_import_then_export_gives_the_file_back(paths, tmp_path, capsys):
+    source = tmp_path / "rdf302.json"
+    source.write_text(json.dumps(ORIGINAL, indent=4))
+    code, out, err = run(capsys, "modbus", "import", str(source), "--master", "gw", "--config-dir", str(paths.root))
+    assert code == 0, err
+    assert "imported modbus_slave 'Siemens_RDF302'" in out and "3 point(s)" in out
+    uci_text = paths.uci_file.read_text()
+    assert "config modbus_slave 'Siemens_RDF302'" in uci_text and "option single_write_reg '1'" in uci_text
+    assert "option parity 'none'" in uci_text
+    code, out, _ = run(capsys, "modbus", "export", "Siemens_RDF302", "--config-dir", str(paths.root))
+    assert code == 0
+    assert json.loads(out) == ORIGINAL
+    # a change made in UCI comes out in the file's own spelling
+    paths.uci_file.write_text(uci_text.replace("option station '12'", "option station '14'")
+                              .replace("option single_write_reg '1'", "option single_write_reg '0'"))
+    code, out, _ = run(capsys, "modbus", "export", "Siemens_RDF302", "--config-dir", str(paths.root))
+    exported = json.loads(out)
+    assert exported["station"] == 14 and exported["single_write_reg"] is False
+    assert exported["points"] == ORIGINAL["points"] and exported["vendor_note"] == "kept as it was"
+
+
+def test_a_broken_file_is_not_imported_and_nothing_changes(paths, tmp_path, capsys):
+    before = paths.uci_file.read_bytes()
+    broken = dict(ORIGINAL, points=[dict(ORIGINAL["points"][0], data_type="float", address_type="coil")])
+    source = tmp_path / "broken.json"
+    source.write_text(json.dumps(broken))
+    code, out, err = run(capsys, "modbus", "import", str(source), "--master", "gw", "--config-dir", str(paths.root))
+    assert code == 1
+    assert "needs registers, not a coil" in out and "not imported" in err
+    assert paths.uci_file.read_bytes() == before
+    assert not (paths.data_dir / "modbus" / "Siemens_RDF302.json").exists()
+    code, _, err = run(capsys, "modbus", "import", str(tmp_path / "missing.json"), "--master", "gw",
+                       "--config-dir", str(paths.root))
+    assert code == 1 and "missing.json" in err
+
+
+def test_read_group_test_without_the_daemon(tmp_path, capsys):
+    port = free_port()
+    ready = tmp_path / "ready"
+    peer = subprocess.Popen([sys.executable, str(ROOT / "tests" / "peers" / "modbus_peer.py"), "--tcp",
+                             f"127.0.0.1:{port}", "--unit", "3", "--ready", str(ready)],
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)), stderr=subprocess.DEVNULL)
+    try:
+        wait_for(ready.exists, 20, "the Modbus peer")
+        points = [{"name": "a", "object_type": "ai", "address_type": "holding", "address": 0, "instance": 1},
+                  {"name": "b", "object_type": "ai", "address_type": "holding", "address": 1, "instance": 2},
+                  {"name": "c", "object_type": "bi", "address_type": "coil", "address": 4, "instance": 1}]
+        paths = write_config(tmp_path, tcp_master("gw", port) +
+                             "\nconfig modbus_slave 'meter'\n\toption master 'gw'\n\toption station '3'\n",
+                             {"meter": points})
+        code, out, _ = run(capsys, "modbus", "plan", "meter", "--config-dir", str(paths.root))
+        assert code == 0 and "2 request(s) per poll" in out and "a, b" in out
+        code, out, err = run(capsys, "modbus", "test", "meter", "--json", "--config-dir", str(paths.root))
+        assert code == 0, err
+        result = json.loads(out)
+        assert [(r["function"], r["address"], r["count"], r["result"]) for r in result["requests"]] == [
+            (1, 4, 1, "ok"), (3, 0, 2, "ok")]
+    finally:
+        peer.kill()
+        peer.wait()
+    # the device gone: every request reported as failed, and the command says so
+    code, out, _ = run(capsys, "modbus", "test", "meter", "--config-dir", str(paths.root))
+    assert code == 1 and "failed" in out
+
+
+def test_unknown_slave(paths, capsys):
+    with pytest.raises(SystemExit):
+        main(["modbus", "plan", "nobody", "--config-dir", str(paths.root)])
+    assert "no modbus_slave 'nobody'" in capsys.readouterr().err
