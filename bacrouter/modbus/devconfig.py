@@ -3,7 +3,7 @@
 bacrouter keeps a slave's options in UCI (``config modbus_slave``) and its
 points in a JSON file in this same format, so the product's device files
 (and the offline configurator's) import unchanged, and export back equal:
-every key a point had, known or not, is kept as it was.
+the file is never rewritten, so every key a point had, known or not, stays.
 
 :func:`parse_points` turns the JSON into typed :class:`Point` objects and a
 list of problems, each naming the file, the point and the key.
@@ -36,9 +36,9 @@ POINT_KEYS = ("name", "description", "instance", "enable", "object_type", "addre
               "state_values", "reg_num", "output_tolerance")
 
 
-@dataclass
+@dataclass(slots=True)
 class Point:
-    """One point, interpreted. ``raw`` is the JSON object it came from, untouched."""
+    """One point, interpreted. (The file keeps the JSON as it was: export starts from it.)"""
 
     index: int
     name: str
@@ -60,7 +60,6 @@ class Point:
     state_values: list[int] = field(default_factory=list)
     reg_num: int = 0
     output_tolerance: float = 0.0
-    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def kind(self) -> str:
@@ -181,7 +180,6 @@ def parse_points(data: Any, source: str = "") -> tuple[list[Point], list[str]]:
             state_values=[],
             reg_num=_integer(raw, "reg_num", 0, problems, where, 0, 125),
             output_tolerance=_number(raw, "output_tolerance", 0.0, problems, where),
-            raw=raw,
         )
         values = raw.get("state_values") or []
         if not isinstance(values, list) or not all(isinstance(v, int) or (isinstance(v, str) and v.lstrip("-").isdigit()) for v in values):

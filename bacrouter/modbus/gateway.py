@@ -11,6 +11,7 @@ status objects of every slave are in the router's device.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
@@ -80,8 +81,12 @@ def point_codec(slave: ModbusSlave, plan: PointPlan) -> ValueCodec:
     point = plan.point
     integer = ByteOrder(slave.integer_little_endian, slave.integer_byte_reverse)
     floats = ByteOrder(slave.float_little_endian, slave.float_byte_reverse)
-    return ValueCodec.build(point.data_type, point.address_type, point.reg_num, integer, floats, slave.byte_reverse,
-                            point.bit_offset, point.bit_len)
+    return _codec(point.data_type, point.address_type, point.reg_num, integer, floats, slave.byte_reverse,
+                  point.bit_offset, point.bit_len)
+
+
+#: codecs are immutable and few differ: thousands of points share a handful
+_codec = functools.lru_cache(maxsize=1024)(ValueCodec.build)
 
 
 # --------------------------------------------------------------------------- points

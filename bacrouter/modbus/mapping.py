@@ -35,7 +35,7 @@ STATUS_OBJECTS = (("online", "bi", 999), ("update_delay", "ai", 998), ("fail_rat
 BLOCK = 1000
 
 
-@dataclass
+@dataclass(slots=True)
 class PointPlan:
     point: Point
     object_type: str  # ai, ao, ...

@@ -27,7 +27,7 @@ from .codec import LIMITS, Function
 __all__ = ["Item", "ReadRequest", "Limits", "ReadPlanner", "read_function", "minimum_requests"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Item:
     """Something to read: ``count`` items from ``address`` with function ``function``."""
 

@@ -173,4 +173,4 @@ def test_the_original_device_file_with_slave_keys_is_accepted_as_points_file(tmp
                 "points": [point("room", unit=62, cov_increment=0.5, vendor_key="kept")]}
     config, problems = check(tmp_path, json.dumps(original))
     assert problems == []
-    assert config.modbus_slaves[0].point_list[0].raw["vendor_key"] == "kept"
+    assert config.modbus_slaves[0].point_list[0].cov_increment == 0.5  # (unknown keys stay in the file for export)
