@@ -150,6 +150,10 @@ def format_status(status: dict[str, Any], ports: list[dict[str, Any]], routes: l
     out.append("Routes:")
     out.append(_table(["NETWORK", "PORT", "NEXT HOP", "STATUS"],
                       [[r["network"], r["port"], _hop(r["next_hop"]), r["status"]] for r in routes]))
+    modbus = status.get("modbus")
+    if modbus:
+        out.append(f"Modbus: {modbus['slaves']} slave(s) on {modbus['masters']} master(s), {modbus['online']} online, "
+                   f"{modbus['points']} point(s) (details: bacrouter modbus status)")
     counters = status.get("counters") or {}
     if counters:
         out.append("Counters: " + ", ".join(f"{k} {v}" for k, v in sorted(counters.items())))

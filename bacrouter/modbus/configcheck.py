@@ -116,6 +116,15 @@ def _check_points(slave: ModbusSlave) -> list[Problem]:
             problems.append(Problem(f"{point.label}: the name is already point {names[point.name] + 1}'s",
                                     slave.points_file, 0, slave.label))
         names.setdefault(point.name, point.index)
+        if point.kind == "analog" and point.unit not in (None, ""):
+            from .objects import units_code  # bacpypes3 knows the unit names
+
+            try:
+                units_code(point.unit)
+            except ValueError:
+                problems.append(Problem(f"{point.label} key 'unit': {point.unit!r} is not a BACnet engineering unit "
+                                        f"(a number, or a name such as degrees-celsius)", slave.points_file, 0,
+                                        slave.label))
         if point.is_output and point.address_type in WRITABLE:
             span = range(point.address, point.address + point.registers)
             for other in outputs:

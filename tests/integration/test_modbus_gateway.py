@@ -401,3 +401,27 @@ async def test_fuzzed_answers_never_crash_the_poller(tmp_path, port):
             assert node.gateway.slaves[0].schedule.failed > 10
     finally:
         server.close()
+
+
+@in_loop
+async def test_reload_rebuilds_the_gateway_when_its_files_change(tmp_path, port):
+    from bacrouter.config import load_config
+
+    peer = SlavePeer(1)
+    fill(peer)
+    server = await tcp_server([peer], "127.0.0.1", port)
+    try:
+        paths = config(tmp_path, port, POINTS[:2])
+        async with running(paths) as node:
+            await until(lambda: obj(node, "tcp1|meter|temp").reliability == OK)
+            unchanged = await node.apply(load_config(paths)[0])
+            assert "modbus" not in unchanged  # nothing changed: the gateway keeps running
+            config(tmp_path, port, POINTS[:3])  # a point added to the file
+            summary = await node.apply(load_config(paths)[0])
+            assert summary["modbus"] == ["restarted"]
+            energy = obj(node, "tcp1|meter|energy")
+            await until(lambda: energy.reliability == OK and energy.value == 65538.0)
+            assert len(node.gateway.slaves[0].points) == 3
+            assert "tcp1|meter|temp" in node.app.app.objectName  # rebuilt, not lost
+    finally:
+        await server.shutdown()

@@ -94,6 +94,9 @@ RULES = {
                             F + "point 2 'b': output on holding 11 overlaps output point 1 'a' (outputs are verified "
                                 "by reading back, so they may not share an address)"),
     "not a number": ([point(scale="x")], F + "point 1 't' key 'scale': 'x' is not a number"),
+    "unknown unit": ([point(unit="furlongs")],
+                     F + "point 1 't' key 'unit': 'furlongs' is not a BACnet engineering unit (a number, or a name "
+                         "such as degrees-celsius)"),
 }
 
 
