@@ -151,6 +151,8 @@ class Daemon:
             return await self._gateway().read_group(str(params.get("slave", "")))
         except KeyError as err:
             raise ControlError("bad_params", err.args[0]) from None
+        except RuntimeError as err:  # the gateway was stopped or restarted meanwhile
+            raise ControlError("failed", str(err)) from None
 
     def _capture(self, params: dict[str, Any]) -> dict[str, Any]:
         port = self._node().ports.get(str(params.get("port", "")))

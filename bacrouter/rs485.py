@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import select
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,20 +21,25 @@ log = logging.getLogger("bacrouter.rs485")
 PARITY = {"none": "N", "even": "E", "odd": "O"}
 
 
-def octet_bits(parity: str = "none", stop_bits: int = 1) -> int:
-    """Bits on the wire per octet: start, 8 data, parity, stop."""
-    return 1 + 8 + (parity != "none") + stop_bits
+#: a write that cannot get into the tty in this long means the adapter is stuck
+WRITE_DEADLINE = 1.0
+
+
+def octet_bits(parity: str = "none", stop_bits: int = 1, data_bits: int = 8) -> int:
+    """Bits on the wire per character: start, data, parity, stop."""
+    return 1 + data_bits + (parity != "none") + stop_bits
 
 
 class SerialLine:
-    """The tty of an RS485 resource: raw 8N1, kernel RS485 mode and low latency where the driver has them."""
+    """The tty of an RS485 resource: raw (8N1 unless configured), kernel RS485 mode and low latency
+    where the driver has them."""
 
-    def __init__(self, path: str, baud: int, parity: str = "none", stop_bits: int = 1) -> None:
+    def __init__(self, path: str, baud: int, parity: str = "none", stop_bits: int = 1, data_bits: int = 8) -> None:
         import serial  # pyserial; imported here so the sans-IO cores need no serial port
 
         self.path = path
         self.notes: list[str] = []
-        self._serial = serial.Serial(port=None, baudrate=baud, bytesize=8, parity=PARITY[parity],
+        self._serial = serial.Serial(port=None, baudrate=baud, bytesize=data_bits, parity=PARITY[parity],
                                      stopbits=stop_bits, timeout=0, write_timeout=1.0, exclusive=True)
         self._serial.port = path
         self._serial.open()
@@ -47,6 +53,8 @@ class SerialLine:
             self._serial.rs485_mode = serial.rs485.RS485Settings(rts_level_for_tx=True, rts_level_for_rx=False)
             self.notes.append("kernel RS485 mode")
         except (OSError, ValueError, AttributeError, NotImplementedError) as err:
+            # pyserial keeps the refused setting and would fail every later reconfiguration (a baud change)
+            self._serial._rs485_mode = None
             log.debug("%s: no kernel RS485 mode (%s); the adapter switches direction itself", self.path, err)
         try:
             self._serial.set_low_latency_mode(True)
@@ -66,9 +74,11 @@ class SerialLine:
     def set_baud(self, baud: int) -> None:
         self._serial.baudrate = baud
 
-    def configure(self, baud: int, parity: str = "none", stop_bits: int = 1) -> None:
+    def configure(self, baud: int, parity: str = "none", stop_bits: int = 1, data_bits: int = 8) -> None:
         """Switch the line's settings (only what differs: each change is a tcsetattr)."""
         port = self._serial
+        if port.bytesize != data_bits:
+            port.bytesize = data_bits
         if port.baudrate != baud:
             port.baudrate = baud
         if port.parity != PARITY[parity]:
@@ -78,11 +88,16 @@ class SerialLine:
 
     def write(self, data: bytes) -> None:
         view = memoryview(data)
+        deadline = None
         while view:
             try:
                 written = os.write(self.fd, view)
             except BlockingIOError:
-                select.select([], [self.fd], [], 0.1)
+                now = time.monotonic()
+                deadline = deadline or now + WRITE_DEADLINE
+                if now >= deadline:
+                    raise OSError(f"{self.path}: the adapter takes no data (write stalled)") from None
+                select.select([], [self.fd], [], 0.05)
                 continue
             view = view[written:]
 
@@ -94,15 +109,6 @@ class SerialLine:
         if not data:
             raise OSError(f"{self.path}: end of file (device gone?)")
         return data
-
-    def discard_input(self) -> int:
-        """Drop what is waiting to be read; returns how many octets. (A read without data waiting
-        returns nothing, which :meth:`read` takes for a vanished device.)"""
-        dropped = 0
-        while select.select([self.fd], [], [], 0)[0]:
-            data = self.read()
-            dropped += len(data)
-        return dropped
 
     def close(self) -> None:
         try:

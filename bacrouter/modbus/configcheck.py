@@ -43,6 +43,9 @@ def attach_points(config: Config, data_dir: Path) -> list[Problem]:
             continue
         points, messages = parse_points(data, "")
         slave.point_list = points
+        if not messages and not any(p.enabled for p in points):
+            problems.append(slave.problem("no enabled points: nothing is polled, and its online status stays off",
+                                          severity="warning"))
         for message in messages:
             problems.append(Problem(message.removeprefix(": "), str(path), 0, slave.label))
     return problems
@@ -109,6 +112,7 @@ def _check_points(slave: ModbusSlave) -> list[Problem]:
     problems: list[Problem] = []
     names: dict[str, int] = {}
     outputs: list = []
+
     for point in slave.point_list:
         if not point.enabled:
             continue

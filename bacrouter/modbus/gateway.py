@@ -42,6 +42,8 @@ log = logging.getLogger("bacrouter.modbus")
 
 #: seconds before an output whose read-back differs from the written value is written again
 REWRITE_AFTER = 5.0
+#: the wait doubles after each re-write that did not take, up to REWRITE_AFTER * 2**REWRITE_BACKOFF (5 min)
+REWRITE_BACKOFF = 6
 SECONDS, PERCENT = 73, 98  # engineering units of the status objects
 
 
@@ -95,7 +97,8 @@ _codec = functools.lru_cache(maxsize=1024)(ValueCodec.build)
 class PointRuntime:
     """One point: its codec, its object, and what was last written to it."""
 
-    __slots__ = ("plan", "point", "codec", "obj", "slave", "written", "written_at", "_rewrite")
+    __slots__ = ("plan", "point", "codec", "obj", "slave", "written", "written_at", "_rewrite", "_rewrites",
+                 "_mismatch")
 
     def __init__(self, slave: SlaveRuntime, plan: PointPlan) -> None:
         self.slave, self.plan, self.point = slave, plan, plan.point
@@ -103,6 +106,8 @@ class PointRuntime:
         self.written: Any = None  # last value commanded to an output (read-back is compared with it)
         self.written_at: float | None = None  # when that write completed
         self._rewrite: asyncio.TimerHandle | None = None
+        self._rewrites = 0  # re-writes in a row that did not take: each waits twice as long
+        self._mismatch = False  # the unreliability is ours (read-back), not the value's
         point = self.point
         kwargs: dict[str, Any] = {}
         if point.kind == "analog":
@@ -126,6 +131,8 @@ class PointRuntime:
         point = self.point
         if point.kind == "analog":
             return raw * point.scale + point.offset
+        if not math.isfinite(raw):
+            return None
         if point.kind == "binary":
             return int((raw != 0) != point.polarity)
         number = int(raw)
@@ -150,13 +157,16 @@ class PointRuntime:
             self.obj.set_reliability(Reliability.UNRELIABLE_OTHER)  # NaN, or a value no state stands for
             return
         reliability = Reliability.NO_FAULT
+        self._mismatch = False
         if self.written is not None and self.written_at is not None and started >= self.written_at:
             if self._matches(value):
                 self._cancel_rewrite()
+                self._rewrites = 0
             else:
-                reliability = Reliability.UNRELIABLE_OTHER
+                reliability, self._mismatch = Reliability.UNRELIABLE_OTHER, True
                 if self._rewrite is None:
-                    self._rewrite = asyncio.get_running_loop().call_later(REWRITE_AFTER, self._write_again)
+                    delay = REWRITE_AFTER * 2 ** min(self._rewrites, REWRITE_BACKOFF)
+                    self._rewrite = asyncio.get_running_loop().call_later(delay, self._write_again)
         self.obj.update(value, reliability)
 
     def _matches(self, value: Any) -> bool:
@@ -186,6 +196,7 @@ class PointRuntime:
 
     def write(self, value: Any) -> None:
         self._cancel_rewrite()
+        self._rewrites = 0
         if self.point.is_output:
             self.written, self.written_at = value, None
         self.slave.queue_write(self, value)
@@ -193,7 +204,8 @@ class PointRuntime:
     def relinquished(self) -> None:
         self._cancel_rewrite()
         self.written = self.written_at = None
-        if self.obj.reliability == Reliability.UNRELIABLE_OTHER:
+        if self._mismatch:  # nothing to compare with any more; a NaN reading stays unreliable
+            self._mismatch = False
             self.obj.set_reliability(Reliability.NO_FAULT)
 
     def write_finished(self, value: Any, now: float) -> None:
@@ -204,7 +216,8 @@ class PointRuntime:
         self._rewrite = None
         value, level = self.obj.commanded_value()
         if level is not None and self.written is not None:
-            log.info("%s: read-back differs from %r: writing again", self.plan.name, value)
+            self._rewrites += 1
+            log.info("%s: read-back differs from %r: writing again (%d)", self.plan.name, value, self._rewrites)
             self.slave.queue_write(self, value)
 
     def _cancel_rewrite(self) -> None:
@@ -235,6 +248,7 @@ class SlaveRuntime:
         planner = slave_planner(self.config, [p.point for p in self.points], self.points)
         self.schedule = SlaveSchedule(self.name, planner,
                                       self.config.update_ms / 1000, self.config.offline_ms / 1000)
+        self.schedule.refreshed = not planner.plan()  # a slave without points has nothing to wait for
         self.answered = False
         self.last_error = ""
         self.status: dict[str, GatewayObject] = {}
@@ -245,7 +259,7 @@ class SlaveRuntime:
             self.status[name] = make_object(code, base + offset, plan.status_names[name], **kwargs)
 
     def queue_write(self, point: PointRuntime, value: Any) -> None:
-        self.master.queue_write(WriteJob(self.schedule, WriteOp(point, value), time.monotonic()))
+        self.master.queue_write(WriteJob(self.schedule, WriteOp(point, value), key=point))
 
     def read_done(self, request: ReadRequest, outcome: str, values: tuple[int, ...], started: float,
                   error: str = "") -> None:
@@ -344,6 +358,8 @@ class MasterRuntime:
         self._wake = asyncio.Event()
         self._urgent: deque[tuple[Any, asyncio.Future[Any]]] = deque()  # read-group runs
         self._task: asyncio.Task[None] | None = None
+        # (a cancellation can be lost in asyncio.wait_for on 3.11: the loop also checks this)
+        self._stopped = False
 
     def add(self, slave: SlaveRuntime) -> None:
         self.slaves.append(slave)
@@ -358,18 +374,28 @@ class MasterRuntime:
 
     async def read_group(self, slave: SlaveRuntime) -> list[dict[str, Any]]:
         """Run the slave's whole read plan once, now, between the master's other requests."""
+        if self._stopped:
+            raise RuntimeError(f"Modbus master {self.name} is stopped")
         future: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
         self._urgent.append((slave, future))
         self._wake.set()
         return await future
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopped:
             self._wake.clear()
             try:
                 if self._urgent:
-                    slave, future = self._urgent.popleft()
-                    result = await run_read_group(self.transport, slave.target, slave.schedule.planner)
+                    slave, future = self._urgent[0]  # stays queued until answered: stop() answers it then
+                    try:
+                        result = await run_read_group(self.transport, slave.target, slave.schedule.planner)
+                    except Exception as err:
+                        if not future.done():
+                            future.set_exception(RuntimeError(f"read group failed: {err}"))
+                        raise
+                    finally:
+                        if self._urgent and self._urgent[0][1] is future:
+                            self._urgent.popleft()
                     if not future.done():
                         future.set_result(result)
                     continue
@@ -436,11 +462,13 @@ class MasterRuntime:
         slave.account(outcome, error)
 
     def stop(self) -> None:
+        self._stopped = True
         if self._task is not None:
             self._task.cancel()
         for _, future in self._urgent:
             if not future.done():
-                future.cancel()
+                future.set_exception(RuntimeError(f"Modbus master {self.name} stopped (reload or shutdown)"))
+        self._urgent.clear()
         self.transport.close()
         for slave in self.slaves:
             slave.close()
@@ -474,15 +502,19 @@ async def run_read_group(transport: Transport, target: Target, planner: ReadPlan
 
 
 class ModbusGateway:
-    """Builds masters, slaves and objects from the configuration and runs them."""
+    """Builds masters, slaves and objects from the configuration and runs them.
 
-    def __init__(self, node: RouterNode) -> None:
+    ``subscriptions`` are COV subscriptions of a previous gateway (a reload),
+    by object name: they carry over to the new objects of the same name.
+    """
+
+    def __init__(self, node: RouterNode, subscriptions: dict[str, list[Any]] | None = None) -> None:
         self.node = node
         self.config: Config = node.config
         self.masters: dict[str, MasterRuntime] = {}
         self.devices: list[VirtualDevice] = []
-        self.status_objects: list[GatewayObject] = []
-        self.views: list[Any] = []
+        self._published: list[tuple[Any, Any]] = []  # (application, object) actually added
+        self._carried = subscriptions or {}
 
     @property
     def slaves(self) -> list[SlaveRuntime]:
@@ -520,28 +552,35 @@ class ModbusGateway:
             target_app = device.app if device is not None else app
             if target_app is not None and (device is not None or not plan.virtual):
                 for obj in slave.objects():
-                    self._add(target_app, obj)
+                    self._publish(target_app, obj)
                 if device is None:
-                    self._add_view(target_app, slave)
+                    self._publish_view(target_app, slave)
             if app is not None:
                 for obj in slave.status.values():
-                    self._add(app, obj)
-                    self.status_objects.append(obj)
+                    self._publish(app, obj)
             slave.update_status()
+            if device is not None and slave.schedule.refreshed:
+                device.appear()  # no points: nothing to wait for
         for master in self.masters.values():
             master.start()
         points = sum(len(s.points) for s in self.slaves)
         log.info("Modbus gateway: %d master(s), %d slave(s), %d point(s), %s mode", len(self.masters),
                  len(self.slaves), points, "virtual-device" if plan.virtual else "single-device")
 
-    @staticmethod
-    def _add(app: Any, obj: Any) -> None:
+    def _publish(self, app: Any, obj: Any) -> None:
         try:
             app.add_object(obj)
         except RuntimeError as err:  # a name or identifier taken by an object of another kind of section
             log.error("object %s not published: %s", obj.objectName, err)
+            return
+        self._published.append((app, obj))
+        carried = self._carried.get(obj.objectName)
+        if carried and hasattr(obj, "_cov"):
+            for subscription in carried:
+                subscription.reported = None  # tell them at the next change: values are being re-read
+            obj._cov = carried
 
-    def _add_view(self, app: Any, slave: SlaveRuntime) -> None:
+    def _publish_view(self, app: Any, slave: SlaveRuntime) -> None:
         from bacpypes3.basetypes import DeviceObjectReference
         from bacpypes3.object import StructuredViewObject
 
@@ -552,24 +591,25 @@ class ModbusGateway:
             subordinateList=[DeviceObjectReference(objectIdentifier=obj.objectIdentifier)
                              for obj in slave.objects() + list(slave.status.values())],
         )
-        self._add(app, view)
-        self.views.append(view)
+        self._publish(app, view)
 
-    def stop(self) -> None:
+    def stop(self) -> dict[str, list[Any]]:
+        """Stop polling and unpublish; returns the live COV subscriptions by object name (for a successor)."""
         for master in self.masters.values():
             master.stop()
-        app = self.node.app.app if self.node.app is not None else None
-        if app is not None:
-            for slave in self.slaves:
-                if slave.device is None:
-                    for obj in slave.objects():
-                        _remove(app, obj)
-            for obj in self.status_objects + self.views:
-                _remove(app, obj)
+        subscriptions: dict[str, list[Any]] = {}
+        for app, obj in self._published:
+            if getattr(obj, "_cov", None):
+                subscriptions[obj.objectName] = obj._cov
+            # only what is ours: bacpypes3 deletes by name and by identifier without looking
+            if app.objectIdentifier.get(obj.objectIdentifier) is obj and app.objectName.get(obj.objectName) is obj:
+                app.delete_object(obj)
+        self._published.clear()
         for device in self.devices:
             device.close()
         self.masters.clear()
         self.devices.clear()
+        return subscriptions
 
     def find_slave(self, name: str) -> SlaveRuntime | None:
         return next((s for s in self.slaves if s.name == name), None)
@@ -584,10 +624,3 @@ class ModbusGateway:
 
     def snapshot(self) -> list[dict[str, Any]]:
         return [m.snapshot() for m in self.masters.values()]
-
-
-def _remove(app: Any, obj: Any) -> None:
-    try:
-        app.delete_object(obj)
-    except (KeyError, RuntimeError):
-        pass

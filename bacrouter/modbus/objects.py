@@ -82,17 +82,20 @@ def units_code(unit: Any) -> int:
 
 
 class Subscription:
-    __slots__ = ("address", "process", "confirmed", "expires")
+    """One COV subscriber; ``reported`` is the state it was last told (each has its own reference)."""
+
+    __slots__ = ("address", "process", "confirmed", "expires", "reported")
 
     def __init__(self, address: Any, process: int, confirmed: bool, expires: float | None) -> None:
         self.address, self.process, self.confirmed, self.expires = address, process, confirmed, expires
+        self.reported: tuple[Any, int, bool] | None = None
 
 
 class GatewayObject:
     """Common to every point object. Subclasses say how the present value is typed."""
 
     __slots__ = ("objectIdentifier", "_name", "description", "_value", "_reliability", "_app", "_priority",
-                 "_relinquish", "_writer", "_cov", "_reported", "_cov_increment", "_out_of_service")
+                 "_relinquish", "_writer", "_cov", "_cov_increment", "_out_of_service")
     kind = ""
     code = ""  # ai, ao, ...
     _elements: dict[str, Any] = {}
@@ -111,7 +114,6 @@ class GatewayObject:
         self._relinquish: Any = self._initial()
         self._writer = writer  # present value writes go to the slave through this
         self._cov: list[Subscription] | None = None
-        self._reported: tuple[Any, int, bool] | None = None
         self._cov_increment: float | None = None
         self._out_of_service = False
 
@@ -189,6 +191,8 @@ class GatewayObject:
         if index is not None:
             raise ExecutionError(errorClass="property", errorCode="propertyIsNotAnArray")
         if self._priority is None:
+            if isinstance(value, Null) or value is None:  # only commandable objects are relinquished
+                raise ExecutionError(errorClass="property", errorCode="invalidDataType")
             accepted = self._accept(value)
             self._writer.check(accepted)
             self._value = accepted
@@ -200,6 +204,7 @@ class GatewayObject:
             raise ExecutionError(errorClass="property", errorCode="valueOutOfRange")
         if level == 6:  # minimum on/off: reserved, never writable
             raise ExecutionError(errorClass="property", errorCode="writeAccessDenied")
+        before = self.commanded_value()
         if isinstance(value, Null) or value is None:
             self._priority[level - 1] = None
         else:
@@ -207,10 +212,11 @@ class GatewayObject:
             self._writer.check(accepted)
             self._priority[level - 1] = accepted
         effective, commanded_at = self.commanded_value()
-        if commanded_at is not None:
-            self._writer.write(effective)
-        else:
-            self._writer.relinquished()
+        if commanded_at is None:
+            if before[1] is not None:
+                self._writer.relinquished()
+        elif commanded_at == level or (effective, commanded_at) != before:
+            self._writer.write(effective)  # (a write below the commanding priority changes nothing)
         self._changed()
 
     # ------------------------------------------------------------------ property getters
@@ -267,13 +273,11 @@ class GatewayObject:
         if not self._cov:
             return
         now = asyncio.get_running_loop().time()
-        self._cov = [s for s in self._cov if s.expires is None or s.expires > now]
+        self._cov = [s for s in self._cov if s.expires is None or s.expires > now] or None
         state = (self.value, self._reliability, self._out_of_service)
-        if self._reported is not None and not self._significant(self._reported, state):
-            return
-        self._reported = state
-        for subscription in self._cov:
-            self._notify(subscription, now)
+        for subscription in self._cov or ():
+            if subscription.reported is None or self._significant(subscription.reported, state):
+                self._notify(subscription, now)
 
     def _significant(self, before: tuple[Any, int, bool], after: tuple[Any, int, bool]) -> bool:
         if before[1:] != after[1:]:
@@ -298,10 +302,10 @@ class GatewayObject:
             subscription = Subscription(address, process, bool(confirmed), expires)
             subscriptions.append(subscription)
         self._cov = subscriptions
-        self._reported = (self.value, self._reliability, self._out_of_service)
         self._notify(subscription, now)
 
     def _notify(self, subscription: Subscription, now: float) -> None:
+        subscription.reported = (self.value, self._reliability, self._out_of_service)
         app = self._app
         if app is None or app.device_object is None:
             return

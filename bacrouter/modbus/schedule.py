@@ -38,11 +38,15 @@ class Outcome:
 
 @dataclass
 class WriteJob:
-    """One write for one slave; ``payload`` is the caller's (what to send and whom to tell)."""
+    """One write for one slave; ``payload`` is the caller's (what to send and whom to tell).
+
+    ``key`` names what is written (a point): while the slave is offline a newer
+    write with the same key replaces the one waiting, so a slave coming back
+    gets the last command, not the history of them."""
 
     slave: SlaveSchedule
     payload: Any
-    queued_at: float = 0.0
+    key: Hashable | None = None
 
 
 def _key(request: ReadRequest) -> Hashable:
@@ -75,8 +79,8 @@ class SlaveSchedule:
         plan = self.planner.plan()
         if not plan:
             return None
-        if not self.online:
-            return self.next_probe, plan[0]
+        if not self.online:  # probe with each read in turn: a device may ignore one of them
+            return self.next_probe, plan[self.failed % len(plan)]
         best: tuple[float, ReadRequest] | None = None
         for request in plan:
             last = self.last_read.get(_key(request))
@@ -158,6 +162,11 @@ class MasterSchedule:
         self._order: deque[WriteJob] = deque()  # writes in the order they were made
 
     def queue_write(self, job: WriteJob) -> None:
+        if job.key is not None and not job.slave.online:
+            for waiting in job.slave.writes:
+                if waiting.key == job.key:
+                    waiting.payload = job.payload
+                    return
         if len(self._order) >= self.write_limit:
             oldest = self._order.popleft()
             oldest.slave.writes.remove(oldest)

@@ -36,6 +36,9 @@ from .codec import (
     tcp_frame,
 )
 
+#: silence that ends a garbled answer (seconds): longer than the bursts of USB serial adapters
+SETTLE = 0.02
+
 __all__ = ["Target", "Transport", "SerialTransport", "TcpTransport", "silent_interval"]
 
 log = logging.getLogger("bacrouter.modbus.transport")
@@ -51,6 +54,7 @@ class Target:
     parity: str = "none"
     stop_bits: int = 1
     ascii: bool = False
+    data_bits: int = 8
 
 
 def silent_interval(baud: int, bits: int = 11) -> float:
@@ -66,87 +70,105 @@ class Transport(Protocol):
 
 
 class SerialTransport:
-    """A master on an RS485 line, shared by slaves with different settings."""
+    """A master on an RS485 line, shared by slaves with different settings.
 
-    def __init__(self, path: str, gap: float = 0.0,
-                 open_line: Callable[[str, int, str, int], Any] = SerialLine) -> None:
+    One reader stays on the tty for as long as it is open: octets that arrive
+    while no answer is awaited (late or foreign answers, noise) are counted
+    and dropped, and every octet moves the moment the line last carried
+    something. A request goes out only after that moment plus t3.5 (of the
+    slower of the previous and the next settings) plus ``gap``.
+    """
+
+    def __init__(self, path: str, gap: float = 0.0, open_line: Callable[..., Any] = SerialLine) -> None:
         self.path = path
         self.gap = gap  # extra silence between requests (request_gap_ms)
         self._open_line = open_line
         self._line: Any = None
-        self._quiet_from = 0.0  # monotonic time from which the line may carry our next frame
+        self._receiver: Any = None
+        self._answer: asyncio.Future[bytes] | None = None
+        self._last_activity = 0.0  # monotonic end of the last frame on the line, ours or heard
+        self._silence = 0.0  # t3.5 of the settings that used the line last
+        self.closed = False
         self.noise = 0  # octets heard while no answer was expected
 
     def _line_for(self, target: Target) -> Any:
+        if self.closed:
+            raise OSError(f"{self.path}: the master is stopped")
         if self._line is None:
-            self._line = self._open_line(self.path, target.baud, target.parity, target.stop_bits)
+            self._line = self._open_line(self.path, target.baud, target.parity, target.stop_bits, target.data_bits)
+            asyncio.get_running_loop().add_reader(self._line.fd, self._readable)
         else:
-            self._line.configure(target.baud, target.parity, target.stop_bits)
+            self._line.configure(target.baud, target.parity, target.stop_bits, target.data_bits)
         return self._line
+
+    def _readable(self) -> None:
+        answer = self._answer
+        try:
+            data = self._line.read()
+        except OSError as err:  # the adapter is gone
+            self._drop_line()
+            if answer is not None and not answer.done():
+                answer.set_exception(err)
+            return
+        if not data:
+            return
+        self._last_activity = time.monotonic()
+        if answer is None or answer.done():
+            self.noise += len(data)
+            return
+        try:
+            pdu = self._receiver.feed(data)
+        except DecodeError as err:
+            answer.set_exception(err)
+            return
+        if pdu is not None:
+            answer.set_result(pdu)
+
+    async def _quiet(self, silence: float, limit: float = 2.0) -> None:
+        """Wait until the line has carried nothing for ``silence`` (+ gap); a babbling line waits ``limit``."""
+        give_up = time.monotonic() + limit
+        while True:
+            wait = self._last_activity + silence + self.gap - time.monotonic()
+            if wait <= 0 or time.monotonic() >= give_up:
+                return
+            await asyncio.sleep(wait)
 
     async def exchange(self, target: Target, request: Request) -> Response:
         loop = asyncio.get_running_loop()
-        delay = self._quiet_from - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        bits = octet_bits(target.parity, target.stop_bits, target.data_bits)
+        silence = silent_interval(target.baud, bits)
+        await self._quiet(max(silence, self._silence))
         try:
             line = self._line_for(target)
-            self.noise += line.discard_input()  # whatever came in between belongs to nobody
         except OSError:
-            self.close()
+            self._drop_line()
             raise
-        bits = octet_bits(target.parity, target.stop_bits)
         pdu = encode_request(request)
         frame = ascii_frame(target.unit, pdu) if target.ascii else rtu_frame(target.unit, pdu)
-        receiver: Any = AsciiReceiver(target.unit, request) if target.ascii else RtuReceiver(target.unit, request)
-        done: asyncio.Future[bytes] = loop.create_future()
-
-        def readable() -> None:
-            try:
-                data = line.read()
-                if data and not done.done():
-                    answer = receiver.feed(data)
-                    if answer is not None:
-                        done.set_result(answer)
-            except (OSError, DecodeError) as err:
-                if not done.done():
-                    done.set_exception(err)
-
-        sent_at = time.monotonic()
-        tx_end = sent_at + len(frame) * bits / target.baud
-        silence = silent_interval(target.baud, bits)
-        loop.add_reader(line.fd, readable)
+        self._receiver = AsciiReceiver(target.unit, request) if target.ascii else RtuReceiver(target.unit, request)
+        self._answer = answer = loop.create_future()
         try:
             line.write(frame)
-            pdu_in = await asyncio.wait_for(done, tx_end - time.monotonic() + target.timeout)
+            tx_end = time.monotonic() + len(frame) * bits / target.baud
+            self._last_activity = tx_end  # the frame leaves the UART then
+            pdu_in = await asyncio.wait_for(answer, tx_end - time.monotonic() + target.timeout)
         except TimeoutError:  # (before OSError, its base class): the line itself is fine
             raise
         except DecodeError:
-            await self._settle(line, silence)
+            self._answer = None
+            # let the rest of the garbled answer pass before anything else; USB adapters hand octets over
+            # in bursts, so a gap shorter than SETTLE may still be inside one frame
+            await self._quiet(max(silence, SETTLE))
             raise
         except OSError:
-            self.close()
+            self._drop_line()
             raise
         finally:
-            if self._line is not None:
-                loop.remove_reader(line.fd)
-            # the next frame waits for ours to leave the UART (or the answer to end) plus t3.5
-            self._quiet_from = max(tx_end, time.monotonic()) + silence + self.gap
+            self._answer = None
+            self._silence = silence
         return decode_response(request, pdu_in)
 
-    async def _settle(self, line: Any, silence: float) -> None:
-        """After a garbled answer, let the rest of it pass: wait for t3.5 without an octet."""
-        for _ in range(50):
-            await asyncio.sleep(silence)
-            try:
-                dropped = line.discard_input()
-            except OSError:
-                return
-            self.noise += dropped
-            if not dropped:
-                return
-
-    def close(self) -> None:
+    def _drop_line(self) -> None:
         if self._line is not None:
             line, self._line = self._line, None
             try:
@@ -154,6 +176,11 @@ class SerialTransport:
             except (RuntimeError, ValueError, OSError):
                 pass
             line.close()
+
+    def close(self) -> None:
+        """For good: a stopped master never reopens the line (a new one may own it by then)."""
+        self.closed = True
+        self._drop_line()
 
 
 class TcpTransport:
@@ -167,10 +194,13 @@ class TcpTransport:
         self._receiver = TcpReceiver()
         self._quiet_from = 0.0
         self.stale = 0  # answers that came after their request timed out
+        self.closed = False
 
     async def _connect(self, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self.closed:
+            raise OSError(f"{self.host}:{self.port}: the master is stopped")
         if self._writer is None or self._writer.is_closing() or self._reader is None:
-            self.close()
+            self._disconnect()
             self._reader, self._writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port),
                                                                 max(timeout, 1.0))
             self._receiver = TcpReceiver()
@@ -184,10 +214,10 @@ class TcpTransport:
             return await self._exchange(target, request)
         except TimeoutError:  # (before OSError, its base class)
             if self.rtu:
-                self.close()  # a late RTU answer would be taken for the next one
+                self._disconnect()  # a late RTU answer would be taken for the next one
             raise
         except (OSError, DecodeError, asyncio.IncompleteReadError):
-            self.close()  # a broken stream cannot be resynchronised: start a fresh connection
+            self._disconnect()  # a broken stream cannot be resynchronised: start a fresh connection
             raise
         finally:
             self._quiet_from = time.monotonic() + self.gap
@@ -220,11 +250,16 @@ class TcpTransport:
                     raise DecodeError(f"answer from unit {unit}, not {target.unit}")
                 return decode_response(request, answer)
 
-    def close(self) -> None:
+    def _disconnect(self) -> None:
         if self._writer is not None:
             writer, self._writer, self._reader = self._writer, None, None
             try:
                 writer.close()
             except (OSError, RuntimeError):
                 pass
+
+    def close(self) -> None:
+        """For good: a stopped master never reconnects."""
+        self.closed = True
+        self._disconnect()
 

@@ -67,6 +67,7 @@ class RouterNode:
         self._watcher = ifaddr.AddressWatcher(self.loop, self._addresses_changed)
         self._recheck_soon: asyncio.TimerHandle | None = None
         self.gateway: Any = None  # the Modbus gateway (bacrouter.modbus.gateway), when slaves are configured
+        self._carried_cov: dict[str, list[Any]] = {}
 
     @staticmethod
     def now() -> float:
@@ -174,7 +175,8 @@ class RouterNode:
             return
         from ..modbus.gateway import ModbusGateway  # only routers with Modbus slaves load it
 
-        self.gateway = ModbusGateway(self)
+        self.gateway = ModbusGateway(self, self._carried_cov)
+        self._carried_cov = {}
         try:
             await self.gateway.start()
         except Exception:  # a gateway that cannot start must not take routing down with it
@@ -184,7 +186,7 @@ class RouterNode:
     def _stop_gateway(self) -> None:
         if self.gateway is not None:
             gateway, self.gateway = self.gateway, None
-            gateway.stop()
+            self._carried_cov = gateway.stop()  # COV subscribers stay subscribed across a reload
 
     def vbus_runtime(self) -> Any:
         """The running VBUS port (virtual-device mode), if any."""

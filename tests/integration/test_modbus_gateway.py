@@ -414,6 +414,8 @@ async def test_reload_rebuilds_the_gateway_when_its_files_change(tmp_path, port)
         paths = config(tmp_path, port, POINTS[:2])
         async with running(paths) as node:
             await until(lambda: obj(node, "tcp1|meter|temp").reliability == OK)
+            node.app.app.request = lambda apdu: None
+            obj(node, "tcp1|meter|temp").subscribe_cov("client", 5, False, None)
             unchanged = await node.apply(load_config(paths)[0])
             assert "modbus" not in unchanged  # nothing changed: the gateway keeps running
             config(tmp_path, port, POINTS[:3])  # a point added to the file
@@ -422,6 +424,25 @@ async def test_reload_rebuilds_the_gateway_when_its_files_change(tmp_path, port)
             energy = obj(node, "tcp1|meter|energy")
             await until(lambda: energy.reliability == OK and energy.value == 65538.0)
             assert len(node.gateway.slaves[0].points) == 3
-            assert "tcp1|meter|temp" in node.app.app.objectName  # rebuilt, not lost
+            temp = obj(node, "tcp1|meter|temp")  # rebuilt, not lost, and still subscribed
+            assert [(c.address, c.process) for c in temp._cov] == [("client", 5)]
+    finally:
+        await server.shutdown()
+
+
+@in_loop
+async def test_a_read_group_in_progress_ends_when_the_gateway_stops(tmp_path, port):
+    peer = SlavePeer(1)
+    fill(peer)
+    server = await tcp_server([peer], "127.0.0.1", port)
+    try:
+        async with running(config(tmp_path, port, POINTS[:2])) as node:
+            await until(lambda: obj(node, "tcp1|meter|temp").reliability == OK)
+            peer.delay = 0.2
+            running_group = asyncio.ensure_future(node.gateway.read_group("meter"))
+            await asyncio.sleep(0.05)
+            node._stop_gateway()
+            with pytest.raises(RuntimeError, match="stopped"):
+                await asyncio.wait_for(running_group, 2)
     finally:
         await server.shutdown()

@@ -7,6 +7,7 @@ import asyncio
 import os
 import random
 import shutil
+import time
 
 import pytest
 
@@ -167,3 +168,72 @@ async def test_tcp_late_answers_are_recognised_by_transaction():
     finally:
         transport.close()
         server.close()
+
+
+class FarEnd:
+    """The other side of the pty: answers each request with what the test queued, octet timing included."""
+
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        self.heard: list[float] = []  # when each request arrived
+        self.replies: list[list[tuple[float, bytes]]] = []  # per request: (delay, octets) pieces
+        self.loop = asyncio.get_running_loop()
+        self.loop.add_reader(self.fd, self._heard)
+
+    def _heard(self) -> None:
+        try:
+            os.read(self.fd, 256)
+        except BlockingIOError:
+            return
+        self.heard.append(time.monotonic())
+        for delay, piece in self.replies.pop(0) if self.replies else []:
+            self.loop.call_later(delay, os.write, self.fd, piece)
+
+    def close(self) -> None:
+        self.loop.remove_reader(self.fd)
+        os.close(self.fd)
+
+
+@in_loop
+async def test_a_garbled_answer_is_let_pass_before_the_next_request(ptys):
+    far = FarEnd(ptys.b)
+    transport = SerialTransport(ptys.a)
+    foreign = rtu_frame(9, bytes((3, 100)) + bytes(100))  # another station's long answer, trickling in
+    # four octets every 2 ms, as a USB adapter hands them over: one frame at 19200 baud, 55 ms long
+    pieces = [foreign[i:i + 4] for i in range(0, len(foreign), 4)]
+    far.replies.append([(0.01 + 0.002 * i, piece) for i, piece in enumerate(pieces)])
+    far.replies.append([(0.005, rtu_frame(5, bytes((3, 2, 0, 7))))])
+    try:
+        with pytest.raises(DecodeError):
+            await transport.exchange(Target(5, timeout=0.5, baud=19200), Request(3, 0, 1))
+        response = await transport.exchange(Target(5, timeout=0.5, baud=19200), Request(3, 0, 1))
+        assert response.values == (7,)
+        last_piece = far.heard[0] + 0.01 + 0.002 * (len(pieces) - 1)
+        assert far.heard[1] >= last_piece + silent_interval(19200, 10)  # not into the foreign answer
+    finally:
+        far.close()
+        transport.close()
+
+
+@in_loop
+async def test_the_silence_before_a_slow_slave_is_its_own_t35(ptys):
+    far = FarEnd(ptys.b)
+    transport = SerialTransport(ptys.a)
+    far.replies.append([(0.001, rtu_frame(1, bytes((3, 2, 0, 1))))])
+    far.replies.append([(0.001, rtu_frame(2, bytes((3, 2, 0, 2))))])
+    try:
+        await transport.exchange(Target(1, timeout=0.5, baud=115200), Request(3, 0, 1))
+        answered = time.monotonic()
+        await transport.exchange(Target(2, timeout=0.5, baud=1200), Request(3, 0, 1))
+        assert far.heard[1] - answered >= silent_interval(1200, 10) * 0.95  # 29 ms, not 115200's 1.75 ms
+    finally:
+        far.close()
+        transport.close()
+
+
+@in_loop
+async def test_a_closed_transport_never_reopens_the_line(ptys):
+    transport = SerialTransport(ptys.a)
+    transport.close()
+    with pytest.raises(OSError):
+        await transport.exchange(Target(1, timeout=0.1), Request(3, 0, 1))

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from bacpypes3.constructeddata import Any
 from bacpypes3.errors import ExecutionError
-from bacpypes3.primitivedata import Null
+from bacpypes3.primitivedata import Null, Real
 
 from bacrouter.modbus.objects import Reliability, make_object, units_code
 
@@ -63,7 +63,7 @@ def test_commanding_an_output():
         assert obj.value == 20.0 and await obj.read_property("relinquishDefault") == 20.0
         await obj.write_property("presentValue", 30.0, priority=10)
         await obj.write_property("presentValue", 25.0, priority=12)  # lower priority: no write
-        assert obj.value == 30.0 and writer.written == [30.0, 30.0]
+        assert obj.value == 30.0 and writer.written == [30.0]  # the lower priority changes nothing on the wire
         assert (await obj.read_property("currentCommandPriority")).unsigned == 10
         await obj.write_property("presentValue", Null(()), priority=10)
         assert obj.value == 25.0 and writer.written[-1] == 25.0
@@ -88,6 +88,9 @@ def test_values_without_a_writer_are_read_only_and_states_are_checked():
         mv = make_object("mv", 1, "m", texts=["a", "b"], writer=RecordingWriter())
         with pytest.raises(ExecutionError):
             await mv.write_property("presentValue", 3)
+        with pytest.raises(ExecutionError) as err:
+            await mv.write_property("presentValue", Null(()), priority=8)  # not commandable: nothing to relinquish
+        assert err.value.errorCode == "invalidDataType"
         await mv.write_property("presentValue", 2)
         assert mv.value == 2
         ai = make_object("ai", 1, "a")
@@ -140,3 +143,26 @@ def test_read_property_multiple_all_lists_every_property():
     for code in ("ai", "ao", "bv", "mi"):
         obj = make_object(code, 1, "x", **kwargs_for(code))
         assert all(inspect.getattr_static(obj, name, None) is not None for name in obj._elements)
+
+
+def test_each_cov_subscriber_has_its_own_reference_value():
+    async def main():
+        obj = make_object("ai", 1, "a", cov_increment=1.0)
+
+        class App:
+            device_object = make_object("ai", 99, "dev")
+            sent: list = []
+
+            def request(self, apdu):
+                self.sent.append(apdu)
+
+        obj._app = App()
+        obj.update(10.0)
+        obj.subscribe_cov("A", 1, False, 300)
+        obj.update(10.9)
+        obj.subscribe_cov("B", 2, False, 300)  # B is told 10.9
+        obj.update(11.5)  # 1.5 from what A was told, 0.6 from B's
+        told = [(a.subscriberProcessIdentifier, a.listOfValues[0].value.cast_out(Real)) for a in App.sent]
+        assert told == [(1, 10.0), (2, pytest.approx(10.9)), (1, 11.5)]
+
+    asyncio.run(main())

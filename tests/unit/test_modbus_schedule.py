@@ -105,7 +105,8 @@ def test_exceptions_are_answers_and_writes_wait_for_an_offline_slave():
     master = MasterSchedule([a])
     master.queue_write(WriteJob(a, "held"))
     assert master.next_job(0.0) == 5.0  # nothing until the probe: the write waits
-    assert master.next_job(5.0) == ("read", (a, a.planner.plan()[0]))
+    kind, (probed, _) = master.next_job(5.0)
+    assert (kind, probed) == ("read", a)
     a.count(Outcome.OK, 0.1)
     kind, write = master.next_job(0.2)
     assert (kind, write.payload) == ("write", "held")
@@ -158,3 +159,23 @@ def test_a_split_plan_forgets_the_old_reads():
 def test_write_function_codes(address_type, words, single_coil, single_reg, expected):
     request = write_request(address_type, 7, words, single_coil, single_reg)
     assert (request.function, request.count) == expected and request.address == 7
+
+
+def test_probes_take_turns_and_held_writes_keep_only_the_last_per_point():
+    a = slave("a", (0, 10, 20))
+    for _ in range(OFFLINE_AFTER):
+        a.count(Outcome.FAILED, 0.0)
+    probes = []
+    for _ in range(3):
+        due, request = a.next_read()
+        probes.append(request.address)
+        a.read_done(request, Outcome.FAILED, due)
+    assert sorted(probes) == [0, 10, 20]  # a device that ignores one request is still found
+    master = MasterSchedule([a])
+    for value in (1, 2, 3):
+        master.queue_write(WriteJob(a, value, key="setpoint"))
+    master.queue_write(WriteJob(a, 9, key="other"))
+    assert [j.payload for j in a.writes] == [3, 9]
+    a.count(Outcome.OK, 100.0)  # back online: writes queue again one by one, never merged
+    master.queue_write(WriteJob(a, 4, key="setpoint"))
+    assert [j.payload for j in a.writes] == [3, 9, 4]
