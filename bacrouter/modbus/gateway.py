@@ -478,6 +478,8 @@ class MasterRuntime:
         where = config.resource if config.serial else f"{config.host}:{config.port}"
         return {"name": self.name, "protocol": config.protocol, "line": where,
                 "pending_writes": self.schedule.pending_writes, "dropped_writes": self.schedule.dropped_writes,
+                # octets heard outside any answer (serial), answers that came after their timeout (TCP)
+                "noise_octets": getattr(self.transport, "noise", 0), "late_answers": getattr(self.transport, "stale", 0),
                 "slaves": [s.snapshot() for s in self.slaves]}
 
 
