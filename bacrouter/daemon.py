@@ -132,6 +132,8 @@ class Daemon:
         table.add("capture", self._capture, "start or stop a pcap capture of an MS/TP port: {port, action, path?}")
         table.add("modbus", lambda p: self._gateway().snapshot() if self._node().gateway else [],
                   "Modbus masters and slaves with their statistics")
+        table.add("freeclient", lambda p: self._node().freeclient.snapshot() if self._node().freeclient else [],
+                  "Free Client buses: state, script, counters")
         table.add("read_group", self._read_group,
                   "run a Modbus slave's read plan once and report every request: {slave}")
 

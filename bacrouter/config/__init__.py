@@ -32,9 +32,12 @@ def load_config(paths: Paths) -> tuple[Config | None, list[Problem]]:
         return None, problems
     config, model_problems = build_config(package, resources, str(paths.resource_file))
     problems += model_problems
-    from ..modbus.configcheck import attach_points
+    from ..freeclient.definition import load_buses
+    from ..modbus.configcheck import attach_points, load_conversions
 
+    problems += load_conversions(paths.data_dir)
     problems += attach_points(config, paths.data_dir)
+    problems += load_buses(config, paths.data_dir)
     problems += validate(config)
     problems.sort(key=lambda p: (p.file, p.line))
     return config, problems

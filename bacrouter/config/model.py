@@ -26,7 +26,6 @@ __all__ = [
     "MstpPort",
     "EthernetPort",
     "VbusPort",
-    "OpenSection",
     "Config",
     "build_config",
     "SECTION_TYPES",
@@ -75,8 +74,6 @@ class _Section:
     """Fields shared by every section model: where it came from."""
 
     uci_type: ClassVar[str] = ""
-    #: unknown options are fine (sections whose schema a later component owns)
-    open_schema: ClassVar[bool] = False
 
     name: str = field(default="", metadata={"option": None})
     source: UciSection | None = field(default=None, compare=False, repr=False, metadata={"option": None})
@@ -113,10 +110,9 @@ class _Section:
                 values[f.name] = _convert(f, raw)
             except ValueError as err:
                 problems.append(shell.problem(str(err), option))
-        if not cls.open_schema:
-            for option in section.options:
-                if option not in known:
-                    problems.append(shell.problem(f"unknown option '{option}' for a {cls.uci_type} section", option, "warning"))
+        for option in section.options:
+            if option not in known:
+                problems.append(shell.problem(f"unknown option '{option}' for a {cls.uci_type} section", option, "warning"))
         return cls(**values)
 
 
@@ -262,21 +258,6 @@ class VbusPort(Port):
 
 
 @dataclass
-class OpenSection(_Section):
-    """A section owned by a gateway component (Modbus, Free Client).
-
-    Its own options are validated by that component; here only the fields the
-    router must see to keep resources apart.
-    """
-
-    open_schema: ClassVar[bool] = True
-    uci_type: ClassVar[str] = ""
-
-    enabled: bool = opt(True, doc="run this component")
-    resource: str = opt("", doc="resource it uses, if any")
-
-
-@dataclass
 class ModbusMaster(_Section):
     """``config modbus_master``: one Modbus line (an RS485 resource) or one TCP server."""
 
@@ -337,8 +318,34 @@ class ModbusSlave(_Section):
 
 
 @dataclass
-class FreeClientBus(OpenSection):
+class FreeClientBus(_Section):
+    """``config freeclient_bus``: a Lua script speaking a protocol on an RS485 line or to a TCP server.
+
+    Its devices and points (and, unless options here say otherwise, its script,
+    tag and line settings) come from a JSON file in the original product's bus
+    export format."""
+
     uci_type: ClassVar[str] = "freeclient_bus"
+
+    enabled: bool = opt(True, doc="run this bus")
+    definition: str = opt("", doc="the bus in the original's export format (default: freeclient/NAME.json in the "
+                                  "data directory)")
+    script: str = opt("", doc="Lua script file, instead of the one in the definition (relative paths: the data "
+                              "directory, then the shipped scripts)")
+    resource: str = opt("", doc="USB (RS485) resource of an RS485 bus")
+    server: str = opt("", doc="host:port of a TCP bus")
+    baudrate: int = opt(None, choices=(1200, 2400, 4800, 9600, 19200, 38400, 57600, 76800, 115200),
+                        doc="serial baud rate (default: the definition's, else 9600)")
+    parity: str = opt(None, choices=("none", "even", "odd"), doc="serial parity (default: the definition's)")
+    bit7: bool = opt(None, doc="7 data bits instead of 8 (default: the definition's)")
+    frame_ms: int = opt(None, min=1, max=60000, doc="silence that ends an answer (default: the definition's, "
+                                                  "else 3.5 characters)")
+    tag: str = opt(None, doc="the bus tag handed to the script (default: the definition's)")
+
+    #: filled in when the configuration is loaded
+    bus: Any = field(default=None, compare=False, repr=False, metadata={"option": None})
+    definition_file: str = field(default="", compare=False, metadata={"option": None})
+    definition_signature: str = field(default="", metadata={"option": None})
 
 
 PORT_TYPES: dict[str, type[Port]] = {cls.uci_type: cls for cls in (BipPort, MstpPort, EthernetPort, VbusPort)}
@@ -356,10 +363,10 @@ class Config:
     app: AppSettings
     panel: PanelSettings
     ports: list[Port]
-    components: list[OpenSection]  # free client buses (their schema comes with them)
     resources: dict[str, Resource]
     modbus_masters: list[ModbusMaster] = field(default_factory=list)
     modbus_slaves: list[ModbusSlave] = field(default_factory=list)
+    freeclient_buses: list[FreeClientBus] = field(default_factory=list)
     uci: UciPackage | None = field(default=None, compare=False, repr=False)
     resource_file: str = field(default="", compare=False)
     #: False when resource.conf could not be read (its error is reported on its own)
@@ -391,7 +398,7 @@ def build_config(package: UciPackage, resources: dict[str, Resource] | None,
     file = package.path
     singletons: dict[str, _Section] = {}
     ports: list[Port] = []
-    components: list[OpenSection] = []
+    buses: list[FreeClientBus] = []
     masters: list[ModbusMaster] = []
     slaves: list[ModbusSlave] = []
     for section in package.sections:
@@ -407,8 +414,8 @@ def build_config(package: UciPackage, resources: dict[str, Resource] | None,
             masters.append(model)
         elif isinstance(model, ModbusSlave):
             slaves.append(model)
-        elif isinstance(model, OpenSection):
-            components.append(model)
+        elif isinstance(model, FreeClientBus):
+            buses.append(model)
         elif section.type in singletons:
             first = singletons[section.type]
             problems.append(model.problem(f"only one {section.type} section is allowed (the first is at line {first.source.line if first.source else 0})"))
@@ -416,7 +423,8 @@ def build_config(package: UciPackage, resources: dict[str, Resource] | None,
             singletons[section.type] = model
     app = singletons.get(AppSettings.uci_type) or AppSettings(name="main", file=file)
     panel = singletons.get(PanelSettings.uci_type) or PanelSettings(name="panel", file=file)
-    config = Config(app=app, panel=panel, ports=ports, components=components,  # type: ignore[arg-type]
+    config = Config(app=app, panel=panel, ports=ports,  # type: ignore[arg-type]
                     resources=resources or {}, uci=package, resource_file=resource_file,
-                    resources_loaded=resources is not None, modbus_masters=masters, modbus_slaves=slaves)
+                    resources_loaded=resources is not None, modbus_masters=masters, modbus_slaves=slaves,
+                    freeclient_buses=buses)
     return config, problems

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from .model import BipPort, Config, EthernetPort, ModbusMaster, MstpPort, Port, Problem, VbusPort
+from .model import BipPort, Config, EthernetPort, FreeClientBus, ModbusMaster, MstpPort, Port, Problem, VbusPort
 from .resources import ResourceType
 
 __all__ = ["validate", "parse_host_port", "parse_bdt_entry"]
@@ -64,9 +64,11 @@ def validate(config: Config) -> list[Problem]:
     _check_resources(config, problems)
     _check_bip(config, problems)
     _check_mstp(config, problems)
-    from ..modbus.configcheck import check_modbus  # the gateway knows its own rules
+    from ..freeclient.gateway import check_freeclient  # the gateways know their own rules
+    from ..modbus.configcheck import check_modbus
 
     problems += check_modbus(config)
+    problems += check_freeclient(config)
     vbus = [p for p in enabled if isinstance(p, VbusPort)]
     for extra in vbus[1:]:
         problems.append(extra.problem(f"only one vbus port may be enabled (the first is {vbus[0].label})"))
@@ -93,7 +95,7 @@ def _users(config: Config) -> list[Any]:
     """Everything that claims a resource: ports, serial Modbus masters, Free Client buses."""
     users: list[Any] = [p for p in config.enabled_ports if getattr(p, "resource", None)]
     users += [m for m in config.modbus_masters if m.enabled and m.serial and m.resource]
-    users += [c for c in config.components if c.enabled and c.resource]
+    users += [b for b in config.freeclient_buses if b.enabled and b.resource]
     return users
 
 
@@ -102,6 +104,7 @@ _ALLOWED: dict[type, tuple[ResourceType, ...]] = {
     MstpPort: (ResourceType.USB,),
     EthernetPort: (ResourceType.ETH,),
     ModbusMaster: (ResourceType.USB,),
+    FreeClientBus: (ResourceType.USB,),
 }
 
 
@@ -125,6 +128,8 @@ def _check_resources(config: Config, problems: list[Problem]) -> None:
             continue
         if resource.type is ResourceType.USB:
             other = serial_users.get(resource.ifname)
+            if isinstance(other, FreeClientBus) and isinstance(user, FreeClientBus):
+                continue  # Free Client buses take turns on a line, one transaction at a time
             if other is not None:
                 problems.append(user.problem(f"resource '{name}' ({resource.ifname}) is already used by {other.label}", "resource"))
             else:

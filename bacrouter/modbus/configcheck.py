@@ -10,12 +10,26 @@ from ..config.model import Config, ModbusSlave, Problem
 from .devconfig import WRITABLE, parse_points
 from .mapping import plan_gateway
 
-__all__ = ["attach_points", "check_modbus", "points_path"]
+__all__ = ["attach_points", "check_modbus", "points_path", "load_conversions"]
 
 
 def points_path(slave: ModbusSlave, data_dir: Path) -> Path:
     path = Path(slave.points) if slave.points else Path("modbus") / f"{slave.name}.json"
     return path if path.is_absolute() else data_dir / path
+
+
+def load_conversions(data_dir: Path) -> list[Problem]:
+    """The user's conversion scripts (``conversions/*.lua`` in the data directory), registered for ``o…`` types."""
+    directory = data_dir / "conversions"
+    if not directory.is_dir():
+        return []
+    from ..freeclient.luaconv import load_directory
+    from .conversions import register
+
+    found, failed = load_directory(directory)
+    for conversion in found:
+        register(conversion)
+    return [Problem(f"conversion script: {message}", str(path), 0) for path, message in failed]
 
 
 def attach_points(config: Config, data_dir: Path) -> list[Problem]:

@@ -21,11 +21,13 @@ the plan says so, and ``bacrouter check`` reports it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..config.model import Config, ModbusMaster, ModbusSlave
 from .devconfig import Point
 
-__all__ = ["PointPlan", "SlavePlan", "GatewayPlan", "plan_gateway", "STATUS_OBJECTS", "BACNET_TYPES"]
+__all__ = ["PointPlan", "SlavePlan", "GatewayPlan", "plan_gateway", "place_points", "STATUS_OBJECTS", "BACNET_TYPES",
+           "BLOCK"]
 
 BACNET_TYPES = {"ai": "analog-input", "ao": "analog-output", "av": "analog-value", "bi": "binary-input",
                 "bo": "binary-output", "bv": "binary-value", "mi": "multi-state-input", "mo": "multi-state-output",
@@ -67,6 +69,37 @@ class GatewayPlan:
     notes: list[tuple[ModbusSlave, Point | None, str]] = field(default_factory=list)
 
 
+def place_points(points: list[tuple[Any, str, int, str]], base: int, virtual: bool,
+                 prefix: str) -> tuple[list[tuple[Any, str, int, str]], list[tuple[Any, str]]]:
+    """Instances and names for (key, object type, wanted instance, name) in a block at ``base`` (single-device
+    mode: names get ``prefix``, the block's top and base are kept for the status objects and the view) or in
+    a device of their own (virtual). Returns [(key, type, instance, name)] and notes [(key, message)]."""
+    used: dict[str, set[int]] = {}
+    if not virtual:
+        # the block's top holds the status objects, its base the Structured View
+        used = {"bi": {base + 999}, "ai": {base + 998, base + 999}}
+    placed, notes = [], []
+    for key, code, instance_wanted, name in points:
+        if virtual:
+            wanted, low, high = instance_wanted, 0, 4194302
+        else:
+            wanted, low, high = base + instance_wanted, base, base + BLOCK - 1
+        taken = used.setdefault(code, set())
+        instance = wanted
+        if not low <= instance <= high or instance in taken:
+            free = next((i for i in range(low, high + 1) if i not in taken), None)
+            if free is None:
+                notes.append((key, f"no free {code} instance left: point left out"))
+                continue
+            instance = free
+            shown = 0 if virtual else base
+            reason = "is taken" if low <= wanted <= high else f"is outside {low - shown}..{high - shown}"
+            notes.append((key, f"instance {instance_wanted} {reason}: using {instance - shown}"))
+        taken.add(instance)
+        placed.append((key, code, instance, name if virtual else f"{prefix}{name}"))
+    return placed, notes
+
+
 def plan_gateway(config: Config) -> GatewayPlan:
     virtual = config.vbus is not None
     delimiter = config.app.delimiter
@@ -92,30 +125,9 @@ def plan_gateway(config: Config) -> GatewayPlan:
             slave_plan.device_name = prefix
             slave_plan.mac = mac
             mac += 1
-        used: dict[str, set[int]] = {}
-        if not virtual:
-            # the block's top holds the status objects, its base the Structured View
-            used = {"bi": {slave_plan.base + 999}, "ai": {slave_plan.base + 998, slave_plan.base + 999}}
-        for point in slave.point_list:
-            if not point.enabled:
-                continue
-            if virtual:
-                wanted, low, high = point.instance, 0, 4194302
-            else:
-                wanted, low, high = slave_plan.base + point.instance, slave_plan.base, slave_plan.base + BLOCK - 1
-            taken = used.setdefault(point.object_type, set())
-            instance = wanted
-            if not low <= instance <= high or instance in taken:
-                free = next((i for i in range(low, high + 1) if i not in taken), None)
-                if free is None:
-                    plan.notes.append((slave, point, f"no free {point.object_type} instance left: point left out"))
-                    continue
-                instance = free
-                shown = 0 if virtual else slave_plan.base
-                reason = "is taken" if low <= wanted <= high else f"is outside {low - shown}..{high - shown}"
-                plan.notes.append((slave, point, f"instance {point.instance} {reason}: using {instance - shown}"))
-            taken.add(instance)
-            name = point.name if virtual else f"{prefix}{delimiter}{point.name}"
-            slave_plan.points.append(PointPlan(point, point.object_type, instance, name))
+        wanted = [(point, point.object_type, point.instance, point.name) for point in slave.point_list if point.enabled]
+        placed, notes = place_points(wanted, slave_plan.base, virtual, f"{prefix}{delimiter}")
+        slave_plan.points = [PointPlan(point, code, instance, name) for point, code, instance, name in placed]
+        plan.notes += [(slave, point, message) for point, message in notes]
         plan.slaves.append(slave_plan)
     return plan

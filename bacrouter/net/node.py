@@ -68,6 +68,7 @@ class RouterNode:
         self._recheck_soon: asyncio.TimerHandle | None = None
         self.gateway: Any = None  # the Modbus gateway (bacrouter.modbus.gateway), when slaves are configured
         self._carried_cov: dict[str, list[Any]] = {}
+        self.freeclient: Any = None  # the Free Client buses (bacrouter.freeclient.gateway)
 
     @staticmethod
     def now() -> float:
@@ -171,22 +172,35 @@ class RouterNode:
         await runtime.start()
 
     async def _start_gateway(self) -> None:
-        if not any(s.enabled for s in self.config.modbus_slaves):
-            return
-        from ..modbus.gateway import ModbusGateway  # only routers with Modbus slaves load it
+        """The Modbus gateway and the Free Client, when configured (each loaded only then)."""
+        if any(s.enabled for s in self.config.modbus_slaves):
+            from ..modbus.gateway import ModbusGateway
 
-        self.gateway = ModbusGateway(self, self._carried_cov)
-        self._carried_cov = {}
-        try:
-            await self.gateway.start()
-        except Exception:  # a gateway that cannot start must not take routing down with it
-            log.exception("the Modbus gateway could not start")
-            self._stop_gateway()
+            self.gateway = ModbusGateway(self, self._carried_cov)
+            self._carried_cov = {}
+            try:
+                await self.gateway.start()
+            except Exception:  # a gateway that cannot start must not take routing down with it
+                log.exception("the Modbus gateway could not start")
+                self._stop_gateway()
+        if any(b.enabled and b.bus is not None for b in self.config.freeclient_buses):
+            from ..freeclient.gateway import FreeClientGateway
+
+            self.freeclient = FreeClientGateway(self)
+            try:
+                await self.freeclient.start()
+            except Exception:
+                log.exception("the Free Client could not start")
+                self.freeclient.stop()
+                self.freeclient = None
 
     def _stop_gateway(self) -> None:
         if self.gateway is not None:
             gateway, self.gateway = self.gateway, None
             self._carried_cov = gateway.stop()  # COV subscribers stay subscribed across a reload
+        if self.freeclient is not None:
+            freeclient, self.freeclient = self.freeclient, None
+            freeclient.stop()
 
     def vbus_runtime(self) -> Any:
         """The running VBUS port (virtual-device mode), if any."""
@@ -322,6 +336,7 @@ class RouterNode:
             "conflicts": {str(k): v for k, v in self.router.conflicts.items()},
             "application_queue_dropped": self.app.link.dropped if self.app else 0,
             "modbus": self._modbus_summary(),
+            "freeclient": self.freeclient.snapshot() if self.freeclient is not None else None,
         }
 
     def _modbus_summary(self) -> dict[str, Any] | None:
@@ -341,9 +356,10 @@ def _device_settings(app: AppSettings) -> tuple[Any, ...]:
 
 
 def _gateway_settings(config: Config) -> tuple[Any, ...]:
-    """What the Modbus gateway is built from: any change restarts it."""
+    """What the gateways are built from: any change restarts them."""
     masters = [(m, config.resources.get(m.resource) if m.serial else None) for m in config.modbus_masters]
-    return (masters, config.modbus_slaves, config.vbus, config.app.delimiter)
+    buses = [(b, config.resources.get(b.resource) if b.resource else None) for b in config.freeclient_buses]
+    return (masters, config.modbus_slaves, buses, config.vbus, config.app.delimiter)
 
 
 def _port_changed(old: Config, new: Config, before: Port, after: Port) -> bool:

@@ -85,9 +85,9 @@ def test_conversions_flag_impossible_values():
     assert ValueCodec.build("om10k", "holding", reg_num=2).decode([0xFFFF, 0xFFFF])[0] == -10001
 
 
-def test_user_conversions_plug_in_through_the_same_interface():
-    conversions.register(conversions.Conversion("half", 1, lambda regs: (regs[0] / 2, True),
-                                                lambda value, count: [int(value * 2)]))
+def test_user_conversions_plug_in_through_the_same_interface(monkeypatch):
+    monkeypatch.setitem(conversions._registry(), "half", conversions.Conversion(
+        "half", 1, lambda regs: (regs[0] / 2, True), lambda value, count: [int(value * 2)]))
     codec = ValueCodec.build("ohalf", "holding")
     assert codec.decode([7]) == (3.5, True) and codec.encode(3.5) == [7]
     with pytest.raises(conversions.ConversionError):

@@ -1,0 +1,323 @@
+"""A running Free Client bus: its Lua script, the ``swg`` host API, and the thread it all runs in.
+
+Each bus has a thread of its own with its own sandboxed Lua runtime, so a
+slow line or a heavy script never holds up routing, and a script that fails
+(an error, an endless loop, a memory bomb) stops only its bus. The script is
+event-driven as in the original product: it returns ``(interface_mask,
+init)``; ``init(ctx)`` starts timers and transactions whose callbacks the
+bus calls later. Transactions run one after another, after the Lua code that
+asked for them has returned.
+
+Values flow to the BACnet side through a :class:`BusSink` (the gateway
+marshals them onto the event loop); BACnet writes come back through
+:meth:`BusRuntime.post_write` and wait for the script's ``firstwrite()``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from .definition import INTERFACE_RS485, INTERFACE_TCP, BusDefinition
+from .link import RS485, TCP, LineSettings, SharedLine, TcpLink
+from .sandbox import Sandbox, ScriptError
+
+__all__ = ["BusRuntime", "BusSink", "Reliability"]
+
+log = logging.getLogger("bacrouter.freeclient")
+
+STOP_TIMEOUT = 3.0
+
+
+class Reliability:
+    NO_FAULT = 0
+    UNRELIABLE_OTHER = 7
+    COMMUNICATION_FAILURE = 12
+
+
+class BusSink(Protocol):
+    """Where the bus's news goes (called from the bus thread)."""
+
+    def point(self, device: int, point: int, value: Any, reliability: int) -> None: ...
+    def online(self, device: int, online: bool) -> None: ...
+    def failed(self, reason: str) -> None: ...
+
+
+class _PointMirror:
+    __slots__ = ("value", "reliability", "commanded")
+
+    def __init__(self) -> None:
+        self.value: Any = None
+        self.reliability = Reliability.COMMUNICATION_FAILURE
+        self.commanded: Any = None
+
+
+class BusRuntime:
+    def __init__(self, definition: BusDefinition, sink: BusSink, open_line: Callable[[str], Any] = SharedLine.acquire,
+                 device_path: str | None = None) -> None:
+        self.definition = definition
+        self.name = definition.name
+        self.sink = sink
+        self.state, self.reason = "stopped", ""
+        self._open_line = open_line
+        self._device_path = device_path
+        self._line: Any = None
+        self._tcp: TcpLink | None = None
+        self._settings = LineSettings(definition.baudrate, definition.parity, 7 if definition.bit7 else 8,
+                                      definition.frame_ms)
+        self._points = {(d.index, p.index): _PointMirror() for d in definition.devices for p in d.points}
+        self._online = {d.index: False for d in definition.devices}
+        self._lock = threading.Lock()  # guards writes and the mirrors' commanded values
+        self._writes: deque[tuple[int, int, Any]] = deque()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._timers: list[tuple[float, int, Any, Any]] = []  # (due, sequence, id, callback)
+        self._timer_ids: dict[Any, int] = {}
+        self._sequence = itertools.count()
+        self._io: deque[tuple[str, tuple[Any, ...], Any]] = deque()
+        self._thread: threading.Thread | None = None
+        self._started = time.monotonic()
+        self.counters = {"callbacks": 0, "transactions": 0, "noreply": 0, "errors": 0, "writes": 0}
+        self.sandbox: Sandbox | None = None
+        self._ctx: Any = None
+
+    # ------------------------------------------------------------------ lifecycle (event loop thread)
+
+    def start(self) -> None:
+        self.state = "starting"
+        self._thread = threading.Thread(target=self._main, name=f"freeclient-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(STOP_TIMEOUT)
+        if self.state not in ("failed",):
+            self.state = "stopped"
+
+    def post_write(self, device: int, point: int, value: Any) -> None:
+        """A BACnet write (value None: relinquished) for the script's firstwrite()."""
+        with self._lock:
+            self._writes.append((device, point, value))
+            mirror = self._points.get((device, point))
+            if mirror is not None:
+                mirror.commanded = value
+        self.counters["writes"] += 1
+        self._wake.set()
+
+    def status(self) -> dict[str, Any]:
+        return {"name": self.name, "state": self.state, "reason": self.reason,
+                "interface": "rs485" if self.definition.interface == INTERFACE_RS485 else "tcp",
+                "script": self.definition.script_name, "devices": len(self.definition.devices),
+                "online": sum(self._online.values()), "pending_writes": len(self._writes),
+                "memory_kb": round(self.sandbox.memory_used() / 1024) if self.sandbox else 0,
+                "counters": dict(self.counters)}
+
+    # ------------------------------------------------------------------ the bus thread
+
+    def _main(self) -> None:
+        try:
+            self._setup()
+            self.state = "running"
+            while not self._stop.is_set():
+                if self._io:
+                    self._transact(*self._io.popleft())
+                    continue
+                now = time.monotonic()
+                if self._timers and self._timers[0][0] <= now:
+                    _, sequence, timer_id, callback = heapq.heappop(self._timers)
+                    if self._timer_ids.get(timer_id) == sequence:
+                        del self._timer_ids[timer_id]
+                        self._enter(callback, self._ctx)
+                    continue
+                wait = self._timers[0][0] - now if self._timers else None
+                self._wake.wait(wait)
+                self._wake.clear()
+        except ScriptError as err:
+            self._fail(f"script {err.kind}: {err}")
+        except Exception as err:  # our bug: the bus stops, the daemon does not
+            log.exception("Free Client bus %s failed", self.name)
+            self._fail(f"internal error: {err}")
+        finally:
+            if self._line is not None:
+                self._line.release()
+                self._line = None
+            if self._tcp is not None:
+                self._tcp.close()
+
+    def _fail(self, reason: str) -> None:
+        self.state, self.reason = "failed", reason
+        log.error("Free Client bus %s stopped: %s", self.name, reason)
+        for device in self._online:
+            self._online[device] = False
+        self.sink.failed(reason)
+
+    def _setup(self) -> None:
+        definition = self.definition
+        self.sandbox = sandbox = Sandbox(f"bus {self.name}")
+        sandbox.lua.globals()[b"swg"] = self._host_table(sandbox)
+        sandbox.lua.globals()[b"print"] = self._print
+        returned = sandbox.run(definition.script, definition.script_name or self.name)
+        if len(returned) < 2 or not callable(returned[1]):
+            raise ScriptError("interface", "the script must return interface_mask, init")
+        mask = returned[0] if isinstance(returned[0], int) else 0
+        if not mask & definition.interface:
+            wanted = "RS485" if definition.interface == INTERFACE_RS485 else "TCP"
+            raise ScriptError("interface", f"the script does not speak {wanted} (its interface mask is {mask})")
+        if definition.interface == INTERFACE_RS485:
+            if not self._device_path:
+                raise ScriptError("interface", "no serial device for the bus's resource")
+            self._line = self._open_line(self._device_path)
+        else:
+            self._tcp = TcpLink(definition.server, self._settings.frame_gap)
+        self._ctx = sandbox.table(self._context())
+        self._enter(returned[1], self._ctx)
+
+    def _context(self) -> dict[str, Any]:
+        definition = self.definition
+        devices = []
+        for device in definition.devices:
+            points = []
+            for point in device.points:
+                code = point.object_type
+                points.append({"tag": point.tag, "name": point.name, "instance": point.instance,
+                               "obj_type": code[0], "commandable": code.endswith("o"),
+                               "read_only": code.endswith("i"),
+                               "max_value": len(point.state_texts) if code[0] == "m" else (1 if code[0] == "b" else 0)})
+            devices.append({"tag": device.tag, "name": device.name, "instance": device.instance or 0,
+                            "points": points})
+        return {"type": definition.interface, "baudrate": definition.baudrate, "tag": definition.tag,
+                "name": definition.name, "devices": devices}
+
+    def _enter(self, function: Any, *args: Any) -> tuple[Any, ...]:
+        """Every call into the script: counted, budgeted, and fatal for the bus when it fails."""
+        assert self.sandbox is not None
+        self.counters["callbacks"] += 1
+        return self.sandbox.call(function, *args)
+
+    def _transact(self, kind: str, args: tuple[Any, ...], callback: Any) -> None:
+        self.counters["transactions"] += 1
+        if kind == "rs485":
+            packet, before_idle, timeout, maxlen = args
+            result, data = self._line.transaction(self._settings, packet, before_idle, timeout, maxlen)
+            if result == RS485.NOREPLY:
+                self.counters["noreply"] += 1
+        else:
+            packet, minlen, maxlen, timeout = args
+            assert self._tcp is not None
+            result, data = self._tcp.exchange(packet, minlen, maxlen, timeout)
+        if result < 0:
+            self.counters["errors"] += 1
+        if callback is not None:
+            self._enter(callback, self._ctx, result, data)
+
+    # ------------------------------------------------------------------ the host API (called by Lua, bus thread)
+
+    def _host_table(self, sandbox: Sandbox) -> Any:
+        constants = {
+            "interface_rs485": INTERFACE_RS485, "interface_tcp": INTERFACE_TCP,
+            "rs485_maxlength": RS485.MAXLENGTH,
+            "rs485_busmess": RS485.BUSMESS, "rs485_noreply": RS485.NOREPLY, "rs485_byte": RS485.BYTE,
+            "rs485_overflow": RS485.OVERFLOW,
+            "tcp_timeout": TCP.TIMEOUT, "tcp_read": TCP.READ, "tcp_write": TCP.WRITE, "tcp_connect": TCP.CONNECT,
+            "reliability_no_fault": Reliability.NO_FAULT, "reliability_unreliable_other": Reliability.UNRELIABLE_OTHER,
+            "reliability_communication_failure": Reliability.COMMUNICATION_FAILURE,
+        }
+        functions = {
+            "now": self._now, "timer": self._timer, "sndrcv485": self._sndrcv485, "sndrcvtcp": self._sndrcvtcp,
+            "tcpreset": self._tcpreset, "updatepoint": self._updatepoint, "pointvalue": self._pointvalue,
+            "firstwrite": self._firstwrite, "getwrite": self._getwrite, "onoff": self._onoff,
+            "devicestatus": self._devicestatus, "log": self._print,
+        }
+        table = sandbox.table(constants)
+        for name, function in functions.items():
+            table[name.encode()] = function
+        return table
+
+    def _now(self) -> int:
+        return int((time.monotonic() - self._started) * 1000)
+
+    def _timer(self, timer_id: Any, delay_ms: Any, callback: Any = None) -> None:
+        if callback is None:
+            self._timer_ids.pop(timer_id, None)  # cancelled: the heap entry is skipped when it falls due
+            return
+        sequence = next(self._sequence)
+        self._timer_ids[timer_id] = sequence
+        heapq.heappush(self._timers, (time.monotonic() + max(0.0, float(delay_ms or 0)) / 1000, sequence,
+                                      timer_id, callback))
+
+    def _sndrcv485(self, packet: Any, before_idle_ms: Any, timeout_ms: Any, maxlen: Any, callback: Any = None) -> None:
+        if self.definition.interface != INTERFACE_RS485:
+            raise ValueError("sndrcv485 on a TCP bus")
+        data = bytes(packet or b"")
+        if len(data) > RS485.MAXLENGTH:
+            raise ValueError(f"sndrcv485: a packet of {len(data)} octets (at most {RS485.MAXLENGTH})")
+        limit = min(int(maxlen or RS485.MAXLENGTH), RS485.MAXLENGTH)
+        self._io.append(("rs485", (data, max(0.0, float(before_idle_ms or 0)) / 1000,
+                                   max(0.0, float(timeout_ms or 0)) / 1000, limit), callback))
+
+    def _sndrcvtcp(self, packet: Any, minlen: Any, maxlen: Any, timeout_ms: Any, callback: Any = None) -> None:
+        if self.definition.interface != INTERFACE_TCP:
+            raise ValueError("sndrcvtcp on an RS485 bus")
+        limit = max(1, min(int(maxlen or 65536), 65536))
+        self._io.append(("tcp", (bytes(packet) if packet else None, max(0, int(minlen or 0)), limit,
+                                 max(0.0, float(timeout_ms or 0)) / 1000), callback))
+
+    def _tcpreset(self) -> None:
+        if self._tcp is not None:
+            self._tcp.reset()
+
+    def _mirror(self, device: Any, point: Any, call: str) -> _PointMirror:
+        mirror = self._points.get((device, point))
+        if mirror is None:
+            raise ValueError(f"{call}: no point {point} on device {device}")
+        return mirror
+
+    def _updatepoint(self, device: Any, point: Any, value: Any, reliability: Any = None) -> None:
+        mirror = self._mirror(device, point, "updatepoint")
+        level = Reliability.NO_FAULT if reliability is None else int(reliability)
+        if isinstance(value, bool):
+            value = int(value)
+        if value is not None and not isinstance(value, (int, float)):
+            raise ValueError(f"updatepoint: the value of point {point} on device {device} is not a number")
+        mirror.value, mirror.reliability = value, level
+        self.sink.point(device, point, value, level)
+
+    def _pointvalue(self, device: Any, point: Any) -> tuple[Any, int]:
+        mirror = self._mirror(device, point, "pointvalue")
+        return mirror.value, mirror.reliability
+
+    def _firstwrite(self) -> tuple[Any, ...] | None:
+        with self._lock:
+            if not self._writes:
+                return None
+            return self._writes.popleft()
+
+    def _getwrite(self, device: Any, point: Any) -> Any:
+        mirror = self._mirror(device, point, "getwrite")
+        with self._lock:
+            return mirror.commanded
+
+    def _onoff(self, device: Any, online: Any) -> None:
+        if device not in self._online:
+            raise ValueError(f"onoff: no device {device}")
+        state = bool(online)
+        if self._online[device] != state:
+            self._online[device] = state
+            self.sink.online(device, state)
+
+    def _devicestatus(self, device: Any) -> bool:
+        if device not in self._online:
+            raise ValueError(f"devicestatus: no device {device}")
+        return self._online[device]
+
+    def _print(self, *values: Any) -> None:
+        text = " ".join(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values)
+        log.info("bus %s: %s", self.name, text)

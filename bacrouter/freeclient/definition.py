@@ -1,0 +1,235 @@
+"""A Free Client bus as the original product exports it (JSON), with bacrouter's UCI options on top.
+
+The export format: ``enable, name, tag, type`` (1 RS485, 2 TCP), ``server,
+parity, baudrate, bit7, frame_ms, resource, script`` (``{filename: text}``)
+and ``fcdevices``: ``[{enable, name, description, instance, tag, fcpoints:
+[{name, description, instance, enable, object_type, value_type, polarity,
+state_texts, unit, cov_increment, tag}]}]``. A file exported by the product
+is accepted as is; the ``freeclient_bus`` section's options, where set, win.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config.model import Config, FreeClientBus, Problem
+
+__all__ = ["BusDefinition", "DevicePlan", "PointDef", "load_buses", "definition_path", "INTERFACE_RS485",
+           "INTERFACE_TCP", "OBJECT_TYPES"]
+
+INTERFACE_RS485, INTERFACE_TCP = 1, 2
+OBJECT_TYPES = ("ai", "ao", "av", "bi", "bo", "bv", "mi", "mo", "mv")
+PARITIES = {"none": "none", "n": "none", "0": "none", "even": "even", "e": "even", "2": "even",
+            "odd": "odd", "o": "odd", "1": "odd"}
+SHIPPED_SCRIPTS = Path(__file__).resolve().parent / "scripts"
+
+
+@dataclass(slots=True)
+class PointDef:
+    index: int  # 1-based, as the script numbers it
+    name: str
+    object_type: str
+    instance: int = 0
+    enabled: bool = True
+    description: str = ""
+    tag: str = ""
+    polarity: bool = False
+    state_texts: list[str] = field(default_factory=list)
+    unit: Any = None
+    cov_increment: float | None = None
+
+    @property
+    def kind(self) -> str:
+        return {"a": "analog", "b": "binary", "m": "multistate"}[self.object_type[0]]
+
+
+@dataclass
+class DevicePlan:
+    index: int  # 1-based
+    name: str
+    instance: int | None = None
+    enabled: bool = True
+    description: str = ""
+    tag: str = ""
+    points: list[PointDef] = field(default_factory=list)
+
+
+@dataclass
+class BusDefinition:
+    name: str
+    interface: int  # INTERFACE_RS485 or INTERFACE_TCP
+    script_name: str
+    script: bytes
+    tag: str = ""
+    resource: str = ""
+    server: str = ""
+    baudrate: int = 9600
+    parity: str = "none"
+    bit7: bool = False
+    frame_ms: int | None = None
+    devices: list[DevicePlan] = field(default_factory=list)
+
+
+def definition_path(bus: FreeClientBus, data_dir: Path) -> Path:
+    path = Path(bus.definition) if bus.definition else Path("freeclient") / f"{bus.name}.json"
+    return path if path.is_absolute() else data_dir / path
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on", "reverse")
+    return bool(value)
+
+
+def _int(value: Any, default: int | None, where: str, problems: list[str]) -> int | None:
+    if value in (None, ""):
+        return default
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        problems.append(f"{where}: {value!r} is not a whole number")
+        return default
+    return number
+
+
+def _points(raw_points: Any, where: str, problems: list[str]) -> list[PointDef]:
+    points: list[PointDef] = []
+    if not isinstance(raw_points, list):
+        problems.append(f"{where} key 'fcpoints': expected a list")
+        return points
+    for index, raw in enumerate(raw_points, 1):
+        here = f"{where} point {index}"
+        if not isinstance(raw, dict):
+            problems.append(f"{here}: expected an object")
+            continue
+        name = str(raw.get("name") or "").strip()
+        if name:
+            here += f" '{name}'"
+        else:
+            problems.append(f"{here}: no name")
+        object_type = str(raw.get("object_type", "")).lower()
+        if object_type not in OBJECT_TYPES:
+            problems.append(f"{here} key 'object_type': {raw.get('object_type')!r} is not one of "
+                            f"{', '.join(OBJECT_TYPES)}")
+            object_type = "av"
+        texts = raw.get("state_texts") or []
+        if not isinstance(texts, list):
+            problems.append(f"{here} key 'state_texts': expected a list of texts")
+            texts = []
+        point = PointDef(index, name, object_type, instance=_int(raw.get("instance"), 0, here, problems) or 0,
+                         enabled=_bool(raw.get("enable", True)), description=str(raw.get("description") or ""),
+                         tag=str(raw.get("tag") or ""), polarity=_bool(raw.get("polarity", False)),
+                         state_texts=[str(t) for t in texts], unit=raw.get("unit"))
+        increment = raw.get("cov_increment")
+        if increment not in (None, ""):
+            try:
+                point.cov_increment = float(increment)
+            except (TypeError, ValueError):
+                problems.append(f"{here} key 'cov_increment': {increment!r} is not a number")
+        if point.kind == "multistate" and not point.state_texts:
+            problems.append(f"{here} key 'state_texts': a multistate object needs its state texts")
+        if point.kind == "binary" and point.state_texts and len(point.state_texts) != 2:
+            problems.append(f"{here} key 'state_texts': a binary object has 2 state texts, "
+                            f"not {len(point.state_texts)}")
+        points.append(point)
+    return points
+
+
+def parse_definition(data: Any, bus: FreeClientBus, data_dir: Path) -> tuple[BusDefinition | None, list[str]]:
+    """The bus a definition file and the section describe together; problems as 'where: what' texts."""
+    problems: list[str] = []
+    if not isinstance(data, dict):
+        return None, ["expected a JSON object (the bus export format)"]
+    script_name, script = _script(data, bus, data_dir, problems)
+    kind = _int(data.get("type"), None, "key 'type'", problems)
+    server = bus.server or str(data.get("server") or "")
+    resource = bus.resource or str(data.get("resource") or "")
+    interface = INTERFACE_TCP if (bus.server or (kind == INTERFACE_TCP and not bus.resource)) else INTERFACE_RS485
+    parity = bus.parity or PARITIES.get(str(data.get("parity", "none")).strip().lower())
+    if parity is None:
+        problems.append(f"key 'parity': {data.get('parity')!r} is not none, even or odd")
+        parity = "none"
+    definition = BusDefinition(
+        name=bus.name, interface=interface, script_name=script_name, script=script,
+        tag=bus.tag if bus.tag is not None else str(data.get("tag") or ""),
+        resource=resource, server=server,
+        baudrate=bus.baudrate or _int(data.get("baudrate"), 9600, "key 'baudrate'", problems) or 9600,
+        parity=parity, bit7=bus.bit7 if bus.bit7 is not None else _bool(data.get("bit7", False)),
+        frame_ms=bus.frame_ms or _int(data.get("frame_ms"), None, "key 'frame_ms'", problems) or None,
+    )
+    if interface == INTERFACE_TCP and not server:
+        problems.append("a TCP bus needs a server (host:port): option 'server' or key 'server'")
+    if interface == INTERFACE_RS485 and not resource:
+        problems.append("an RS485 bus needs a resource: option 'resource' or key 'resource'")
+    devices = data.get("fcdevices") or []
+    if not isinstance(devices, list):
+        problems.append("key 'fcdevices': expected a list")
+        devices = []
+    for index, raw in enumerate(devices, 1):
+        where = f"device {index}"
+        if not isinstance(raw, dict):
+            problems.append(f"{where}: expected an object")
+            continue
+        name = str(raw.get("name") or "").strip()
+        where += f" '{name}'" if name else ""
+        if not name:
+            problems.append(f"{where}: no name")
+        device = DevicePlan(index, name, instance=_int(raw.get("instance"), None, f"{where} key 'instance'", problems),
+                            enabled=_bool(raw.get("enable", True)), description=str(raw.get("description") or ""),
+                            tag=str(raw.get("tag") or ""))
+        device.points = _points(raw.get("fcpoints", []), where, problems)
+        names = [p.name for p in device.points]
+        for duplicate in sorted({n for n in names if names.count(n) > 1 and n}):
+            problems.append(f"{where}: point name '{duplicate}' is used twice")
+        definition.devices.append(device)
+    return definition, problems
+
+
+def _script(data: dict[str, Any], bus: FreeClientBus, data_dir: Path, problems: list[str]) -> tuple[str, bytes]:
+    if bus.script:
+        candidates = [Path(bus.script)] if Path(bus.script).is_absolute() else \
+            [data_dir / bus.script, data_dir / "freeclient" / bus.script, SHIPPED_SCRIPTS / bus.script]
+        for path in candidates:
+            if path.is_file():
+                return path.name, path.read_bytes()
+        problems.append(f"script '{bus.script}' not found (looked in {', '.join(str(p.parent) for p in candidates)})")
+        return bus.script, b""
+    scripts = data.get("script") or {}
+    if isinstance(scripts, dict) and scripts:
+        name, text = next(iter(scripts.items()))
+        return str(name), str(text).encode()
+    problems.append("no script: option 'script' or key 'script' ({filename: text})")
+    return "", b""
+
+
+def load_buses(config: Config, data_dir: Path) -> list[Problem]:
+    """Read every bus's definition into ``bus.bus``; problems are located in the file."""
+    problems: list[Problem] = []
+    for bus in config.freeclient_buses:
+        path = definition_path(bus, data_dir)
+        bus.definition_file = str(path)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            problems.append(bus.problem(f"bus definition {path} not found", "definition" if bus.definition else ""))
+            continue
+        except OSError as err:
+            problems.append(bus.problem(f"cannot read {path}: {err.strerror}", "definition"))
+            continue
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            problems.append(Problem("not UTF-8 text", str(path), 0, bus.label))
+            continue
+        except json.JSONDecodeError as err:
+            problems.append(Problem(f"{err.msg} (column {err.colno})", str(path), err.lineno, bus.label))
+            continue
+        definition, messages = parse_definition(data, bus, data_dir)
+        bus.definition_signature = hashlib.sha1(raw + definition.script if definition else raw).hexdigest()
+        bus.bus = definition
+        problems += [Problem(m, str(path), 0, bus.label) for m in messages]
+    return problems

@@ -1,0 +1,277 @@
+"""Free Client buses in the router: a Lua Modbus RTU master against a pymodbus slave on a pty, a TCP bus,
+buses defined by the original's export files, and scripts that fail without taking anything else down."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import time
+
+import pytest
+
+from bacrouter.freeclient.definition import SHIPPED_SCRIPTS
+from bacrouter.modbus.objects import Reliability
+
+from ..peers.modbus_peer import SlavePeer, serial_server
+from .modbus_harness import PtyPair, free_port, in_loop, obj, running, until, write_config
+
+pytestmark = pytest.mark.skipif(shutil.which("socat") is None and not os.environ.get("BACROUTER_REQUIRE_ALL"),
+                                reason="needs socat")
+
+OK, COMM = Reliability.NO_FAULT, Reliability.COMMUNICATION_FAILURE
+
+DEVICES = [{"name": "plc", "tag": "unit=3", "instance": 9001, "fcpoints": [
+    {"name": "temp", "object_type": "ai", "instance": 1, "tag": "reg=10, scale=0.1, signed=true", "unit": 62},
+    {"name": "setpoint", "object_type": "av", "instance": 2, "tag": "reg=11"},
+    {"name": "mode", "object_type": "mv", "instance": 1, "tag": "reg=12", "state_texts": ["off", "on", "auto"]},
+    {"name": "pump", "object_type": "bo", "instance": 1, "tag": "reg=4, fc=1"},
+]}]
+
+
+@pytest.fixture
+def ptys(tmp_path):
+    pair = PtyPair(tmp_path)
+    yield pair
+    pair.close()
+
+
+def bus_files(root, name, definition):
+    (root / "bacrouter" / "freeclient").mkdir(parents=True, exist_ok=True)
+    (root / "bacrouter" / "freeclient" / f"{name}.json").write_text(json.dumps(definition))
+
+
+def rtu_bus(tmp_path, ptys, extra_uci="", definition=None, name="fc1"):
+    uci = f"\nconfig freeclient_bus '{name}'\n\toption resource 'RS485-1'\n\toption script 'modbus_rtu.lua'\n" + extra_uci
+    paths = write_config(tmp_path, uci, {}, {"RS485-1": {"type": "USB", "ifname": ptys.a}})
+    bus_files(tmp_path, name, definition or {"name": name, "tag": "update_interval=200, timeout=300", "type": 1,
+                                             "baudrate": 9600, "fcdevices": DEVICES})
+    return paths
+
+
+@in_loop
+async def test_a_lua_modbus_master_reads_maps_and_writes(tmp_path, ptys):
+    slave = SlavePeer(3)
+    slave.set("holding", 10, 0xFFF6, 7, 2)  # -1.0, 7, auto
+    slave.set("coil", 4, 1)
+    server = await serial_server([slave], ptys.b, "rtu", baud=9600)
+    try:
+        async with running(rtu_bus(tmp_path, ptys)) as node:
+            temp, setpoint, mode, pump = (obj(node, f"fc1|plc|{n}") for n in ("temp", "setpoint", "mode", "pump"))
+            await until(lambda: pump.reliability == OK and temp.reliability == OK, what="the script's first poll")
+            assert (temp.value, setpoint.value, mode.value, pump.value) == (pytest.approx(-1.0), 7.0, 3, 1)
+            assert str(await temp.read_property("units")) == "degrees-celsius"
+            assert temp.objectIdentifier[1] == 1001 and obj(node, "fc1|plc|comm|online").value == 1
+            await setpoint.write_property("presentValue", 42.0)
+            await pump.write_property("presentValue", 0, priority=8)
+            await mode.write_property("presentValue", 1)
+            await until(lambda: slave.get("holding", 11, 2) == [42, 0] and slave.get("coil", 4) == [0],
+                        what="the writes through the script")
+            slave.set("holding", 11, 55)  # and back: the next poll shows the slave's value
+            await until(lambda: setpoint.value == 55.0)
+            await pump.write_property("presentValue", None, priority=8)  # relinquished: polled value again
+            slave.set("coil", 4, 1)
+            await until(lambda: pump.value == 1)
+            status = node.freeclient.snapshot()[0]
+            assert status["state"] == "running" and status["counters"]["writes"] == 4
+    finally:
+        await server.shutdown()
+
+
+@in_loop
+async def test_the_script_takes_a_silent_device_offline(tmp_path, ptys):
+    slave = SlavePeer(3)
+    quiet: set[int] = set()
+    server = await serial_server([slave], ptys.b, "rtu", baud=9600, quiet=quiet)
+    try:
+        async with running(rtu_bus(tmp_path, ptys)) as node:
+            temp = obj(node, "fc1|plc|temp")
+            await until(lambda: temp.reliability == OK)
+            quiet.add(3)
+            await until(lambda: temp.reliability == COMM, what="onoff(false) after three silent polls")
+            assert obj(node, "fc1|plc|comm|online").value == 0
+            quiet.clear()
+            await until(lambda: temp.reliability == OK, what="back")
+            assert node.freeclient.snapshot()[0]["counters"]["noreply"] >= 3
+    finally:
+        await server.shutdown()
+
+
+@in_loop
+async def test_an_exported_bus_with_its_script_inside_is_accepted_as_is(tmp_path, ptys):
+    """The original's export: script text embedded, serial settings and resource in the file."""
+    slave = SlavePeer(3)
+    slave.set("holding", 10, 123)
+    script = (SHIPPED_SCRIPTS / "modbus_rtu.lua").read_text()
+    export = {"enable": 1, "name": "RS485-1_modbus", "tag": "update_interval=200", "type": 1, "server": "",
+              "parity": "none", "baudrate": 9600, "bit7": 0, "frame_ms": 10, "resource": "RS485-1",
+              "script": {"modbus_rtu.lua": script}, "fcdevices": DEVICES}
+    uci = "\nconfig freeclient_bus 'field'\n\toption definition 'exports/RS485-1_modbus.json'\n"
+    paths = write_config(tmp_path, uci, {}, {"RS485-1": {"type": "USB", "ifname": ptys.a}})
+    (tmp_path / "bacrouter" / "exports").mkdir()
+    (tmp_path / "bacrouter" / "exports" / "RS485-1_modbus.json").write_text(json.dumps(export))
+    server = await serial_server([slave], ptys.b, "rtu", baud=9600)
+    try:
+        async with running(paths) as node:
+            temp = obj(node, "field|plc|temp")
+            await until(lambda: temp.reliability == OK and temp.value == pytest.approx(12.3))
+            assert node.freeclient.snapshot()[0]["script"] == "modbus_rtu.lua"
+    finally:
+        await server.shutdown()
+
+
+BROKEN = {
+    "error": "return swg.interface_rs485, function(ctx) swg.timer(1, 50, function() error('sensor table empty') end) end",
+    "loop": "return swg.interface_rs485, function(ctx) swg.timer(1, 50, function() while true do end end) end",
+    "memory": "return swg.interface_rs485, function(ctx) swg.timer(1, 50, function() local t = {} "
+              "while true do t[#t + 1] = string.rep('x', 1000) end end) end",
+    "escape": "return swg.interface_rs485, function(ctx) swg.timer(1, 50, function() return swg.now.__globals__ end) end",
+    "interface": "return swg.interface_tcp, function(ctx) end",
+}
+
+
+@in_loop
+async def test_failing_scripts_stop_their_bus_only(tmp_path, ptys):
+    slave = SlavePeer(3)
+    slave.set("holding", 10, 5)
+    uci = "\nconfig freeclient_bus 'good'\n\toption resource 'RS485-1'\n\toption script 'modbus_rtu.lua'\n"
+    for name in BROKEN:
+        uci += f"\nconfig freeclient_bus '{name}'\n\toption resource 'RS485-1'\n\toption script '{name}.lua'\n"
+    paths = write_config(tmp_path, uci, {}, {"RS485-1": {"type": "USB", "ifname": ptys.a}})
+    bus_files(tmp_path, "good", {"tag": "update_interval=100", "fcdevices": DEVICES})
+    for name, text in BROKEN.items():
+        bus_files(tmp_path, name, {"fcdevices": [{"name": "d", "instance": 1, "fcpoints": [
+            {"name": "p", "object_type": "av", "instance": 1}]}]})
+        (tmp_path / "bacrouter" / "freeclient" / f"{name}.lua").write_text(text)
+    server = await serial_server([slave], ptys.b, "rtu", baud=9600)
+    try:
+        async with running(paths) as node:
+            await until(lambda: all(node.freeclient.buses[n].state == "failed" for n in BROKEN), timeout=15,
+                        what="every broken bus stopped")
+            reasons = {n: node.freeclient.buses[n].reason for n in BROKEN}
+            assert "sensor table empty" in reasons["error"]
+            assert "instruction limit" in reasons["loop"]
+            assert "memory limit" in reasons["memory"]
+            assert "no attributes" in reasons["escape"]
+            assert "does not speak RS485" in reasons["interface"]
+            # the good bus polls on and the event loop kept serving meanwhile
+            temp = obj(node, "good|plc|temp")
+            before = node.freeclient.buses["good"].counters["transactions"]
+            started = time.monotonic()
+            await asyncio.sleep(0.5)
+            assert time.monotonic() - started < 1.0
+            assert node.freeclient.buses["good"].counters["transactions"] > before
+            assert temp.reliability == OK and temp.value == pytest.approx(0.5)
+            assert obj(node, "error|d|p").reliability == COMM
+    finally:
+        await server.shutdown()
+
+
+TCP_SCRIPT = """
+-- Modbus TCP read of one register, with sndrcvtcp
+local tid = 0
+local function poll(ctx)
+  tid = (tid + 1) % 65536
+  local pdu = string.pack(">BI2I2", 3, 10, 1)
+  local frame = string.pack(">I2I2I2B", tid, 0, #pdu + 1, 1) .. pdu
+  swg.sndrcvtcp(frame, 11, 260, 500, function(ctx2, result, data)
+    if result >= 11 then
+      swg.updatepoint(1, 1, string.unpack(">I2", data, 10), swg.reliability_no_fault)
+    else
+      swg.updatepoint(1, 1, nil, swg.reliability_communication_failure)
+      swg.tcpreset()
+    end
+    swg.timer("poll", 100, poll)
+  end)
+end
+return swg.interface_tcp, function(ctx) swg.timer("poll", 0, poll) end
+"""
+
+
+@in_loop
+async def test_a_tcp_bus(tmp_path):
+    from ..peers.modbus_peer import tcp_server
+
+    port = free_port()
+    slave = SlavePeer(1)
+    slave.set("holding", 10, 321)
+    server = await tcp_server([slave], "127.0.0.1", port)
+    uci = f"\nconfig freeclient_bus 'tcp'\n\toption server '127.0.0.1:{port}'\n\toption script 'mbtcp.lua'\n"
+    paths = write_config(tmp_path, uci, {}, {})
+    bus_files(tmp_path, "tcp", {"type": 2, "fcdevices": [{"name": "meter", "fcpoints": [
+        {"name": "power", "object_type": "ai", "instance": 1}]}]})
+    (tmp_path / "bacrouter" / "freeclient" / "mbtcp.lua").write_text(TCP_SCRIPT)
+    try:
+        async with running(paths) as node:
+            power = obj(node, "tcp|meter|power")
+            await until(lambda: power.reliability == OK and power.value == 321.0)
+            await server.shutdown()
+            await until(lambda: power.reliability == COMM, what="connection errors reported")
+            server = await tcp_server([slave], "127.0.0.1", port)
+            await until(lambda: power.reliability == OK, what="reconnected after tcpreset")
+    finally:
+        await server.shutdown()
+
+
+@in_loop
+async def test_sndrcv485_waits_for_the_idle_line_and_reports_what_happened(tmp_path, ptys):
+    """before_idle, timeout, maxlen and the result codes, against a far end the test plays."""
+    far = os.open(ptys.b, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    loop = asyncio.get_running_loop()
+    heard: list[tuple[float, bytes]] = []
+
+    def readable():
+        try:
+            data = os.read(far, 256)
+        except BlockingIOError:
+            return
+        heard.append((time.monotonic(), data))
+        if data == b"ping":
+            os.write(far, b"pong")
+        elif data == b"long":
+            os.write(far, b"x" * 40)
+
+    loop.add_reader(far, readable)
+    script = """
+results = {}
+local steps = {
+  {"ping", 50, 300, 16}, {"silent", 0, 100, 16}, {"long", 0, 300, 16},
+}
+local function step(ctx, n)
+  local s = steps[n]
+  if not s then swg.updatepoint(1, 1, 1, 0) return end
+  swg.sndrcv485(s[1], s[2], s[3], s[4], function(ctx2, result, data)
+    swg.log("step", n, result, #data)
+    swg.updatepoint(1, n + 1, result, 0)
+    step(ctx2, n + 1)
+  end)
+end
+return swg.interface_rs485, function(ctx) swg.timer(1, 0, function(c) step(c, 1) end) end
+"""
+    uci = "\nconfig freeclient_bus 'probe'\n\toption resource 'RS485-1'\n\toption script 'probe.lua'\n"
+    paths = write_config(tmp_path, uci, {}, {"RS485-1": {"type": "USB", "ifname": ptys.a}})
+    bus_files(tmp_path, "probe", {"fcdevices": [{"name": "d", "fcpoints": [
+        {"name": f"r{i}", "object_type": "av", "instance": i} for i in range(1, 5)]}]})
+    (tmp_path / "bacrouter" / "freeclient" / "probe.lua").write_text(script)
+    # the line is busy for the first 150 ms: the first transaction must wait for 50 ms of silence after it
+    chatter_end = time.monotonic() + 0.15
+
+    async def chatter():
+        while time.monotonic() < chatter_end:
+            os.write(far, b"\x00")
+            await asyncio.sleep(0.01)
+
+    chatting = asyncio.ensure_future(chatter())
+    try:
+        async with running(paths) as node:
+            done = obj(node, "probe|d|r1")
+            await until(lambda: done.value == 1, what="all steps")
+            results = [obj(node, f"probe|d|r{i}").value for i in (2, 3, 4)]
+            assert results == [4.0, -2.0, -5.0]  # pong; noreply; overflow (40 octets, maxlen 16)
+            ping_at = next(t for t, data in heard if data == b"ping")
+            assert ping_at >= chatter_end + 0.045  # before_idle counted from the last chatter octet
+    finally:
+        chatting.cancel()
+        loop.remove_reader(far)
+        os.close(far)
