@@ -177,3 +177,22 @@ def test_the_original_device_file_with_slave_keys_is_accepted_as_points_file(tmp
     config, problems = check(tmp_path, json.dumps(original))
     assert problems == []
     assert config.modbus_slaves[0].point_list[0].cov_increment == 0.5  # (unknown keys stay in the file for export)
+
+
+def test_user_conversion_scripts_extend_the_data_types(tmp_path, monkeypatch):
+    from bacrouter.modbus import conversions as registry
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._registry()))  # this test's registrations stay here
+    conversions = tmp_path / "bacrouter" / "conversions"
+    conversions.mkdir(parents=True)
+    (conversions / "half.lua").write_text(
+        "return {registers = 1, decode = function(r) return r[1] / 2, true end,"
+        " encode = function(v, n) return {math.floor(v * 2)} end}")
+    (conversions / "broken.lua").write_text("return {registers = 1, decode = ")
+    config, problems = check(tmp_path, [point(data_type="ohalf")])
+    assert problems == ["bacrouter/conversions/broken.lua: conversion script: broken.lua:1: unexpected symbol "
+                        "near <eof>"]
+    from bacrouter.modbus.datatypes import ValueCodec
+
+    codec = ValueCodec.build("ohalf", "holding")
+    assert codec.decode([7]) == (3.5, True) and codec.encode(3.5) == [7]
