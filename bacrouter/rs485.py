@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SerialLine", "PARITY", "octet_bits"]
+__all__ = ["SerialLine", "EchoFilter", "PARITY", "octet_bits"]
 
 log = logging.getLogger("bacrouter.rs485")
 
@@ -115,3 +115,40 @@ class SerialLine:
             self._serial.close()
         except OSError:
             pass
+
+
+class EchoFilter:
+    """Removes our own frames from what we read, for RS485 adapters that echo what they send.
+
+    Octets are held back while they match the frame we just wrote; a full
+    match is dropped (echo), a mismatch releases what was held. Adapters that
+    do not echo lose nothing: the first differing octet lets everything through.
+    """
+
+    def __init__(self) -> None:
+        self.expected = bytearray()
+        self.held = bytearray()
+        self.echoed = 0
+
+    def wrote(self, data: bytes) -> None:
+        self.expected = bytearray(data)
+        self.held.clear()
+
+    def filter(self, data: bytes) -> bytes:
+        if not self.expected:
+            return data
+        out = bytearray()
+        for octet in data:
+            if self.expected and octet == self.expected[len(self.held)]:
+                self.held.append(octet)
+                if len(self.held) == len(self.expected):
+                    self.echoed += len(self.held)
+                    self.expected.clear()
+                    self.held.clear()
+                continue
+            if self.expected:
+                out += self.held
+                self.expected.clear()
+                self.held.clear()
+            out.append(octet)
+        return bytes(out)

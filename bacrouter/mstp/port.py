@@ -22,13 +22,13 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from ..rs485 import SerialLine
+from ..rs485 import EchoFilter, SerialLine
 from .frame import BROADCAST, Frame, encode_frame
 from .link import MstpLink, SetBaud
 from .master import Deliver, Transmit
 from .receiver import BITS_PER_OCTET
 
-__all__ = ["SerialLine", "MstpWorker", "EchoFilter"]  # SerialLine re-exported from ..rs485
+__all__ = ["SerialLine", "MstpWorker", "EchoFilter"]  # SerialLine, EchoFilter re-exported from ..rs485
 
 log = logging.getLogger("bacrouter.mstp.port")
 
@@ -72,43 +72,6 @@ def sleep_until(deadline: float) -> None:
 #: turnaround samples kept for the p50/p99 in the status
 SAMPLES = 2000
 SNAPSHOT_EVERY = 0.5
-
-
-class EchoFilter:
-    """Removes our own frames from what we read, for RS485 adapters that echo what they send.
-
-    Octets are held back while they match the frame we just wrote; a full
-    match is dropped (echo), a mismatch releases what was held. Adapters that
-    do not echo lose nothing: the first differing octet lets everything through.
-    """
-
-    def __init__(self) -> None:
-        self.expected = bytearray()
-        self.held = bytearray()
-        self.echoed = 0
-
-    def wrote(self, data: bytes) -> None:
-        self.expected = bytearray(data)
-        self.held.clear()
-
-    def filter(self, data: bytes) -> bytes:
-        if not self.expected:
-            return data
-        out = bytearray()
-        for octet in data:
-            if self.expected and octet == self.expected[len(self.held)]:
-                self.held.append(octet)
-                if len(self.held) == len(self.expected):
-                    self.echoed += len(self.held)
-                    self.expected.clear()
-                    self.held.clear()
-                continue
-            if self.expected:
-                out += self.held
-                self.expected.clear()
-                self.held.clear()
-            out.append(octet)
-        return bytes(out)
 
 
 Opener = Callable[[str, int], SerialLine]
