@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import select
+import termios
 import time
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,10 @@ class SerialLine:
         self._serial = serial.Serial(port=None, baudrate=baud, bytesize=data_bits, parity=PARITY[parity],
                                      stopbits=stop_bits, timeout=0, write_timeout=1.0, exclusive=True)
         self._serial.port = path
-        self._serial.open()
+        try:
+            self._serial.open()
+        except termios.error as err:
+            raise OSError(f"{path}: the line refuses {baud} baud, parity {parity}: {err}") from None
         self._tune(serial)
         self.fd = self._serial.fileno()
 
@@ -52,14 +56,14 @@ class SerialLine:
 
             self._serial.rs485_mode = serial.rs485.RS485Settings(rts_level_for_tx=True, rts_level_for_rx=False)
             self.notes.append("kernel RS485 mode")
-        except (OSError, ValueError, AttributeError, NotImplementedError) as err:
+        except (OSError, termios.error, ValueError, AttributeError, NotImplementedError) as err:
             # pyserial keeps the refused setting and would fail every later reconfiguration (a baud change)
             self._serial._rs485_mode = None
             log.debug("%s: no kernel RS485 mode (%s); the adapter switches direction itself", self.path, err)
         try:
             self._serial.set_low_latency_mode(True)
             self.notes.append("low latency")
-        except (OSError, ValueError, AttributeError, NotImplementedError) as err:
+        except (OSError, termios.error, ValueError, AttributeError, NotImplementedError) as err:
             log.debug("%s: no low-latency mode (%s)", self.path, err)
         # FTDI adapters buffer 16 ms by default; 1 ms keeps turnaround short
         name = Path(self.path).resolve().name
@@ -77,14 +81,18 @@ class SerialLine:
     def configure(self, baud: int, parity: str = "none", stop_bits: int = 1, data_bits: int = 8) -> None:
         """Switch the line's settings (only what differs: each change is a tcsetattr)."""
         port = self._serial
-        if port.bytesize != data_bits:
-            port.bytesize = data_bits
-        if port.baudrate != baud:
-            port.baudrate = baud
-        if port.parity != PARITY[parity]:
-            port.parity = PARITY[parity]
-        if port.stopbits != stop_bits:
-            port.stopbits = stop_bits
+        try:
+            if port.bytesize != data_bits:
+                port.bytesize = data_bits
+            if port.baudrate != baud:
+                port.baudrate = baud
+            if port.parity != PARITY[parity]:
+                port.parity = PARITY[parity]
+            if port.stopbits != stop_bits:
+                port.stopbits = stop_bits
+        except termios.error as err:  # not an OSError: the callers' handling would miss it
+            raise OSError(f"{self.path}: the line refuses {baud} baud, parity {parity}, {data_bits} data bits, "
+                          f"{stop_bits} stop bit(s): {err}") from None
 
     def write(self, data: bytes) -> None:
         view = memoryview(data)

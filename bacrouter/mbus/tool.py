@@ -1,10 +1,19 @@
-"""``bacrouter mbus ...``: offline M-Bus tools (``parse`` = libmbus's ``mbus-parse-hex``)."""
+"""``bacrouter mbus ...``: the M-Bus tools, after libmbus's.
+
+``parse`` decodes a hex dump (``mbus-parse-hex``); on a serial line, ``scan``
+(``mbus-serial-scan``), ``scan-secondary`` (``mbus-serial-scan-secondary``,
+with hex digits), ``read`` (``mbus-serial-request-data-multi-reply``),
+``set-address`` and ``switch-baudrate``. The line is a tty path or a USB
+resource of resource.conf; timeouts, retries, parity and echo handling are
+options, scans show their progress.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +23,8 @@ from .records import ErrorReport, parse_payload
 from .tables import application_error_text
 from .xml import frame_xml, frame_xml_normalized, xml_bytes
 
-__all__ = ["add_commands", "cmd_parse"]
+__all__ = ["add_commands", "cmd_parse", "cmd_scan", "cmd_scan_secondary", "cmd_read", "cmd_set_address",
+           "cmd_switch_baudrate"]
 
 
 def _write(data: bytes) -> None:
@@ -62,6 +72,170 @@ def cmd_parse(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- on a serial line
+
+
+def _master(args: argparse.Namespace) -> Any:
+    from ..paths import Paths
+    from .master import MBusMaster
+
+    device = args.device
+    if not Path(device).exists():  # a resource name?
+        from ..config.resources import ResourceError, load_resources
+
+        try:
+            resources = load_resources(Paths.from_arg(args.config_dir).resource_file)
+        except (OSError, ResourceError):
+            resources = {}
+        resource = resources.get(device)
+        if resource is None:
+            raise SystemExit(f"{device}: neither a serial device nor a resource of resource.conf")
+        device = resource.ifname
+    try:
+        return MBusMaster(device, args.baud, timeout=args.timeout / 1000 if args.timeout else None,
+                          retries=args.retries, parity=args.parity)
+    except OSError as err:
+        raise SystemExit(f"cannot open {device}: {err}") from None
+
+
+def _progress(args: argparse.Namespace, text: str) -> None:
+    if args.progress or (args.progress is None and sys.stderr.isatty()):
+        sys.stderr.write(f"\r{text}\033[K")
+        sys.stderr.flush()
+
+
+def _done_progress(args: argparse.Namespace) -> None:
+    if args.progress or (args.progress is None and sys.stderr.isatty()):
+        sys.stderr.write("\r\033[K")
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    """Primary scan: SND_NKE to every address; an ACK is a meter, garbage a collision."""
+    from .search import Outcome
+
+    master = _master(args)
+    found: list[dict[str, Any]] = []
+    try:
+        for address in range(args.first, args.last + 1):
+            _progress(args, f"scanning primary address {address} of {args.first}..{args.last}")
+            outcome = Outcome.NONE
+            for _ in range(args.retries + 1):
+                outcome = master.ping(address)
+                if outcome != Outcome.NONE:
+                    break
+            if outcome == Outcome.NONE:
+                continue
+            found.append({"address": address, "collision": outcome == Outcome.COLLISION})
+            if not args.json:
+                _done_progress(args)
+                print(f"Collision at address {address}" if outcome == Outcome.COLLISION
+                      else f"Found a M-Bus device at address {address}", flush=True)
+    finally:
+        _done_progress(args)
+        master.close()
+    if args.json:
+        print(json.dumps({"found": found, "frames_sent": master.sent}, indent=2))
+    return 0
+
+
+def cmd_scan_secondary(args: argparse.Namespace) -> int:
+    """Secondary scan: select masks, refined digit by digit where meters collide."""
+    from .master import Collision, NoAnswer
+    from .search import DECIMAL_DIGITS, HEX_DIGITS, Outcome, SecondarySearch
+
+    master = _master(args)
+    if args.decimal:  # exactly libmbus's search, for comparison
+        search = SecondarySearch(digits=DECIMAL_DIGITS, start=args.mask, probe_start=False, positions=tuple(range(8)))
+    else:
+        search = SecondarySearch(digits=HEX_DIGITS, start=args.mask)
+    started = time.monotonic()
+    try:
+        while (mask := search.next_mask()) is not None:
+            _progress(args, f"select {search.selects}: {mask}, {len(search.found)} found")
+            outcome = master.select(mask)
+            address = None
+            if outcome == Outcome.ONE:
+                try:
+                    address = master.address_of_selected()
+                except (Collision, MBusError):  # two meters ACKed as one, then their data collided
+                    outcome = Outcome.COLLISION
+                except NoAnswer:
+                    print(f"a meter matching {mask} acknowledged but sent no data", file=sys.stderr)
+                if address and not args.json:
+                    _done_progress(args)
+                    print(f"Found a device on secondary address {address} [using address mask {mask}]", flush=True)
+            search.answer(outcome, address)
+    finally:
+        _done_progress(args)
+        master.close()
+    if args.json:
+        print(json.dumps({"found": search.found, "selects": search.selects, "collisions": search.collisions,
+                          "seconds": round(time.monotonic() - started, 3)}, indent=2))
+    return 0
+
+
+def _address(text: str) -> int | str:
+    from .master import parse_address
+
+    try:
+        return parse_address(text)
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    """Every telegram of one meter (multi-telegram reads follow 'more records follow')."""
+    from .master import Collision, NoAnswer
+    from .xml import frames_xml
+
+    master = _master(args)
+    try:
+        frames = master.read(_address(args.address), reset=not args.no_reset)
+    except (NoAnswer, Collision, MBusError, OSError) as err:
+        print(f"{args.address}: {err}", file=sys.stderr)
+        return 1
+    finally:
+        master.close()
+    if args.json:
+        print(json.dumps([records_json(f) for f in frames], indent=2, ensure_ascii=False))
+    elif args.hex:
+        for frame in frames:
+            print(frame.encode().hex(" ").upper())
+    else:
+        _write(xml_bytes(frames_xml(frames) if len(frames) > 1 else frame_xml(frames[0])))
+    return 0
+
+
+def cmd_set_address(args: argparse.Namespace) -> int:
+    from .master import Collision, NoAnswer
+
+    master = _master(args)
+    try:
+        master.set_address(_address(args.address), args.new_address)
+    except (NoAnswer, Collision, MBusError, OSError) as err:
+        print(f"{args.address}: {err}", file=sys.stderr)
+        return 1
+    finally:
+        master.close()
+    print(f"Set primary address of device to {args.new_address}")
+    return 0
+
+
+def cmd_switch_baudrate(args: argparse.Namespace) -> int:
+    from .master import Collision, NoAnswer
+
+    master = _master(args)
+    try:
+        master.switch_baudrate(_address(args.address), args.new_baud)
+    except (NoAnswer, Collision, MBusError, OSError) as err:
+        print(f"{args.address}: {err}", file=sys.stderr)
+        return 1
+    finally:
+        master.close()
+    print(f"Switched the device to {args.new_baud} baud (talk to it at that rate from now on)")
+    return 0
+
+
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     mbus = sub.add_parser("mbus", help="M-Bus tools").add_subparsers(dest="mbus_command", required=True)
     parse = mbus.add_parser("parse", parents=[common],
@@ -72,3 +246,40 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
                       help="normalized units and values (like mbus-parse-hex -n)")
     form.add_argument("--json", action="store_true", help="header and records as JSON")
     parse.set_defaults(func=cmd_parse)
+
+    line = argparse.ArgumentParser(add_help=False, parents=[common])
+    line.add_argument("device", help="serial device (/dev/ttyUSB0) or a USB resource of resource.conf (RS485-1)")
+    line.add_argument("-b", "--baud", type=int, default=2400, help="baud rate [2400]")
+    line.add_argument("--parity", choices=("even", "none", "odd"), default="even",
+                      help="parity [even: M-Bus is 8E1; some converters want none]")
+    line.add_argument("--timeout", type=int, metavar="MS",
+                      help="answer timeout in ms [330 bit times + 50 ms, as EN 13757-2]")
+    line.add_argument("--retries", type=int, default=1, help="repeat an unanswered request this often [1]")
+    line.add_argument("--json", action="store_true", help="machine-readable output")
+    line.add_argument("--progress", action="store_true", default=None,
+                      help="show scan progress on standard error (default: when it is a terminal)")
+
+    scan = mbus.add_parser("scan", parents=[line], help="find meters by primary address (like mbus-serial-scan)")
+    scan.add_argument("--first", type=int, default=0)
+    scan.add_argument("--last", type=int, default=250)
+    scan.set_defaults(func=cmd_scan)
+    secondary = mbus.add_parser("scan-secondary", parents=[line],
+                                help="find meters by secondary address, hex digits included")
+    secondary.add_argument("--mask", default="FFFFFFFFFFFFFFFF", help="start from this mask (F: any digit)")
+    secondary.add_argument("--decimal", action="store_true",
+                           help="try only the digits 0-9 of the identification, as libmbus does")
+    secondary.set_defaults(func=cmd_scan_secondary)
+    read = mbus.add_parser("read", parents=[line],
+                           help="read every telegram of a meter (like mbus-serial-request-data-multi-reply)")
+    read.add_argument("address", help="primary address (0..250) or secondary address (16 hex digits)")
+    read.add_argument("--no-reset", action="store_true", help="no SND_NKE before reading by primary address")
+    read.add_argument("--hex", action="store_true", help="the frames as hex (for mbus parse)")
+    read.set_defaults(func=cmd_read)
+    set_address = mbus.add_parser("set-address", parents=[line], help="give a meter a new primary address")
+    set_address.add_argument("address")
+    set_address.add_argument("new_address", type=int)
+    set_address.set_defaults(func=cmd_set_address)
+    switch = mbus.add_parser("switch-baudrate", parents=[line], help="switch a meter to another baud rate")
+    switch.add_argument("address")
+    switch.add_argument("new_baud", type=int, choices=(300, 600, 1200, 2400, 4800, 9600, 19200, 38400))
+    switch.set_defaults(func=cmd_switch_baudrate)

@@ -1,0 +1,195 @@
+"""An M-Bus master on a serial line (8E1 by the standard), for the command-line tools: scan, read, select, set address.
+
+Blocking and simple on purpose: the tools run alone on the line. Every
+exchange writes one frame and collects what comes back until the answer is
+complete, the response timeout passes, or (after an answer) the line stays
+quiet for a few octets: that last wait is what tells one meter from two
+(a collision leaves extra or garbled octets). Converters that echo what the
+master sends are recognised: an echoed request is dropped.
+"""
+
+from __future__ import annotations
+
+import select
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..rs485 import SerialLine, octet_bits
+from .frame import (
+    Frame,
+    FrameKind,
+    MBusError,
+    application_reset,
+    req_ud2,
+    select_secondary,
+    set_primary_address,
+    snd_nke,
+    switch_baudrate,
+)
+from .receiver import FrameReceiver
+from .records import VariableData, parse_payload
+from .search import Outcome
+
+__all__ = ["MBusMaster", "Exchange", "NoAnswer", "Collision", "response_timeout", "SELECTED"]
+
+SELECTED = 0xFD  # the address of the meter selected by its secondary address
+
+
+def response_timeout(baud: int) -> float:
+    """EN 13757-2: a slave answers within 330 bit times + 50 ms."""
+    return 330 / baud + 0.05
+
+
+class NoAnswer(Exception):
+    pass
+
+
+class Collision(Exception):
+    """More than one meter answered (or the line garbled the answer)."""
+
+
+@dataclass
+class Exchange:
+    frames: list[Frame]
+    errors: list[MBusError]
+
+    @property
+    def outcome(self) -> str:
+        if self.errors or len(self.frames) > 1:
+            return Outcome.COLLISION
+        return Outcome.ONE if self.frames else Outcome.NONE
+
+
+class MBusMaster:
+    def __init__(self, path: str, baud: int = 2400, timeout: float | None = None, retries: int = 2,
+                 parity: str = "even", open_line: Callable[..., Any] = SerialLine) -> None:
+        self.baud = baud
+        self.bits = octet_bits(parity, 1)
+        self.timeout = timeout if timeout is not None else response_timeout(baud)
+        self.retries = retries
+        self.line = open_line(path, baud, parity, 1)
+        self.fcb = True
+        self.sent = 0  # frames written (the benchmarks count selects)
+        self.echoes = 0
+
+    def close(self) -> None:
+        self.line.close()
+
+    # ------------------------------------------------------------------ one exchange
+
+    def exchange(self, request: bytes, answers: bool = True) -> Exchange:
+        """Send ``request``; collect the answer(s)."""
+        line = self.line
+        while select.select([line.fd], [], [], 0)[0]:
+            line.read()  # late octets of something earlier
+        receiver = FrameReceiver(drop_master_frames=True)
+        line.write(request)
+        self.sent += 1
+        octet = self.bits / self.baud
+        sent_at = time.monotonic() + len(request) * octet
+        deadline = sent_at + self.timeout
+        frames: list[Frame] = []
+        errors: list[MBusError] = []
+        quiet = max(0.02, 10 * octet)  # after an answer: anything more within this is a second answer
+        while answers:
+            now = time.monotonic()
+            until = deadline if not (frames or errors or receiver.pending) else now + quiet
+            if not select.select([line.fd], [], [], max(0.0, until - now))[0]:
+                if frames or errors or receiver.pending:
+                    errors += receiver.flush()
+                    break
+                if time.monotonic() >= deadline:
+                    break
+                continue
+            data = line.read()
+            for event in receiver.feed(data):
+                (errors if isinstance(event, MBusError) else frames).append(event)
+        return Exchange(frames, errors)
+
+    def _answer(self, request: bytes, want: FrameKind) -> Frame:
+        """The single answer of kind ``want``, with retries on silence; a collision is reported at once."""
+        last = Exchange([], [])
+        for _ in range(self.retries + 1):
+            last = self.exchange(request)
+            if last.outcome == Outcome.COLLISION:
+                raise Collision("; ".join(str(e) for e in last.errors) or f"{len(last.frames)} answers")
+            if last.frames:
+                frame = last.frames[0]
+                if frame.kind is not want:
+                    raise MBusError(f"expected {want.value}, got a {frame.kind.value} frame")
+                return frame
+        raise NoAnswer(f"no answer in {self.retries + 1} attempt(s)")
+
+    # ------------------------------------------------------------------ operations
+
+    def ping(self, address: int) -> str:
+        """SND_NKE: none / one / collision (the primary scan)."""
+        return self.exchange(snd_nke(address)).outcome
+
+    def select(self, mask: str) -> str:
+        """Select by secondary address (F: wildcard): none / one / collision."""
+        return self.exchange(select_secondary(mask)).outcome
+
+    def address_of_selected(self) -> str:
+        """The full secondary address of the meter just selected (its data header)."""
+        frame = self.request_data(SELECTED)
+        payload = parse_payload(frame)
+        header = getattr(payload, "header", None)
+        address = header.secondary_address if header is not None else ""
+        if not address:
+            raise MBusError("the selected meter's answer has no secondary address")
+        return address
+
+    def request_data(self, address: int) -> Frame:
+        frame = self._answer(req_ud2(address, self.fcb), FrameKind.LONG)
+        self.fcb = not self.fcb
+        return frame
+
+    def read(self, address: int | str, reset: bool = True, limit: int = 16) -> list[Frame]:
+        """Every telegram of a meter (primary address or secondary address), following "more records"."""
+        target = self.target(address, reset)
+        frames = []
+        self.fcb = True
+        for _ in range(limit):
+            frame = self.request_data(target)
+            frames.append(frame)
+            payload = parse_payload(frame)
+            if not (isinstance(payload, VariableData) and payload.more_records_follow):
+                break
+        return frames
+
+    def target(self, address: int | str, reset: bool = True) -> int:
+        """The address to send to: a primary one (reset with SND_NKE first), or select a secondary one."""
+        if isinstance(address, int):
+            if reset:
+                self.exchange(snd_nke(address))
+            return address
+        outcome = self.select(address)
+        if outcome == Outcome.NONE:
+            raise NoAnswer(f"no meter with secondary address {address}")
+        if outcome == Outcome.COLLISION:
+            raise Collision(f"more than one meter matches {address}")
+        return SELECTED
+
+    def set_address(self, address: int | str, new: int) -> None:
+        target = self.target(address, reset=False)
+        self._answer(set_primary_address(target, new), FrameKind.ACK)
+
+    def switch_baudrate(self, address: int | str, baud: int) -> None:
+        target = self.target(address, reset=False)
+        self._answer(switch_baudrate(target, baud), FrameKind.ACK)
+
+    def reset(self, address: int) -> None:
+        self._answer(application_reset(address), FrameKind.ACK)
+
+
+def parse_address(text: str) -> int | str:
+    """A primary address (0..250) or a 16-hex-digit secondary address."""
+    text = text.strip()
+    if text.isdigit() and int(text) <= 250:
+        return int(text)
+    if len(text) == 16 and all(c in "0123456789abcdefABCDEF" for c in text):
+        return text.upper()
+    raise ValueError(f"{text!r} is neither a primary address (0..250) nor a secondary address (16 hex digits)")
