@@ -69,7 +69,7 @@ def pty_latency(samples: int = 200) -> float:
 
 
 def run_bus(baud: int, count: int, seconds: float, watch: int | None, calibrate: bool = True,
-            spin: bool = True) -> None:
+            spin: bool = True, bits: int = BITS, chunk: int = 0) -> None:
     """Create ``count`` ptys, print their paths, play the line for ``seconds``, print statistics as JSON.
 
     A pty adds latency a wire does not have, once into the bus and once out of
@@ -91,7 +91,7 @@ def run_bus(baud: int, count: int, seconds: float, watch: int | None, calibrate:
     latency = pty_latency() if calibrate else 0.0
     print(json.dumps(paths), flush=True)
     sys.stdin.readline()  # "go": the nodes are up
-    octet = BITS / baud
+    octet = bits / baud
     free_at = 0.0
     pending: list[tuple[float, int, bytes]] = []  # (delivery time, sender index, octets)
     decoder = Receiver(baud)
@@ -130,7 +130,12 @@ def run_bus(baud: int, count: int, seconds: float, watch: int | None, calibrate:
                 pending = [(at, who, bytes(len(octets))) for at, who, octets in pending]
             begin = max(started, free_at)
             free_at = begin + len(data) * octet
-            pending.append((free_at, sender, data))
+            if chunk:  # hand long writes over piece by piece, as a UART's receiver would
+                for offset in range(0, len(data), chunk):
+                    piece = data[offset:offset + chunk]
+                    pending.append((begin + (offset + len(piece)) * octet, sender, piece))
+            else:
+                pending.append((free_at, sender, data))
         pending.sort()
         while pending and pending[0][0] - latency <= time.monotonic():
             at, sender, data = pending.pop(0)
@@ -198,10 +203,12 @@ def run_ideal(mac: int, path: str, baud: int) -> None:
 # ----------------------------------------------------------------------------- orchestration
 
 
-def start_bus(baud: int, count: int, seconds: float, watch: int | None = None,
-              calibrate: bool = True, spin: bool = True) -> tuple[subprocess.Popen, list[str]]:
+def start_bus(baud: int, count: int, seconds: float, watch: int | None = None, calibrate: bool = True,
+              spin: bool = True, bits: int = BITS, chunk: int = 0) -> tuple[subprocess.Popen, list[str]]:
+    """A bit-paced line between ``count`` ptys (also used by the Modbus and M-Bus benchmarks); ``bits``
+    per octet: 10 for 8N1, 11 for 8E1; ``chunk``: deliver writes in pieces of this many octets (0: whole)."""
     args = [sys.executable, __file__, "--bus", str(baud), str(count), str(seconds), str(int(calibrate)),
-            str(-1 if watch is None else watch), str(int(spin))]
+            str(-1 if watch is None else watch), str(int(spin)), str(bits), str(chunk)]
     bus = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     paths = json.loads(bus.stdout.readline())
     return bus, paths
@@ -277,7 +284,8 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--bus":
         watch = int(sys.argv[6])
         run_bus(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), None if watch < 0 else watch,
-                calibrate=sys.argv[5] == "1", spin=sys.argv[7] == "1")
+                calibrate=sys.argv[5] == "1", spin=sys.argv[7] == "1",
+                bits=int(sys.argv[8]) if len(sys.argv) > 8 else BITS, chunk=int(sys.argv[9]) if len(sys.argv) > 9 else 0)
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--node":
         run_node(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))

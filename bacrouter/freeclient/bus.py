@@ -44,7 +44,7 @@ class Reliability:
 class BusSink(Protocol):
     """Where the bus's news goes (called from the bus thread)."""
 
-    def point(self, device: int, point: int, value: Any, reliability: int) -> None: ...
+    def points(self, updates: list[tuple[int, int, Any, int]]) -> None: ...
     def online(self, device: int, online: bool) -> None: ...
     def failed(self, reason: str) -> None: ...
 
@@ -86,6 +86,7 @@ class BusRuntime:
         self.counters = {"callbacks": 0, "transactions": 0, "noreply": 0, "errors": 0, "writes": 0}
         self.sandbox: Sandbox | None = None
         self._ctx: Any = None
+        self._updates: list[tuple[int, int, Any, int]] = []  # reported during the current callback
 
     # ------------------------------------------------------------------ lifecycle (event loop thread)
 
@@ -197,10 +198,18 @@ class BusRuntime:
                 "name": definition.name, "devices": devices}
 
     def _enter(self, function: Any, *args: Any) -> tuple[Any, ...]:
-        """Every call into the script: counted, budgeted, and fatal for the bus when it fails."""
+        """Every call into the script: counted, budgeted, and fatal for the bus when it fails.
+
+        The values it reported go to the BACnet side together when it returns (one hop to the
+        event loop per callback, not per point)."""
         assert self.sandbox is not None
         self.counters["callbacks"] += 1
-        return self.sandbox.call(function, *args)
+        try:
+            return self.sandbox.call(function, *args)
+        finally:
+            if self._updates:
+                updates, self._updates = self._updates, []
+                self.sink.points(updates)
 
     def _transact(self, kind: str, args: tuple[Any, ...], callback: Any) -> None:
         self.counters["transactions"] += 1
@@ -288,7 +297,7 @@ class BusRuntime:
         if value is not None and not isinstance(value, (int, float)):
             raise ValueError(f"updatepoint: the value of point {point} on device {device} is not a number")
         mirror.value, mirror.reliability = value, level
-        self.sink.point(device, point, value, level)
+        self._updates.append((device, point, value, level))
 
     def _pointvalue(self, device: Any, point: Any) -> tuple[Any, int]:
         mirror = self._mirror(device, point, "pointvalue")

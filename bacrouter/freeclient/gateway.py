@@ -202,8 +202,8 @@ class _Sink:
     def __init__(self, loop: asyncio.AbstractEventLoop, devices: dict[int, FcDevice]) -> None:
         self.loop, self.devices = loop, devices
 
-    def point(self, device: int, point: int, value: Any, reliability: int) -> None:
-        self.loop.call_soon_threadsafe(self._point, device, point, value, reliability)
+    def points(self, updates: list[tuple[int, int, Any, int]]) -> None:
+        self.loop.call_soon_threadsafe(self._points, updates)
 
     def online(self, device: int, online: bool) -> None:
         self.loop.call_soon_threadsafe(self._online, device, online)
@@ -211,13 +211,14 @@ class _Sink:
     def failed(self, reason: str) -> None:
         self.loop.call_soon_threadsafe(self._failed)
 
-    def _point(self, device: int, point: int, value: Any, reliability: int) -> None:
-        target = self.devices.get(device)
-        if target is None or point not in target.points:
-            return  # a disabled device or point
-        target.points[point].update(value, reliability)
-        if reliability == Reliability.NO_FAULT and value is not None and not target.online:
-            target.set_online(True)
+    def _points(self, updates: list[tuple[int, int, Any, int]]) -> None:
+        for device, point, value, reliability in updates:
+            target = self.devices.get(device)
+            if target is None or point not in target.points:
+                continue  # a disabled device or point
+            target.points[point].update(value, reliability)
+            if reliability == Reliability.NO_FAULT and value is not None and not target.online:
+                target.set_online(True)
 
     def _online(self, device: int, online: bool) -> None:
         target = self.devices.get(device)
