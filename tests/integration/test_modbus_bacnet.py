@@ -134,9 +134,11 @@ def test_single_device_read_write_and_names(single):
 def test_single_device_cov_over_the_network(single):
     host = single.hosts["c1"]
     ready = single.tmp / "cov-ready"
+    # its own UDP port: the writing client below binds 47808 on the same host, and a notification for
+    # 47808 could reach either process
     proc = host.popen([sys.executable, str(ROOT / "tests" / "peers" / "bp3peer.py"), "cov", "--address",
-                       "10.73.1.2/24", "--instance", "1002", "--target", "10.73.1.1", "--object",
-                       "analog-output,1005", "--wait", "6", "--ready", str(ready), "--confirmed"],
+                       "10.73.1.2/24:47809", "--instance", "1002", "--target", "10.73.1.1", "--object",
+                       "analog-output,1005", "--wait", "30", "--count", "2", "--ready", str(ready), "--confirmed"],
                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     wait_for(lambda: ready.exists() or proc.poll() is not None, 15, "the subscription")
     # priority 7 beats the 8 written before: the present value changes and is notified

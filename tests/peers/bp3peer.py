@@ -99,7 +99,7 @@ async def write(args: argparse.Namespace, app: Application) -> object:
 
 
 async def cov(args: argparse.Namespace, app: Application) -> object:
-    """Subscribe, then report every notified value for --wait seconds: [[property, value], ...]."""
+    """Subscribe, then report every notified value for --wait seconds (or --count present values)."""
     seen: list = []
     async with app.change_of_value(Address(args.target), ObjectIdentifier(args.object), 17,
                                    args.confirmed, 120) as subscription:
@@ -114,6 +114,8 @@ async def cov(args: argparse.Namespace, app: Application) -> object:
             except TimeoutError:
                 break
             seen.append([str(prop), jsonable(value)])
+            if args.count and sum(1 for p, _ in seen if p == "present-value") >= args.count:
+                break
     return seen
 
 
@@ -151,6 +153,7 @@ def main() -> int:
     parser.add_argument("--value", help="JSON value to write, or null to relinquish")
     parser.add_argument("--priority", type=int)
     parser.add_argument("--confirmed", action="store_true")
+    parser.add_argument("--count", type=int, help="cov: stop after this many present values")
     args = parser.parse_args()
     if args.command == "device":
         asyncio.run(device(args))
