@@ -21,7 +21,7 @@ from .frame import MBusError, bytes_from_hex, parse_frame
 from .jsonout import records_json
 from .records import ErrorReport, parse_payload
 from .tables import application_error_text
-from .xml import frame_xml, frame_xml_normalized, xml_bytes
+from .xml import frame_xml, frame_xml_normalized, scan_xml, xml_bytes
 
 __all__ = ["add_commands", "cmd_parse", "cmd_scan", "cmd_scan_secondary", "cmd_read", "cmd_set_address",
            "cmd_switch_baudrate"]
@@ -126,7 +126,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             if outcome == Outcome.NONE:
                 continue
             found.append({"address": address, "collision": outcome == Outcome.COLLISION})
-            if not args.json:
+            if not (args.json or args.xml):
                 _done_progress(args)
                 print(f"Collision at address {address}" if outcome == Outcome.COLLISION
                       else f"Found a M-Bus device at address {address}", flush=True)
@@ -135,6 +135,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
         master.close()
     if args.json:
         print(json.dumps({"found": found, "frames_sent": master.sent}, indent=2))
+    elif args.xml:
+        _write(xml_bytes(scan_xml([(f"{d['address']}", d["collision"]) for d in found], "PrimaryAddress")))
     return 0
 
 
@@ -161,7 +163,7 @@ def cmd_scan_secondary(args: argparse.Namespace) -> int:
                     outcome = Outcome.COLLISION
                 except NoAnswer:
                     print(f"a meter matching {mask} acknowledged but sent no data", file=sys.stderr)
-                if address and not args.json:
+                if address and not (args.json or args.xml):
                     _done_progress(args)
                     print(f"Found a device on secondary address {address} [using address mask {mask}]", flush=True)
             search.answer(outcome, address)
@@ -171,6 +173,8 @@ def cmd_scan_secondary(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"found": search.found, "selects": search.selects, "collisions": search.collisions,
                           "seconds": round(time.monotonic() - started, 3)}, indent=2))
+    elif args.xml:
+        _write(xml_bytes(scan_xml([(address, False) for address in search.found], "SecondaryAddress")))
     return 0
 
 
@@ -196,6 +200,8 @@ def cmd_read(args: argparse.Namespace) -> int:
         return 1
     finally:
         master.close()
+    if args.hex and (args.json or args.xml):
+        raise SystemExit("--hex is an output format of its own: not with --xml or --json")
     if args.json:
         print(json.dumps([records_json(f) for f in frames], indent=2, ensure_ascii=False))
     elif args.hex:
@@ -244,6 +250,7 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     form = parse.add_mutually_exclusive_group()
     form.add_argument("-n", "--normalized", action="store_true",
                       help="normalized units and values (like mbus-parse-hex -n)")
+    form.add_argument("--xml", action="store_true", help="libmbus's XML (the default)")
     form.add_argument("--json", action="store_true", help="header and records as JSON")
     parse.set_defaults(func=cmd_parse)
 
@@ -255,7 +262,9 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     line.add_argument("--timeout", type=int, metavar="MS",
                       help="answer timeout in ms [330 bit times + 50 ms, as EN 13757-2]")
     line.add_argument("--retries", type=int, default=1, help="repeat an unanswered request this often [1]")
-    line.add_argument("--json", action="store_true", help="machine-readable output")
+    form = line.add_mutually_exclusive_group()
+    form.add_argument("--xml", action="store_true", help="XML output (read: libmbus's, the default)")
+    form.add_argument("--json", action="store_true", help="JSON output")
     line.add_argument("--progress", action="store_true", default=None,
                       help="show scan progress on standard error (default: when it is a terminal)")
 
@@ -273,7 +282,7 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
                            help="read every telegram of a meter (like mbus-serial-request-data-multi-reply)")
     read.add_argument("address", help="primary address (0..250) or secondary address (16 hex digits)")
     read.add_argument("--no-reset", action="store_true", help="no SND_NKE before reading by primary address")
-    read.add_argument("--hex", action="store_true", help="the frames as hex (for mbus parse)")
+    read.add_argument("--hex", action="store_true", help="the frames as hex (for mbus parse); not with --xml/--json")
     read.set_defaults(func=cmd_read)
     set_address = mbus.add_parser("set-address", parents=[line], help="give a meter a new primary address")
     set_address.add_argument("address")

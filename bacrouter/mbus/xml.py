@@ -161,3 +161,15 @@ def frame_xml_normalized(frame: Frame) -> str:
         parts.append("    </DataRecord>\n\n")
     parts.append(EPILOGUE)
     return "".join(parts)
+
+
+def scan_xml(found: Sequence[tuple[str, bool]], element: str) -> str:
+    """A scan's result as XML (libmbus's scanners print text only): one ``<Device>`` per address."""
+    parts = ['<?xml version="1.0" encoding="ISO-8859-1"?>\n<MBusScan>\n']
+    for address, collision in found:
+        parts.append(f"    <Device>\n        <{element}>{xml_escape(address)}</{element}>\n")
+        if collision:
+            parts.append("        <Collision>true</Collision>\n")
+        parts.append("    </Device>\n")
+    parts.append("</MBusScan>\n")
+    return "".join(parts)

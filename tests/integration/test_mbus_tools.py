@@ -5,6 +5,7 @@ rates, and a converter that echoes."""
 from __future__ import annotations
 
 import json
+from xml.etree import ElementTree
 import os
 import shutil
 import subprocess
@@ -85,6 +86,10 @@ def test_primary_scan_finds_meters_and_collisions(segment, capsys):
     assert code == 0
     assert out.splitlines() == ["Found a M-Bus device at address 1", "Found a M-Bus device at address 2",
                                 "Collision at address 5"]
+    code, out, _ = run(capsys, *tool(segment, "mbus", "scan", "--last", "5", "--xml"))
+    devices = ElementTree.fromstring(out.encode("latin-1")).findall("Device")
+    assert [(d.findtext("PrimaryAddress"), d.findtext("Collision")) for d in devices] == [
+        ("1", None), ("2", None), ("5", "true")]
 
 
 @pytest.fixture
@@ -112,6 +117,9 @@ def test_multi_telegram_read_and_reads_by_secondary_address(segment, capsys):
     assert len(telegrams) == 2 and telegrams[0]["more_records_follow"] and not telegrams[1]["more_records_follow"]
     code, out, _ = run(capsys, *tool(segment, "mbus", "read", "2"))
     assert out.count("<MBusData>") == 1 and 'frame="1"' in out  # libmbus's multi-frame XML (frames from 0)
+    code, explicit, _ = run(capsys, *tool(segment, "mbus", "read", "2", "--xml"))
+    data = ElementTree.fromstring(explicit.encode("latin-1"))
+    assert data.findtext("SlaveInformation/Id") and len(data.findall("DataRecord")) > 1
     code, out, _ = run(capsys, *tool(segment, "mbus", "read", "55555555C5B20102", "--json"))
     assert code == 0 and json.loads(out)[0]["header"]["id"] == "55555555"
     code, _, err = run(capsys, *tool(segment, "mbus", "read", "5"))
