@@ -35,6 +35,7 @@ class Transmission:
     start: float
     octets: bytearray
     octet_time: float
+    serial: int = 0  # what listeners key their progress by (an id() could be reused once it is forgotten)
     garbled: set[int] = field(default_factory=set)
 
     @property
@@ -53,7 +54,7 @@ class SimNode:
         self.receiver = receiver
         self.reaction = reaction
         self.bus: Bus | None = None
-        self.heard: dict[int, int] = {}  # transmission id -> octets delivered
+        self.heard: dict[int, int] = {}  # transmission serial -> octets delivered
         self.busy_until = 0.0
         self.frames_heard: Counter[int] = Counter()  # valid frames by type
         self.tokens_for_me = 0
@@ -181,6 +182,11 @@ class Bus:
         self._schedule_wake(node)
         return node
 
+    def remove(self, node: SimNode) -> None:
+        """Unplug ``node``: it neither hears nor sends from now on (its pending wake-up is dropped)."""
+        self.nodes.remove(node)
+        self._wake_at.pop(id(node), None)
+
     # ------------------------------------------------------------------ scheduling
 
     def _push(self, at: float, kind: str, payload: object) -> None:
@@ -209,7 +215,9 @@ class Bus:
             start = max(ready + sender.reaction, last_heard + self.turnaround, sender.busy_until)
             if sender.busy_until:
                 start = max(start, sender.busy_until + self.turnaround)
-            tx = Transmission(sender, start, bytearray(encode_frame(frame)), BITS_PER_OCTET / sender.baud)
+            self._sequence += 1
+            tx = Transmission(sender, start, bytearray(encode_frame(frame)), BITS_PER_OCTET / sender.baud,
+                              self._sequence)
             self._collide(tx)
             sender.busy_until = tx.end
             # the sender's silence timer restarts with its last octet; it cannot act before then anyway
@@ -244,7 +252,7 @@ class Bus:
         for tx in self.transmissions:
             if tx.sender is node or tx.start >= upto:
                 continue
-            done = node.heard.get(id(tx), 0)
+            done = node.heard.get(tx.serial, 0)
             if done >= len(tx.octets):
                 continue
             upto_index = done
@@ -252,7 +260,7 @@ class Bus:
                 upto_index += 1
             if upto_index == done:
                 continue
-            node.heard[id(tx)] = upto_index
+            node.heard[tx.serial] = upto_index
             octets = bytes(self._as_heard(node, tx, i) for i in range(done, upto_index))
             out += node.hear(octets, tx.octet_end(upto_index - 1))
         return out
@@ -290,8 +298,8 @@ class Bus:
             if len(self.transmissions) > 64:
                 horizon = self.now - 1.0
                 self.transmissions = [t for t in self.transmissions if t.end > horizon]
+                live = {t.serial for t in self.transmissions}
                 for node in self.nodes:
-                    live = {id(t) for t in self.transmissions}
                     node.heard = {k: v for k, v in node.heard.items() if k in live}
         self.now = until
 

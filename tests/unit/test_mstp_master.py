@@ -181,7 +181,7 @@ def test_lost_master_is_dropped_and_the_ring_recovers():
     bus, nodes = ring(1, 4, 7)
     bus.run(5.0)
     gone = nodes[4]
-    bus.nodes.remove(gone)  # unplugged
+    bus.remove(gone)  # unplugged
     bus.run(15.0)
     assert nodes[1].node.counters["successor_lost"] >= 1
     assert nodes[1].node.next_station == 7
