@@ -33,18 +33,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bacrouter.mbus import bytes_from_hex  # noqa: E402
 from bacrouter.mbus.frame import req_ud2, snd_nke  # noqa: E402
 from bacrouter.mbus.master import MBusMaster  # noqa: E402
 from bacrouter.mbus.search import DECIMAL_DIGITS, HEX_DIGITS, Outcome, SecondarySearch  # noqa: E402
+from tests.peers.mbus_meters import corpus_telegram as telegram  # noqa: E402
 
-CORPUS = ROOT.parent / "shared" / "testdata" / "mbus" / "frames"
 SIMULATOR = ROOT / "tests" / "peers" / "mbus_meters.py"
 BAUD = 2400
-
-
-def telegram(name: str) -> str:
-    return bytes_from_hex((CORPUS / name).read_text()).hex()
 
 
 def segment() -> list[dict]:

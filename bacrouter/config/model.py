@@ -10,8 +10,10 @@ Conversion problems are collected with their location instead of raised, so
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 from .resources import Resource
@@ -88,6 +90,24 @@ class _Section:
         if self.source is not None:
             line = self.source.option_lines.get(option, self.source.line) if option else self.source.line
         return Problem(message, self.file, line, self.label, option, severity)
+
+    def read_json(self, path: Path, option: str, what: str, problems: list[Problem]) -> tuple[Any, bytes] | None:
+        """The JSON file this section refers to (by ``option``), and its bytes; None after a located problem."""
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            problems.append(self.problem(f"{what} {path} not found", option if getattr(self, option, "") else ""))
+            return None
+        except OSError as err:
+            problems.append(self.problem(f"cannot read {path}: {err.strerror}", option))
+            return None
+        try:
+            return json.loads(raw.decode("utf-8")), raw
+        except UnicodeDecodeError:
+            problems.append(Problem("not UTF-8 text", str(path), 0, self.label))
+        except json.JSONDecodeError as err:
+            problems.append(Problem(f"{err.msg} (column {err.colno})", str(path), err.lineno, self.label))
+        return None
 
     @classmethod
     def options(cls) -> list[dataclasses.Field[Any]]:

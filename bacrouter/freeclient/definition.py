@@ -11,7 +11,6 @@ is accepted as is; the ``freeclient_bus`` section's options, where set, win.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,22 +211,10 @@ def load_buses(config: Config, data_dir: Path) -> list[Problem]:
     for bus in config.freeclient_buses:
         path = definition_path(bus, data_dir)
         bus.definition_file = str(path)
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            problems.append(bus.problem(f"bus definition {path} not found", "definition" if bus.definition else ""))
+        loaded = bus.read_json(path, "definition", "bus definition", problems)
+        if loaded is None:
             continue
-        except OSError as err:
-            problems.append(bus.problem(f"cannot read {path}: {err.strerror}", "definition"))
-            continue
-        try:
-            data = json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            problems.append(Problem("not UTF-8 text", str(path), 0, bus.label))
-            continue
-        except json.JSONDecodeError as err:
-            problems.append(Problem(f"{err.msg} (column {err.colno})", str(path), err.lineno, bus.label))
-            continue
+        data, raw = loaded
         definition, messages = parse_definition(data, bus, data_dir)
         bus.definition_signature = hashlib.sha1(raw + definition.script if definition else raw).hexdigest()
         bus.bus = definition

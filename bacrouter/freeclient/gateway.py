@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config.model import Config, Problem
 from ..modbus.mapping import place_points, plan_gateway
-from ..modbus.objects import GatewayObject, Reliability, make_object, units_code
+from ..modbus.objects import GatewayObject, Reliability, make_object, point_kwargs, units_code
 from .bus import BusRuntime
 from .definition import BusDefinition, DevicePlan, PointDef
 
@@ -127,20 +127,9 @@ class FcPoint:
 
     def __init__(self, device: FcDevice, point: PointDef, code: str, instance: int, name: str) -> None:
         self.device, self.point, self.bus = device, point, device.bus
-        kwargs: dict[str, Any] = {}
-        if point.kind == "analog":
-            try:
-                kwargs["units"] = units_code(point.unit)
-            except ValueError:
-                kwargs["units"] = 95
-            kwargs["cov_increment"] = point.cov_increment
-        else:
-            kwargs["texts"] = point.state_texts or None
-            if point.kind == "binary":
-                kwargs["reverse"] = point.polarity
         writable = not code.endswith("i")
         self.obj: GatewayObject = make_object(code, instance, name, description=point.description,
-                                              writer=self if writable else None, **kwargs)
+                                              writer=self if writable else None, **point_kwargs(point))
 
     def check(self, value: Any) -> None:
         pass  # the object checked the range; what the device accepts is the script's to say

@@ -212,34 +212,30 @@ def cmd_read(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_set_address(args: argparse.Namespace) -> int:
+def _command_meter(args: argparse.Namespace, action: Any, done: str) -> int:
+    """Run ``action(master, address)`` on one meter; say ``done``, or why it failed (exit 1)."""
     from .master import Collision, NoAnswer
 
     master = _master(args)
     try:
-        master.set_address(_address(args.address), args.new_address)
+        action(master, _address(args.address))
     except (NoAnswer, Collision, MBusError, OSError) as err:
         print(f"{args.address}: {err}", file=sys.stderr)
         return 1
     finally:
         master.close()
-    print(f"Set primary address of device to {args.new_address}")
+    print(done)
     return 0
+
+
+def cmd_set_address(args: argparse.Namespace) -> int:
+    return _command_meter(args, lambda master, address: master.set_address(address, args.new_address),
+                          f"Set primary address of device to {args.new_address}")
 
 
 def cmd_switch_baudrate(args: argparse.Namespace) -> int:
-    from .master import Collision, NoAnswer
-
-    master = _master(args)
-    try:
-        master.switch_baudrate(_address(args.address), args.new_baud)
-    except (NoAnswer, Collision, MBusError, OSError) as err:
-        print(f"{args.address}: {err}", file=sys.stderr)
-        return 1
-    finally:
-        master.close()
-    print(f"Switched the device to {args.new_baud} baud (talk to it at that rate from now on)")
-    return 0
+    return _command_meter(args, lambda master, address: master.switch_baudrate(address, args.new_baud),
+                          f"Switched the device to {args.new_baud} baud (talk to it at that rate from now on)")
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 from ..config.model import Config, ModbusSlave, Problem
@@ -38,23 +37,11 @@ def attach_points(config: Config, data_dir: Path) -> list[Problem]:
     for slave in config.modbus_slaves:
         path = points_path(slave, data_dir)
         slave.points_file = str(path)
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            problems.append(slave.problem(f"points file {path} not found", "points" if slave.points else ""))
+        loaded = slave.read_json(path, "points", "points file", problems)
+        if loaded is None:
             continue
-        except OSError as err:
-            problems.append(slave.problem(f"cannot read {path}: {err.strerror}", "points"))
-            continue
+        data, raw = loaded
         slave.points_signature = hashlib.sha1(raw).hexdigest()
-        try:
-            data = json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            problems.append(Problem("not UTF-8 text", str(path), 0, slave.label))
-            continue
-        except json.JSONDecodeError as err:
-            problems.append(Problem(f"{err.msg} (column {err.colno})", str(path), err.lineno, slave.label))
-            continue
         points, messages = parse_points(data, "")
         slave.point_list = points
         if not messages and not any(p.enabled for p in points):

@@ -26,7 +26,7 @@ from .codec import DecodeError, Function, ModbusException, Request
 from .datatypes import ByteOrder, DataTypeError, ValueCodec
 from .devconfig import Point
 from .mapping import STATUS_OBJECTS, PointPlan, SlavePlan, plan_gateway
-from .objects import GatewayObject, Reliability, make_object, units_code
+from .objects import GatewayObject, Reliability, make_object, point_kwargs
 from .plan import Item, Limits, ReadPlanner, ReadRequest, read_function
 from .schedule import MasterSchedule, Outcome, SlaveSchedule, WriteJob
 from .transport import SerialTransport, Target, TcpTransport, Transport
@@ -109,20 +109,9 @@ class PointRuntime:
         self._rewrites = 0  # re-writes in a row that did not take: each waits twice as long
         self._mismatch = False  # the unreliability is ours (read-back), not the value's
         point = self.point
-        kwargs: dict[str, Any] = {}
-        if point.kind == "analog":
-            try:
-                kwargs["units"] = units_code(point.unit)
-            except ValueError:
-                kwargs["units"] = 95
-            kwargs["cov_increment"] = point.cov_increment
-        else:
-            kwargs["texts"] = point.state_texts or None
-            if point.kind == "binary":
-                kwargs["reverse"] = point.polarity
         self.obj: GatewayObject = make_object(plan.object_type, plan.instance, plan.name,
                                               description=point.description,
-                                              writer=self if point.writable else None, **kwargs)
+                                              writer=self if point.writable else None, **point_kwargs(point))
 
     # ------------------------------------------------------------------ Modbus to BACnet
 

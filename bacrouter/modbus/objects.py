@@ -28,7 +28,7 @@ from bacpypes3.constructeddata import Any as AnyValue
 from bacpypes3.errors import ExecutionError
 from bacpypes3.primitivedata import Null, ObjectIdentifier
 
-__all__ = ["GatewayObject", "AnalogPoint", "BinaryPoint", "MultistatePoint", "make_object", "Reliability",
+__all__ = ["GatewayObject", "AnalogPoint", "BinaryPoint", "MultistatePoint", "make_object", "point_kwargs", "Reliability",
            "Subscription", "PointWriter", "units_code"]
 
 log = logging.getLogger("bacrouter.modbus.objects")
@@ -473,6 +473,21 @@ def _make_class(code: str) -> type[GatewayObject]:
         if not any(name in vars(cls) for cls in base.__mro__) and name not in namespace:
             namespace[name] = property(lambda self, name=name: getattr(self, "_get_" + name)())
     return type(f"Gateway{bp.__name__}", (base,), namespace)
+
+
+def point_kwargs(point: Any) -> dict[str, Any]:
+    """make_object's keyword arguments from a point definition (Modbus or Free Client): units and COV
+    increment for analog points, state texts and polarity for the others; unknown units become no-units."""
+    if point.kind == "analog":
+        try:
+            units = units_code(point.unit)
+        except ValueError:
+            units = 95
+        return {"units": units, "cov_increment": point.cov_increment}
+    kwargs: dict[str, Any] = {"texts": point.state_texts or None}
+    if point.kind == "binary":
+        kwargs["reverse"] = point.polarity
+    return kwargs
 
 
 def make_object(code: str, instance: int, name: str, **kwargs: Any) -> GatewayObject:

@@ -13,27 +13,22 @@ from pathlib import Path
 
 import pytest
 
-from bacrouter.mbus import bytes_from_hex
 from bacrouter.modbus.objects import Reliability
 
+from ..peers.mbus_meters import corpus_telegram
 from .modbus_harness import PtyPair, in_loop, obj, running, until, write_config
 from .netns import ROOT, Network, needs_netns, wait_for
 
 pytestmark = pytest.mark.skipif(shutil.which("socat") is None and not os.environ.get("BACROUTER_REQUIRE_ALL"),
                                 reason="needs socat")
 
-CORPUS = ROOT.parent / "shared" / "testdata" / "mbus" / "frames"
 OK, COMM = Reliability.NO_FAULT, Reliability.COMMUNICATION_FAILURE
 
 
-def telegram(name: str) -> str:
-    return bytes_from_hex((CORPUS / name).read_text()).hex()
-
-
 METERS = [
-    {"primary": 1, "secondary": "12345678A5B10102", "telegrams": [telegram("els_falcon.hex")]},
+    {"primary": 1, "secondary": "12345678A5B10102", "telegrams": [corpus_telegram("els_falcon.hex")]},
     {"primary": 2, "secondary": "1234AB78A5B10102",
-     "telegrams": [telegram("abb_delta.hex"), telegram("SEN_Sensus-PolluTherm.hex")]},
+     "telegrams": [corpus_telegram("abb_delta.hex"), corpus_telegram("SEN_Sensus-PolluTherm.hex")]},
 ]
 BUS = {"tag": "update_interval=300, force_reset=true, offline_interval=500", "baudrate": 2400, "fcdevices": [
     {"name": "water", "tag": "addr=1", "instance": 8001, "fcpoints": [

@@ -15,29 +15,23 @@ from pathlib import Path
 import pytest
 
 from bacrouter.cli import main
-from bacrouter.mbus import bytes_from_hex
 
+from ..peers.mbus_meters import corpus_telegram
 from .modbus_harness import PtyPair
 from .netns import ROOT, wait_for
 
 pytestmark = pytest.mark.skipif(shutil.which("socat") is None and not os.environ.get("BACROUTER_REQUIRE_ALL"),
                                 reason="needs socat")
 
-CORPUS = ROOT.parent / "shared" / "testdata" / "mbus" / "frames"
-
-
-def telegram(name: str) -> str:
-    return bytes_from_hex((CORPUS / name).read_text()).hex()
-
 
 METERS = [
-    {"primary": 1, "secondary": "12345678A5B10102", "telegrams": [telegram("els_falcon.hex")]},
+    {"primary": 1, "secondary": "12345678A5B10102", "telegrams": [corpus_telegram("els_falcon.hex")]},
     # hex digits in the identification number, and two telegrams (the first says more records follow)
     {"primary": 2, "secondary": "1234AB78A5B10102",
-     "telegrams": [telegram("abb_delta.hex"), telegram("SEN_Sensus-PolluTherm.hex")]},
+     "telegrams": [corpus_telegram("abb_delta.hex"), corpus_telegram("SEN_Sensus-PolluTherm.hex")]},
     # two meters on primary address 5, and the same identification from two manufacturers
-    {"primary": 5, "secondary": "55555555A5B10102", "telegrams": [telegram("kamstrup_382_005.hex")]},
-    {"primary": 5, "secondary": "55555555C5B20102", "telegrams": [telegram("emh_diz.hex")]},
+    {"primary": 5, "secondary": "55555555A5B10102", "telegrams": [corpus_telegram("kamstrup_382_005.hex")]},
+    {"primary": 5, "secondary": "55555555C5B20102", "telegrams": [corpus_telegram("emh_diz.hex")]},
 ]
 
 

@@ -26,8 +26,15 @@ import select
 import sys
 import time
 import tty
+from pathlib import Path
 
 ACK = 0xE5
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "mbus" / "frames"
+
+
+def corpus_telegram(name: str) -> str:
+    """A reply frame of the libmbus test corpus, as hex for METERS.json."""
+    return bytes.fromhex((CORPUS / name).read_text()).hex()
 
 
 def checksum(octets: bytes) -> int:
