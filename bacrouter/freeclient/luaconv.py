@@ -7,7 +7,9 @@ reliable`` and, for writable points, ``encode(value, count) -> regs``;
 :class:`~bacrouter.modbus.conversions.Conversion` named after its file, so a
 Modbus point with data type ``o<name>`` uses it.
 
-All conversions share one sandbox, used from the event loop's thread only.
+Each script has a sandbox of its own (one cannot change what another sees),
+used from the event loop's thread only, with a small budget: a conversion
+runs for every value read.
 """
 
 from __future__ import annotations
@@ -25,22 +27,16 @@ log = logging.getLogger("bacrouter.conversions")
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 SHIPPED = ("bcd", "compat_bcd", "m10k", "low10th")
-#: a conversion runs for every value read: a small budget
+#: a conversion runs for every value read, on the event loop: a small budget
 INSTRUCTIONS = 200_000
-
-_sandbox: Sandbox | None = None
-
-
-def _runtime() -> Sandbox:
-    global _sandbox
-    if _sandbox is None:
-        _sandbox = Sandbox("conversions", memory_limit=8 * 2**20, instruction_limit=INSTRUCTIONS)
-    return _sandbox
+TIME_LIMIT = 0.5
+MEMORY = 4 * 2**20
 
 
 def load_script(path: Path) -> Conversion:
     """The conversion a script file defines; raises ScriptError or OSError."""
-    sandbox = _runtime()
+    sandbox = Sandbox(f"conversion {path.name}", memory_limit=MEMORY, instruction_limit=INSTRUCTIONS,
+                      time_limit=TIME_LIMIT)
     returned = sandbox.run(path.read_bytes(), path.name)
     table = returned[0] if returned else None
     if table is None or not hasattr(table, "items"):

@@ -6,15 +6,18 @@ script needs: no ``os``, ``io``, ``debug``, ``coroutine``, ``package``,
 ``require``, ``dofile``, ``loadfile``, ``collectgarbage``, no
 ``string.dump``, ``load`` of text only (no bytecode), and no way into
 Python (the ``python`` table is gone, and Python objects handed to Lua
-refuse every attribute). Each entry into Lua has an instruction budget (a
-count hook; ``pcall`` cannot swallow the budget's error) and the runtime a
-memory cap. Strings stay bytes (``encoding=None``): binary frames pass
-through untouched.
+refuse every attribute), no ``__gc`` finalizers (they run with the hook
+off). Each entry into Lua has an instruction budget and a time limit (a
+count hook; ``pcall`` cannot swallow their errors), patterns whose
+backtracking could run for hours in one C call are refused, and the
+runtime has a memory cap (running out is final too). Strings stay bytes
+(``encoding=None``): binary frames pass through untouched.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -24,23 +27,47 @@ __all__ = ["Sandbox", "ScriptError", "MEMORY_LIMIT", "INSTRUCTION_LIMIT"]
 
 log = logging.getLogger("bacrouter.lua")
 
-MEMORY_LIMIT = 32 * 2**20  # bytes per runtime
+MEMORY_LIMIT = 32 * 2**20  # bytes per runtime a script may hold
+#: headroom above the script's limit for what the host hands in (tables, answers): Lua must never run out
+#: of memory while Python is writing into it, outside a protected call (lua_atpanic aborts the process)
+MEMORY_RESERVE = 2 * 2**20
 INSTRUCTION_LIMIT = 50_000_000  # per entry into Lua (a callback, init); about a second of pure Lua
 HOOK_EVERY = 1000  # instructions between two budget checks
+CLOCK_EVERY = 4  # budget checks between two looks at the clock
+#: wall-clock limit of one entry into Lua: C functions (string.rep near the memory cap, patterns) cost
+#: time that the instruction count does not see
+TIME_LIMIT = 10.0
+#: the most backtracking steps a pattern may be able to take (estimated as subject length to the power of
+#: its repetitions, one more when unanchored); Lua's matcher is exponential and cannot be interrupted
+PATTERN_STEPS = 2e9
+MEMORY_ERROR = "not enough memory"
 
 _SETUP = b"""
 local sethook, error, raw_pcall, raw_xpcall, raw_load, select = debug.sethook, error, pcall, xpcall, load, select
-local budget, exhausted = 0, false
+local raw_setmetatable, rawget, type, tostring, gc = setmetatable, rawget, type, tostring, collectgarbage
+local budget, exhausted, out_of_memory, ticks = 0, false, false, 0
 local LIMIT = "instruction limit exceeded (endless loop?)"
+local poll = ...  -- the host: nil, or why the script must stop now (time limit, bus stopping)
 sethook(function()
-  budget = budget - %d
+  budget = budget - HOOK_EVERY
+  ticks = ticks + 1
   if budget < 0 then
     exhausted = true
     error(LIMIT, 0)
   end
-end, "", %d)
+  if ticks %% CLOCK_EVERY == 0 then
+    local verdict = poll()
+    if verdict then
+      LIMIT, exhausted = verdict, true
+      error(verdict, 0)
+    end
+  end
+end, "", HOOK_EVERY)
+-- pcall cannot swallow the budget, the clock or running out of memory: the script is over
 local function rethrow(...)
   if exhausted then error(LIMIT, 0) end
+  if select(1, ...) == false and select(2, ...) == "MEMORY_ERROR" then out_of_memory = true end
+  if out_of_memory then error("MEMORY_ERROR", 0) end
   return ...
 end
 pcall = function(...) return rethrow(raw_pcall(...)) end
@@ -48,14 +75,78 @@ xpcall = function(...) return rethrow(raw_xpcall(...)) end
 load = function(chunk, name, mode, ...)  -- (an explicit nil env would be an env)
   return raw_load(chunk, name, "t", ...)
 end
+-- a finalizer runs with the hook off (and at lua_close, holding the GIL): no __gc for scripts
+setmetatable = function(t, mt)
+  if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+    error("__gc metamethods are not available to scripts", 2)
+  end
+  return raw_setmetatable(t, mt)
+end
+-- patterns: refuse the ones whose backtracking could run for hours inside one C call
+local sfind, smatch, sgmatch, sgsub = string.find, string.match, string.gmatch, string.gsub
+local repetitions_of = {}
+local cached = 0
+local function repetitions(p)
+  local q = repetitions_of[p]
+  if q == nil then
+    local bare = sgsub(sgsub(p, "%%%%.", ""), "%%[.-%%]", "x")
+    q = select(2, sgsub(bare, "[%%*%%+%%-%%?]", ""))
+    if cached > 256 then repetitions_of, cached = {}, 0 end
+    repetitions_of[p], cached = q, cached + 1
+  end
+  return q
+end
+-- C functions whose work grows with their output are charged for it
+local function charge(octets)
+  budget = budget - octets // 64
+  if budget < 0 then
+    exhausted = true
+    error(LIMIT, 0)
+  end
+end
+local srep, tconcat = string.rep, table.concat
+string.rep = function(s, n, sep)
+  local result = srep(s, n, sep)
+  charge(#result)
+  return result
+end
+table.concat = function(...)
+  local result = tconcat(...)
+  charge(#result)
+  return result
+end
+local function check(s, p, anchorable)
+  if type(p) ~= "string" then return end  -- the string function says what is wrong
+  local n = type(s) == "string" and #s or #tostring(s)
+  charge(n)
+  local q = repetitions(p)
+  if q == 0 then return end
+  if not (anchorable and p:byte(1) == 94) then q = q + 1 end
+  if (n + 1.0) ^ q > PATTERN_STEPS then
+    error(("pattern too costly for a subject of %%d bytes (%%d repetitions): anchor it, "
+           .. "or match smaller pieces"):format(n, q), 3)
+  end
+end
+string.find = function(s, p, init, plain)
+  if not plain then check(s, p, true) end
+  return sfind(s, p, init, plain)
+end
+string.match = function(s, p, init) check(s, p, true) return smatch(s, p, init) end
+string.gmatch = function(s, p, ...) check(s, p, false) return sgmatch(s, p, ...) end
+string.gsub = function(s, p, ...) check(s, p, true) return sgsub(s, p, ...) end
 string.dump = nil
-os, io, debug, coroutine, package, require, dofile, loadfile, collectgarbage, python = nil
-return function(instructions) budget, exhausted = instructions, false end
-"""
+os, io, debug, coroutine, package, require, dofile, loadfile, collectgarbage, python, warn = nil
+return function(instructions)
+  budget, exhausted, out_of_memory, ticks = instructions, false, false, 0
+  LIMIT = "instruction limit exceeded (endless loop?)"
+end, function() out_of_memory = true end, function() gc("collect") end
+""".replace(b"HOOK_EVERY", str(HOOK_EVERY).encode()).replace(b"CLOCK_EVERY", str(CLOCK_EVERY).encode()) \
+    .replace(b"PATTERN_STEPS", repr(PATTERN_STEPS).encode()).replace(b"MEMORY_ERROR", MEMORY_ERROR.encode()) \
+    .replace(b"%%", b"%")
 
 
 class ScriptError(Exception):
-    """A script failed. ``kind``: error, memory, instructions, interface."""
+    """A script failed. ``kind``: error, memory, instructions (or time), interface, stopped."""
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
@@ -69,13 +160,19 @@ def _deny(obj: Any, name: Any, *value: Any) -> Any:
 class Sandbox:
     """One Lua runtime; every call into it goes through :meth:`call`."""
 
-    def __init__(self, name: str, memory_limit: int = MEMORY_LIMIT, instruction_limit: int = INSTRUCTION_LIMIT) -> None:
+    def __init__(self, name: str, memory_limit: int = MEMORY_LIMIT, instruction_limit: int = INSTRUCTION_LIMIT,
+                 time_limit: float = TIME_LIMIT) -> None:
         self.name = name
+        self.memory_limit = memory_limit
         self.instruction_limit = instruction_limit
+        self.time_limit = time_limit
         self.lua = LuaRuntime(encoding=None, register_eval=False, register_builtins=False,
                               unpack_returned_tuples=True, attribute_handlers=(_deny, _deny),
-                              max_memory=memory_limit)
-        self._set_budget = self.lua.execute(_SETUP % (HOOK_EVERY, HOOK_EVERY))
+                              max_memory=memory_limit + MEMORY_RESERVE)
+        self._deadline = 0.0
+        self._interrupted = False
+        self._set_budget, self._out_of_memory, self._collect = self.lua.execute(_SETUP, self._poll)
+        self._load = self.lua.globals().load  # ours: a script may replace the global
         self._tablefn = self.lua.eval("function(...) return {...} end")
 
     # ------------------------------------------------------------------ running code
@@ -83,23 +180,27 @@ class Sandbox:
     def run(self, source: bytes | str, chunk_name: str) -> tuple[Any, ...]:
         """Load and run a script (text only); returns what it returned, as a tuple."""
         text = source.encode() if isinstance(source, str) else source
-        loader = self.lua.globals().load
-        loaded = self.call(loader, text, b"=" + chunk_name.encode())
+        loaded = self.call(self._load, text, b"=" + chunk_name.encode())
         chunk, error = (loaded + (None, None))[:2]
         if chunk is None:
             raise ScriptError("error", _text(error) or "the script does not load")
         return self.call(chunk)
 
     def call(self, function: Any, *args: Any) -> tuple[Any, ...]:
-        """Call a Lua function with a fresh instruction budget; results as a tuple."""
+        """Call a Lua function with a fresh instruction budget and time limit; results as a tuple."""
         self._set_budget(self.instruction_limit)
+        self._deadline = time.monotonic() + self.time_limit
         try:
             result = function(*args)
         except LuaMemoryError:
-            raise ScriptError("memory", f"memory limit of {self.lua.get_max_memory() // 2**20} MB exceeded") from None
+            raise self._memory_error() from None
         except LuaError as err:
             message = _text(err.args[0] if err.args else err)
-            kind = "instructions" if "instruction limit exceeded" in message else "error"
+            if message == MEMORY_ERROR:
+                raise self._memory_error() from None
+            if self._interrupted:
+                raise ScriptError("stopped", "stopped while the script ran") from None
+            kind = "instructions" if "limit exceeded" in message else "error"
             raise ScriptError(kind, message) from None
         except ScriptError:
             raise
@@ -107,14 +208,38 @@ class Sandbox:
             raise ScriptError("error", f"{type(err).__name__}: {err}") from None
         finally:
             self._set_budget(self.instruction_limit)
+        if self.memory_used() > self.memory_limit:  # what it holds now, garbage aside, must leave the reserve
+            self._collect()
+            if self.memory_used() > self.memory_limit:
+                raise self._memory_error()
         if result is None:
             return ()
         return result if isinstance(result, tuple) else (result,)
 
+    def interrupt(self) -> None:
+        """From any thread: make the running script (and every later call) stop at its next clock check."""
+        self._interrupted = True
+
+    def _poll(self) -> bytes | None:
+        if self._interrupted:
+            return b"stopped"
+        if time.monotonic() > self._deadline:
+            return b"time limit exceeded (%g s for one call into the script)" % self.time_limit
+        return None
+
+    def _memory_error(self) -> ScriptError:
+        return ScriptError("memory", f"memory limit of {self.memory_limit // 2**20} MB exceeded")
+
     # ------------------------------------------------------------------ values both ways
 
     def table(self, value: Mapping[Any, Any] | Iterable[Any] | None = None, **fields: Any) -> Any:
-        """A Lua table from a dict (keys as given) or a sequence (1-based), recursively; text becomes bytes."""
+        """A Lua table from a dict (keys as given) or a sequence (1-based), recursively; text becomes bytes.
+
+        Refused (ScriptError, and fatal for the script even under pcall) while the script holds more than
+        its limit: writing into a table is not a protected call, and Lua out of memory there aborts."""
+        if self.memory_used() > self.memory_limit:
+            self._out_of_memory()
+            raise self._memory_error()
         table = self._tablefn()
         if isinstance(value, Mapping):
             items: Iterable[tuple[Any, Any]] = value.items()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -55,7 +56,7 @@ def test_metatable_tricks_stay_inside(box):
     ("while true do pcall(function() while true do end end) end", "instructions"),
     ("while true do xpcall(function() while true do end end, function() return 1 end) end", "instructions"),
     ("local function f() return f() end return f()", "instructions"),  # a proper tail call loops forever
-    ("local t = {} for i = 1, 1e9 do t[i] = i end", "memory"),
+    ("local t = {} for i = 1, 1e9 do t[i] = {i, i, i, i} end", "memory"),
     ("local s = string.rep('x', 2^30)", "memory"),
     ("local s = 'x' while true do s = s .. s end", "memory"),
     ("error('boom')", "error"),
@@ -68,6 +69,77 @@ def test_bombs_are_contained(box, bomb, kind):
     assert err.value.kind in kind.split(" or ")
     assert time.monotonic() - started < 5
     assert box.run("return 40 + 2", "after") == (42,)  # the runtime is still usable
+
+
+def test_running_out_of_memory_is_final_even_under_pcall(box):
+    # a script that swallows the memory error would park at the cap, and the host's next write into
+    # Lua would abort the process: the error goes through pcall, and what it holds afterwards counts
+    with pytest.raises(ScriptError) as err:
+        box.run("hog = nil pcall(function() while true do hog = {hog} end end) return 1", "hog")
+    assert err.value.kind == "memory"
+    parked = Sandbox("parked", memory_limit=4 * 2**20)
+    with pytest.raises(ScriptError) as err:  # holds more than its limit without ever failing an allocation
+        parked.run("big = {} for i = 1, 40 do big[i] = string.rep('x', 2^17) .. i end return 1", "parked")
+    assert err.value.kind == "memory"
+    with pytest.raises(ScriptError, match="memory"):
+        parked.table([1, 2, 3])  # the host refuses to write into it
+
+
+def test_finalizers_are_refused(box):
+    # __gc runs with the count hook off (and at lua_close with the GIL held): an endless one froze everything
+    with pytest.raises(ScriptError, match="__gc"):
+        box.run("setmetatable({}, {__gc = function() while true do end end})", "gc")
+    assert box.run("local mt = {} local t = setmetatable({}, mt) mt.__gc = function() while true do end end "
+                   "t = nil return 1", "late") == (1,)  # a __gc added later is never called (Lua 5.4)
+
+
+@pytest.mark.parametrize("bomb", [
+    "return string.find(string.rep('a', 60), string.rep('a*', 12) .. 'b')",
+    "return (string.rep('a', 25)):gsub(string.rep('a?', 25) .. string.rep('a', 25), 'x')",
+    "for w in string.gmatch(string.rep('a', 3000), 'a*a*a*b') do end",
+    "return string.match(string.rep('a', 2^20), '.-.-b')",
+])
+def test_patterns_that_could_backtrack_for_hours_are_refused(box, bomb):
+    started = time.monotonic()
+    with pytest.raises(ScriptError, match="pattern too costly"):
+        box.run(bomb, "pattern")
+    assert time.monotonic() - started < 1
+
+
+def test_everyday_patterns_still_work(box):
+    assert box.run("local t = {} for k, v in ('a=1, bb=22'):gmatch('(%w+)=(%w+)') do t[#t + 1] = k .. v end "
+                   "return table.concat(t, ';'), ('x-12.5y'):match('^x(%-?[%d.]+)'), "
+                   "string.find('a+b', '+', 1, true), ('%d'):gsub('%%', '!')", "everyday") == (
+        b"a1;bb22", b"-12.5", 2, b"!d", 1)
+    # plain find is linear: any subject
+    assert box.run("return (string.rep('a', 2^20) .. 'b'):find('b', 1, true)", "plain") == (2**20 + 1, 2**20 + 1)
+
+
+def test_work_in_c_functions_counts(box):
+    # five instructions an iteration, each building 8 MB: the instruction count alone would allow days
+    started = time.monotonic()
+    with pytest.raises(ScriptError) as err:
+        box.run("for i = 1, 1e9 do local s = string.rep('x', 2^23) end", "rep")
+    assert err.value.kind == "instructions" and time.monotonic() - started < 5
+
+
+def test_time_limit_and_interrupt():
+    slow = Sandbox("slow", instruction_limit=10**12, time_limit=0.3)
+    started = time.monotonic()
+    with pytest.raises(ScriptError, match="time limit"):
+        slow.run("while true do end", "slow")
+    assert 0.25 < time.monotonic() - started < 2
+    box = Sandbox("stopped", instruction_limit=10**12)
+    threading.Timer(0.2, box.interrupt).start()
+    with pytest.raises(ScriptError) as err:
+        box.run("while true do end", "loop")
+    assert err.value.kind == "stopped"
+
+
+def test_a_script_cannot_change_how_the_host_loads_scripts(box):
+    box.run("load = function() return function() return 42 end end warn = nil", "hijack")
+    assert box.run("return 7", "next") == (7,)
+    assert box.run("return warn == nil", "t") == (True,)  # warnings would go straight to stderr
 
 
 def test_errors_are_located(box):
