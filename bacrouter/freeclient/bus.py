@@ -18,6 +18,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -33,6 +34,11 @@ __all__ = ["BusRuntime", "BusSink", "Reliability"]
 log = logging.getLogger("bacrouter.freeclient")
 
 STOP_TIMEOUT = 3.0
+#: the longest before_idle or timeout a script may ask for (a transaction holds a line that others share)
+LONGEST_WAIT = 60.0
+#: transactions a script may have queued, and distinct timers it may have running
+MAX_PENDING_IO = 256
+MAX_TIMERS = 4096
 
 
 class Reliability:
@@ -41,11 +47,14 @@ class Reliability:
     COMMUNICATION_FAILURE = 12
 
 
+#: what one callback reported, in order: ("point", device, point, value, reliability) or ("online", device, bool)
+Event = tuple[Any, ...]
+
+
 class BusSink(Protocol):
     """Where the bus's news goes (called from the bus thread)."""
 
-    def points(self, updates: list[tuple[int, int, Any, int]]) -> None: ...
-    def online(self, device: int, online: bool) -> None: ...
+    def report(self, events: list[Event]) -> None: ...
     def failed(self, reason: str) -> None: ...
 
 
@@ -74,7 +83,7 @@ class BusRuntime:
         self._points = {(d.index, p.index): _PointMirror() for d in definition.devices for p in d.points}
         self._online = {d.index: False for d in definition.devices}
         self._lock = threading.Lock()  # guards writes and the mirrors' commanded values
-        self._writes: deque[tuple[int, int, Any]] = deque()
+        self._writes: dict[tuple[int, int], Any] = {}  # pending per point, oldest first; a newer value replaces
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._timers: list[tuple[float, int, Any, Any]] = []  # (due, sequence, id, callback)
@@ -86,7 +95,8 @@ class BusRuntime:
         self.counters = {"callbacks": 0, "transactions": 0, "noreply": 0, "errors": 0, "writes": 0}
         self.sandbox: Sandbox | None = None
         self._ctx: Any = None
-        self._updates: list[tuple[int, int, Any, int]] = []  # reported during the current callback
+        # reported during the current callback, the last word per point or device, in the order said
+        self._batch: dict[tuple[Any, ...], Event] = {}
 
     # ------------------------------------------------------------------ lifecycle (event loop thread)
 
@@ -95,18 +105,30 @@ class BusRuntime:
         self._thread = threading.Thread(target=self._main, name=f"freeclient-{self.name}", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
+        """Ask the thread to end (any thread): a wait on the line or a running script ends soon after."""
         self._stop.set()
         self._wake.set()
+        if self.sandbox is not None:
+            self.sandbox.interrupt()
+
+    def stop(self) -> None:
+        self.request_stop()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(STOP_TIMEOUT)
+            if self._thread.is_alive():
+                log.warning("Free Client bus %s: its thread did not end within %g s", self.name, STOP_TIMEOUT)
         if self.state not in ("failed",):
             self.state = "stopped"
 
+    @property
+    def accepts_writes(self) -> bool:
+        return self.state in ("starting", "running")
+
     def post_write(self, device: int, point: int, value: Any) -> None:
-        """A BACnet write (value None: relinquished) for the script's firstwrite()."""
+        """A BACnet write (value None: relinquished) for the script's firstwrite(); one pending per point."""
         with self._lock:
-            self._writes.append((device, point, value))
+            self._writes[(device, point)] = value
             mirror = self._points.get((device, point))
             if mirror is not None:
                 mirror.commanded = value
@@ -142,7 +164,8 @@ class BusRuntime:
                 self._wake.wait(wait)
                 self._wake.clear()
         except ScriptError as err:
-            self._fail(f"script {err.kind}: {err}")
+            if not self._stop.is_set():
+                self._fail(f"script {err.kind}: {err}")
         except Exception as err:  # our bug: the bus stops, the daemon does not
             log.exception("Free Client bus %s failed", self.name)
             self._fail(f"internal error: {err}")
@@ -191,7 +214,7 @@ class BusRuntime:
                 points.append({"tag": point.tag, "name": point.name, "instance": point.instance,
                                "obj_type": code[0], "commandable": code.endswith("o"),
                                "read_only": code.endswith("i"),
-                               "max_value": len(point.state_texts) if code[0] == "m" else (1 if code[0] == "b" else 0)})
+                               "max_value": len(point.state_texts) if code[0] == "m" else (2 if code[0] == "b" else 0)})
             devices.append({"tag": device.tag, "name": device.name, "instance": device.instance or 0,
                             "points": points})
         return {"type": definition.interface, "baudrate": definition.baudrate, "tag": definition.tag,
@@ -207,24 +230,24 @@ class BusRuntime:
         try:
             return self.sandbox.call(function, *args)
         finally:
-            if self._updates:
-                updates, self._updates = self._updates, []
-                self.sink.points(updates)
+            if self._batch:
+                events, self._batch = list(self._batch.values()), {}
+                self.sink.report(events)
 
     def _transact(self, kind: str, args: tuple[Any, ...], callback: Any) -> None:
         self.counters["transactions"] += 1
         if kind == "rs485":
             packet, before_idle, timeout, maxlen = args
-            result, data = self._line.transaction(self._settings, packet, before_idle, timeout, maxlen)
+            result, data = self._line.transaction(self._settings, packet, before_idle, timeout, maxlen, self._stop)
             if result == RS485.NOREPLY:
                 self.counters["noreply"] += 1
         else:
             packet, minlen, maxlen, timeout = args
             assert self._tcp is not None
-            result, data = self._tcp.exchange(packet, minlen, maxlen, timeout)
+            result, data = self._tcp.exchange(packet, minlen, maxlen, timeout, self._stop)
         if result < 0:
             self.counters["errors"] += 1
-        if callback is not None:
+        if callback is not None and not self._stop.is_set():
             self._enter(callback, self._ctx, result, data)
 
     # ------------------------------------------------------------------ the host API (called by Lua, bus thread)
@@ -257,8 +280,13 @@ class BusRuntime:
         if callback is None:
             self._timer_ids.pop(timer_id, None)  # cancelled: the heap entry is skipped when it falls due
             return
+        if timer_id not in self._timer_ids and len(self._timer_ids) >= MAX_TIMERS:
+            raise ValueError(f"timer: more than {MAX_TIMERS} timers running")
         sequence = next(self._sequence)
         self._timer_ids[timer_id] = sequence
+        if len(self._timers) > 2 * len(self._timer_ids) + 64:  # re-armed timers leave stale entries behind
+            self._timers = [t for t in self._timers if self._timer_ids.get(t[2]) == t[1]]
+            heapq.heapify(self._timers)
         heapq.heappush(self._timers, (time.monotonic() + max(0.0, float(delay_ms or 0)) / 1000, sequence,
                                       timer_id, callback))
 
@@ -269,15 +297,19 @@ class BusRuntime:
         if len(data) > RS485.MAXLENGTH:
             raise ValueError(f"sndrcv485: a packet of {len(data)} octets (at most {RS485.MAXLENGTH})")
         limit = min(int(maxlen or RS485.MAXLENGTH), RS485.MAXLENGTH)
-        self._io.append(("rs485", (data, max(0.0, float(before_idle_ms or 0)) / 1000,
-                                   max(0.0, float(timeout_ms or 0)) / 1000, limit), callback))
+        self._queue("rs485", (data, _seconds(before_idle_ms), _seconds(timeout_ms), limit), callback)
 
     def _sndrcvtcp(self, packet: Any, minlen: Any, maxlen: Any, timeout_ms: Any, callback: Any = None) -> None:
         if self.definition.interface != INTERFACE_TCP:
             raise ValueError("sndrcvtcp on an RS485 bus")
         limit = max(1, min(int(maxlen or 65536), 65536))
-        self._io.append(("tcp", (bytes(packet) if packet else None, max(0, int(minlen or 0)), limit,
-                                 max(0.0, float(timeout_ms or 0)) / 1000), callback))
+        self._queue("tcp", (bytes(packet) if packet else None, max(0, int(minlen or 0)), limit, _seconds(timeout_ms)),
+                    callback)
+
+    def _queue(self, kind: str, args: tuple[Any, ...], callback: Any) -> None:
+        if len(self._io) >= MAX_PENDING_IO:
+            raise ValueError(f"more than {MAX_PENDING_IO} transactions waiting: wait for their callbacks")
+        self._io.append((kind, args, callback))
 
     def _tcpreset(self) -> None:
         if self._tcp is not None:
@@ -296,8 +328,13 @@ class BusRuntime:
             value = int(value)
         if value is not None and not isinstance(value, (int, float)):
             raise ValueError(f"updatepoint: the value of point {point} on device {device} is not a number")
+        if isinstance(value, float) and not math.isfinite(value) and level == Reliability.NO_FAULT:
+            level = Reliability.UNRELIABLE_OTHER if math.isnan(value) else level
         mirror.value, mirror.reliability = value, level
-        self._updates.append((device, point, value, level))
+        self._batch.pop(("point", device, point), None)  # the last word goes last
+        self._batch[("point", device, point)] = ("point", device, point, value, level)
+        if level == Reliability.NO_FAULT and value is not None:
+            self._online[device] = True  # a good value brings its device online (the gateway does the same)
 
     def _pointvalue(self, device: Any, point: Any) -> tuple[Any, int]:
         mirror = self._mirror(device, point, "pointvalue")
@@ -307,7 +344,8 @@ class BusRuntime:
         with self._lock:
             if not self._writes:
                 return None
-            return self._writes.popleft()
+            key = next(iter(self._writes))
+            return (*key, self._writes.pop(key))
 
     def _getwrite(self, device: Any, point: Any) -> Any:
         mirror = self._mirror(device, point, "getwrite")
@@ -318,9 +356,9 @@ class BusRuntime:
         if device not in self._online:
             raise ValueError(f"onoff: no device {device}")
         state = bool(online)
-        if self._online[device] != state:
-            self._online[device] = state
-            self.sink.online(device, state)
+        self._online[device] = state
+        self._batch.pop(("online", device), None)
+        self._batch[("online", device)] = ("online", device, state)
 
     def _devicestatus(self, device: Any) -> bool:
         if device not in self._online:
@@ -365,3 +403,8 @@ class BusRuntime:
     def _print(self, *values: Any) -> None:
         text = " ".join(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values)
         log.info("bus %s: %s", self.name, text)
+
+
+def _seconds(milliseconds: Any) -> float:
+    """A script's wait in ms as seconds, within 0..LONGEST_WAIT."""
+    return min(max(0.0, float(milliseconds or 0)) / 1000, LONGEST_WAIT)

@@ -21,10 +21,12 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bacpypes3.errors import ExecutionError
+
 from ..config.model import Config, Problem
 from ..modbus.mapping import place_points, plan_gateway
 from ..modbus.objects import GatewayObject, Reliability, make_object, point_kwargs, units_code
-from .bus import BusRuntime
+from .bus import BusRuntime, Event
 from .definition import BusDefinition, DevicePlan, PointDef
 
 if TYPE_CHECKING:
@@ -132,7 +134,9 @@ class FcPoint:
                                               writer=self if writable else None, **point_kwargs(point))
 
     def check(self, value: Any) -> None:
-        pass  # the object checked the range; what the device accepts is the script's to say
+        # the object checked the range; what the device accepts is the script's to say, if it still runs
+        if not self.bus.accepts_writes:
+            raise ExecutionError(errorClass="device", errorCode="operationalProblem")
 
     def write(self, value: Any) -> None:
         if self.point.kind == "binary" and self.point.polarity:
@@ -152,6 +156,9 @@ class FcPoint:
             if math.isnan(value):
                 self.obj.set_reliability(Reliability.UNRELIABLE_OTHER)
                 return
+        elif not math.isfinite(value):
+            self.obj.set_reliability(Reliability.UNRELIABLE_OTHER)
+            return
         elif kind == "binary":
             value = int(bool(value) != self.point.polarity)
         else:
@@ -191,28 +198,30 @@ class _Sink:
     def __init__(self, loop: asyncio.AbstractEventLoop, devices: dict[int, FcDevice]) -> None:
         self.loop, self.devices = loop, devices
 
-    def points(self, updates: list[tuple[int, int, Any, int]]) -> None:
-        self.loop.call_soon_threadsafe(self._points, updates)
-
-    def online(self, device: int, online: bool) -> None:
-        self.loop.call_soon_threadsafe(self._online, device, online)
+    def report(self, events: list[Event]) -> None:
+        self.loop.call_soon_threadsafe(self._report, events)
 
     def failed(self, reason: str) -> None:
         self.loop.call_soon_threadsafe(self._failed)
 
-    def _points(self, updates: list[tuple[int, int, Any, int]]) -> None:
-        for device, point, value, reliability in updates:
-            target = self.devices.get(device)
-            if target is None or point not in target.points:
-                continue  # a disabled device or point
-            target.points[point].update(value, reliability)
+    def _report(self, events: list[Event]) -> None:
+        for event in events:
+            target = self.devices.get(event[1])
+            if target is None:
+                continue  # a disabled device
+            if event[0] == "online":
+                target.set_online(event[2])
+                continue
+            _, _, point, value, reliability = event
+            if point not in target.points:
+                continue  # a disabled point
+            try:
+                target.points[point].update(value, reliability)
+            except (TypeError, ValueError, OverflowError) as err:  # one odd value must not cost the others
+                log.warning("Free Client device %s point %s: value %r not taken: %s", event[1], point, value, err)
+                continue
             if reliability == Reliability.NO_FAULT and value is not None and not target.online:
                 target.set_online(True)
-
-    def _online(self, device: int, online: bool) -> None:
-        target = self.devices.get(device)
-        if target is not None:
-            target.set_online(online)
 
     def _failed(self) -> None:
         for device in self.devices.values():
@@ -276,6 +285,8 @@ class FreeClientGateway:
         self._published.append((app, obj))
 
     def stop(self) -> None:
+        for runtime in self.buses.values():  # all at once: each then ends within the same short while
+            runtime.request_stop()
         for runtime in self.buses.values():
             runtime.stop()
         for app, obj in self._published:

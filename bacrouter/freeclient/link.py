@@ -39,6 +39,8 @@ class TCP:
 
 #: how long past before_idle the line may stay busy before the transaction gives up (busmess)
 BUSY_LIMIT = 1.0
+#: the longest a line or socket wait goes without looking whether the bus is stopping
+SLICE = 0.1
 
 
 @dataclass(frozen=True)
@@ -140,8 +142,10 @@ class SharedLine:
             line.close()
 
     def transaction(self, settings: LineSettings, packet: bytes, before_idle: float, timeout: float,
-                    maxlen: int) -> tuple[int, bytes]:
-        """Wait for ``before_idle`` of silence, send, collect the answer; (result, data)."""
+                    maxlen: int, stop: threading.Event | None = None) -> tuple[int, bytes]:
+        """Wait for ``before_idle`` of silence, send, collect the answer; (result, data).
+
+        ``stop`` set ends the transaction within a slice (NOREPLY): a bus that is stopping lets go of the line."""
         with self.lock:
             self.transactions += 1
             try:
@@ -154,6 +158,8 @@ class SharedLine:
                 while not idle.ready(time.monotonic()):
                     if idle.failed(time.monotonic()):
                         return RS485.BUSMESS, b""
+                    if stop is not None and stop.is_set():
+                        return RS485.NOREPLY, b""
                     if self._wait(line, idle.wake_at()):
                         line.read()
                         idle.heard(time.monotonic())
@@ -166,6 +172,8 @@ class SharedLine:
                     outcome = reply.outcome(now)
                     if outcome is not None:
                         return outcome
+                    if stop is not None and stop.is_set():
+                        return RS485.NOREPLY, b""
                     if self._wait(line, reply.wake_at()):
                         reply.feed(line.read(), time.monotonic())
             except OSError:
@@ -174,8 +182,8 @@ class SharedLine:
 
     @staticmethod
     def _wait(line: Any, until: float) -> bool:
-        """True when octets are waiting, False when ``until`` passed first."""
-        return bool(select.select([line.fd], [], [], max(0.0, until - time.monotonic()))[0])
+        """True when octets are waiting, False when ``until`` (or the end of a slice) passed first."""
+        return bool(select.select([line.fd], [], [], min(max(0.0, until - time.monotonic()), SLICE))[0])
 
 
 class TcpLink:
@@ -192,11 +200,17 @@ class TcpLink:
             sock, self._sock = self._sock, None
             sock.close()
 
-    def exchange(self, packet: bytes | None, minlen: int, maxlen: int, timeout: float) -> tuple[int, bytes]:
+    def exchange(self, packet: bytes | None, minlen: int, maxlen: int, timeout: float,
+                 stop: threading.Event | None = None) -> tuple[int, bytes]:
+        """Send ``packet`` (if any), then collect at least ``minlen`` octets within ``timeout``, and what follows
+        without a gap, up to ``maxlen``; (result, data). What arrived since the last exchange (a late answer
+        to a request that timed out) is dropped first, or every later answer would belong to the one before."""
         deadline = time.monotonic() + timeout
+        if self._sock is not None and packet and not self._drain(self._sock):
+            self.reset()  # the server closed the connection in the meantime: open a new one
         if self._sock is None:
             try:
-                self._sock = socket.create_connection(self.address, timeout=max(timeout, 0.1))
+                self._sock = socket.create_connection(self.address, timeout=min(max(timeout, 0.1), 10.0))
             except OSError:
                 return TCP.CONNECT, b""
         sock = self._sock
@@ -209,9 +223,15 @@ class TcpLink:
                 return TCP.WRITE, b""
         data = bytearray()
         while len(data) < maxlen:
-            wait = deadline - time.monotonic() if len(data) < minlen else self.frame_gap
-            if wait <= 0 or not select.select([sock], [], [], wait)[0]:
+            if stop is not None and stop.is_set():
                 break
+            wait = deadline - time.monotonic() if len(data) < minlen else self.frame_gap
+            if wait <= 0:
+                break
+            if not select.select([sock], [], [], min(wait, SLICE))[0]:
+                if wait <= SLICE:
+                    break
+                continue
             try:
                 chunk = sock.recv(maxlen - len(data))
             except OSError:
@@ -224,6 +244,17 @@ class TcpLink:
         if len(data) < minlen:
             return TCP.TIMEOUT, bytes(data)
         return len(data), bytes(data)
+
+    @staticmethod
+    def _drain(sock: socket.socket) -> bool:
+        """Drop what is waiting to be read; False when the peer has closed the connection."""
+        try:
+            while select.select([sock], [], [], 0)[0]:
+                if not sock.recv(65536):
+                    return False
+        except OSError:
+            return False
+        return True
 
     def close(self) -> None:
         self.reset()

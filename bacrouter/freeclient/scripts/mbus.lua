@@ -99,10 +99,14 @@ local function publish(m, records)
   end
 end
 
-local function request(ctx, m, fcb, records, offset, telegrams)
-  local c = fcb and 0x7B or 0x5B
+-- REQ_UD2 with the meter's frame count bit: it toggles after every answer, so a meter that honours it
+-- never repeats an old answer to a new request, across rounds as within a multi-telegram read
+-- (EN 13757-2; an unanswered request keeps its FCB, so the meter repeats what was lost)
+local function request(ctx, m, records, offset, telegrams)
+  local c = m.fcb and 0x7B or 0x5B
   exchange(short_frame(c, m.target), 300, function(ctx2, result, data)
     if result <= 0 then return finish(ctx2, false) end
+    m.fcb = not m.fcb
     local decoded, why = swg.mbus_records(data, offset)
     if not decoded then
       swg.log("meter", m.index, why)
@@ -110,7 +114,7 @@ local function request(ctx, m, fcb, records, offset, telegrams)
     end
     for id, record in pairs(decoded.records) do records[id] = record end
     if decoded.more and telegrams < 16 then
-      return request(ctx2, m, not fcb, records, offset + decoded.count, telegrams + 1)
+      return request(ctx2, m, records, offset + decoded.count, telegrams + 1)
     end
     publish(m, records)
     finish(ctx2, true)
@@ -122,15 +126,16 @@ local function read_meter(ctx, m)
   if m.secondary then
     exchange(select_frame(m.secondary), 16, function(ctx2, result, data)
       if result ~= 1 or data:byte(1) ~= ACK then return finish(ctx2, false) end
-      request(ctx2, m, true, {}, 0, 1)
+      request(ctx2, m, {}, 0, 1)
     end)
   elseif bus.force_reset then
     exchange(short_frame(0x40, m.target), 16, function(ctx2, result, data)
       if result ~= 1 or data:byte(1) ~= ACK then return finish(ctx2, false) end
-      request(ctx2, m, true, {}, 0, 1)
+      m.fcb = true  -- SND_NKE resets the meter's FCB: the next REQ_UD2 starts with FCB 1
+      request(ctx2, m, {}, 0, 1)
     end)
   else
-    request(ctx, m, true, {}, 0, 1)
+    request(ctx, m, {}, 0, 1)
   end
 end
 
@@ -153,7 +158,7 @@ local function init(ctx)
   bus.timeout = t.timeout or math.floor(330 * 1000 / (ctx.baudrate or 2400) + 50)
   for index, device in ipairs(ctx.devices) do
     local d = tag_table(device.tag)
-    local m = { index = index, failures = 0, next_try = 0, points = {} }
+    local m = { index = index, failures = 0, next_try = 0, points = {}, fcb = true }
     if type(d.addr) == "string" then
       m.secondary = d.addr:upper()
       m.target = 0xFD

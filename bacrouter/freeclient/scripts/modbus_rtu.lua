@@ -86,6 +86,15 @@ local function answered(ctx, result, data, d, request)
     dev.failures = 0
     return
   end
+  if not request.write then
+    -- the byte count must be what was asked for, and the frame must hold it: anything else is damage
+    local count = request.last - request.first + 1
+    local expect = request.fc <= 2 and (count + 7) // 8 or 2 * count
+    if data:byte(3) ~= expect or #data ~= 5 + expect then
+      fail(ctx, d)
+      return
+    end
+  end
   dev.failures = 0
   if request.write then return end
   for _, index in ipairs(request.points) do

@@ -1,0 +1,206 @@
+"""A Free Client bus runtime on its own: what a script reports reaches the sink in order, hostile or
+careless scripts are bounded, a stopping bus lets go at once, and a TCP bus stays in step."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+from bacrouter.freeclient.bus import MAX_PENDING_IO, BusRuntime
+from bacrouter.freeclient.definition import INTERFACE_RS485, INTERFACE_TCP, BusDefinition, DevicePlan, PointDef
+from bacrouter.freeclient.link import TCP, TcpLink
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+        self.failures: list[str] = []
+
+    def report(self, events):
+        self.events += events
+
+    def failed(self, reason):
+        self.failures.append(reason)
+
+
+def bus(script: str, interface: int = INTERFACE_TCP, server: str = "127.0.0.1:1") -> BusDefinition:
+    points = [PointDef(1, "temp", "ai"), PointDef(2, "mode", "mv", state_texts=["a", "b"]), PointDef(3, "sp", "ao")]
+    return BusDefinition("b", interface, "t.lua", script.encode(), server=server,
+                         devices=[DevicePlan(1, "dev", points=points)])
+
+
+def running(script: str, **kwargs) -> tuple[BusRuntime, Sink]:
+    sink = Sink()
+    runtime = BusRuntime(bus(script, **kwargs), sink, open_line=lambda path: None, device_path="/dev/null")
+    runtime.start()
+    return runtime, sink
+
+
+def until(condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_events_arrive_in_the_order_said_and_online_follows_the_last_word():
+    # a good value brings the device online; an onoff(false) after it must still take it offline
+    runtime, sink = running("""
+        return swg.interface_tcp, function(ctx)
+          swg.updatepoint(1, 1, 20.5)
+          swg.onoff(1, false)
+          swg.timer(1, 0, function()
+            swg.updatepoint(1, 1, 21.0)
+            swg.updatepoint(1, 1, 21.5)  -- the last word per point is what goes
+            _G.was = swg.devicestatus(1)
+            swg.onoff(1, false)
+            swg.timer(2, 0, function() _G.after = swg.devicestatus(1) swg.updatepoint(1, 2, 1) end)
+          end)
+        end""")
+    try:
+        until(lambda: len(sink.events) >= 5)
+        assert sink.events == [("point", 1, 1, 20.5, 0), ("online", 1, False), ("point", 1, 1, 21.5, 0),
+                               ("online", 1, False), ("point", 1, 2, 1, 0)]
+        assert runtime._online[1] is True  # the last update (good) brought it back, as the gateway does
+    finally:
+        runtime.stop()
+
+
+def test_nan_is_unreliable_and_writes_merge_per_point():
+    runtime, sink = running("""
+        return swg.interface_tcp, function(ctx)
+          swg.updatepoint(1, 1, 0/0)
+          swg.timer(1, 300, function()
+            local seen = {}
+            while true do
+              local dev, pnt, value = swg.firstwrite()
+              if dev == nil then break end
+              seen[#seen + 1] = pnt .. "=" .. tostring(value)
+            end
+            swg.log(table.concat(seen, ","))
+            swg.updatepoint(1, 3, #seen)
+          end)
+        end""")
+    try:
+        runtime.post_write(1, 3, 10.0)
+        runtime.post_write(1, 2, 2)
+        runtime.post_write(1, 3, 12.0)  # replaces the first: one pending write per point, its place kept
+        until(lambda: any(e[:3] == ("point", 1, 3) for e in sink.events))
+        nan = sink.events[0]
+        assert nan[:3] == ("point", 1, 1) and nan[4] == 7  # UNRELIABLE_OTHER
+        assert sink.events[-1] == ("point", 1, 3, 2, 0)
+    finally:
+        runtime.stop()
+
+
+def test_a_failed_bus_refuses_writes_and_hostile_queues_are_bounded():
+    runtime, sink = running("""
+        return swg.interface_tcp, function(ctx)
+          for i = 1, 1e6 do swg.sndrcvtcp(nil, 0, 1, 0, function() end) end
+        end""")
+    try:
+        until(lambda: runtime.state == "failed")
+        assert f"more than {MAX_PENDING_IO} transactions" in runtime.reason and sink.failures
+        assert not runtime.accepts_writes
+    finally:
+        runtime.stop()
+    runtime, sink = running("""
+        return swg.interface_tcp, function(ctx)
+          for i = 1, 1e5 do swg.timer(1, 1e9, function() end) end  -- one timer re-armed: one entry
+          swg.updatepoint(1, 1, 1)
+        end""")
+    try:
+        until(lambda: sink.events)
+        assert len(runtime._timers) < 1000 and runtime.state == "running"
+    finally:
+        runtime.stop()
+
+
+def test_stop_ends_a_long_wait_and_a_running_script_at_once():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    runtime, _ = running("""
+        return swg.interface_tcp, function(ctx)
+          swg.sndrcvtcp("x", 1, 10, 1e9, function() end)  -- the server never answers: a 60 s wait at most
+        end""", server=f"127.0.0.1:{server.getsockname()[1]}")
+    loop, _ = running("""
+        local function spin() for i = 1, 3e7 do end swg.timer(1, 0, spin) end  -- always inside the script
+        return swg.interface_tcp, function(ctx) swg.timer(1, 0, spin) end""")
+    try:
+        time.sleep(0.3)
+        started = time.monotonic()
+        runtime.stop()
+        loop.stop()
+        assert time.monotonic() - started < 1.0
+        assert not runtime._thread.is_alive() and not loop._thread.is_alive()
+        assert runtime.state == loop.state == "stopped"  # stopping is not a failure
+    finally:
+        server.close()
+
+
+def test_a_late_tcp_answer_is_dropped_before_the_next_request():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            for number in range(1, 4):
+                if not conn.recv(100):
+                    return
+                if number == 1:
+                    time.sleep(0.3)  # too late for the first request's 100 ms
+                conn.sendall(b"ANS-%d" % number)
+
+    threading.Thread(target=serve, daemon=True).start()
+    link = TcpLink(f"127.0.0.1:{server.getsockname()[1]}", frame_gap=0.02)
+    try:
+        assert link.exchange(b"REQ1", 5, 5, 0.1)[0] == TCP.TIMEOUT
+        time.sleep(0.4)
+        assert link.exchange(b"REQ2", 5, 5, 1.0) == (5, b"ANS-2")
+        assert link.exchange(b"REQ3", 5, 5, 1.0) == (5, b"ANS-3")
+    finally:
+        link.close()
+        server.close()
+
+
+def test_waits_are_clamped():
+    rs485 = BusRuntime(bus("", INTERFACE_RS485), Sink())
+    rs485._sndrcv485(b"x", 1e9, -5, 10)
+    tcp = BusRuntime(bus(""), Sink())
+    tcp._sndrcvtcp(b"x", 1, 10, 1e12)
+    assert rs485._io[0][1][1:3] == (60.0, 0.0) and tcp._io[0][1][3] == 60.0
+
+
+def test_the_shipped_rtu_script_takes_a_short_answer_as_damage():
+    # a valid CRC around one register when three were asked: the CRC must not become a value
+    from bacrouter.freeclient.luaconv import SCRIPTS as script_dir
+    from bacrouter.modbus.codec import rtu_frame
+
+    reply = rtu_frame(1, bytes((3, 2, 0x00, 0x2A)))
+    asked: list[bytes] = []
+
+    class Line:
+        def transaction(self, settings, packet, before_idle, timeout, maxlen, stop=None):
+            asked.append(packet)
+            return len(reply), reply
+
+        def release(self) -> None:
+            pass
+
+    points = [PointDef(i, f"p{i}", "ai", tag=f"reg={i - 1}") for i in (1, 2, 3)]
+    definition = BusDefinition("b", INTERFACE_RS485, "modbus_rtu.lua", (script_dir / "modbus_rtu.lua").read_bytes(),
+                               tag="update_interval=50", devices=[DevicePlan(1, "dev", tag="unit=1", points=points)])
+    sink = Sink()
+    runtime = BusRuntime(definition, sink, open_line=lambda path: Line(), device_path="/dev/null")
+    runtime.start()
+    try:
+        until(lambda: len(asked) >= 4)
+        assert runtime.state == "running"
+        assert not [e for e in sink.events if e[0] == "point" and e[4] == 0]  # no good value from it
+        assert ("online", 1, False) in sink.events  # three bad answers: offline, as with silence
+    finally:
+        runtime.stop()
