@@ -109,17 +109,22 @@ class MBusMaster:
         return Exchange(frames, errors)
 
     def _answer(self, request: bytes, want: FrameKind) -> Frame:
-        """The single answer of kind ``want``, with retries on silence; a collision is reported at once."""
+        """The single answer of kind ``want``, the request repeated as it is (same FCB) on silence or garble.
+
+        Noise garbles one answer; two meters on one address garble every one: a collision is reported
+        when the last attempt is garbled too."""
         last = Exchange([], [])
         for _ in range(self.retries + 1):
             last = self.exchange(request)
             if last.outcome == Outcome.COLLISION:
-                raise Collision("; ".join(str(e) for e in last.errors) or f"{len(last.frames)} answers")
+                continue
             if last.frames:
                 frame = last.frames[0]
                 if frame.kind is not want:
                     raise MBusError(f"expected {want.value}, got a {frame.kind.value} frame")
                 return frame
+        if last.outcome == Outcome.COLLISION:
+            raise Collision("; ".join(str(e) for e in last.errors) or f"{len(last.frames)} answers")
         raise NoAnswer(f"no answer in {self.retries + 1} attempt(s)")
 
     # ------------------------------------------------------------------ operations

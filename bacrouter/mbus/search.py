@@ -75,6 +75,7 @@ class SecondarySearch:
         collision = self.collisions
         self.collisions += 1
         self._heard[collision] = False
+        self._masks[collision] = mask  # a fallback refinement may itself need its F fallback
         children = self._children(mask, refined_at)
         if not children:
             return
@@ -121,5 +122,4 @@ class SecondarySearch:
             if address and address.upper() not in self.found:
                 self.found.append(address.upper())
         elif outcome == Outcome.COLLISION:
-            self._masks[self.collisions] = mask
             self._refine(mask, refined_at, parent)

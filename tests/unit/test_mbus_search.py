@@ -56,6 +56,14 @@ def test_an_f_digit_is_found_when_its_neighbours_allow():
                                                                               "1F99999911110407"]
 
 
+@pytest.mark.parametrize("meters", [
+    ["FF000001ABCD0107", "FF000002ABCD0107"],  # two F digits in a row, under the same collision
+    ["12345678ABCDFF07", "12345678ABCDFF04"],  # version FF: the fallback past it must fall back again
+])
+def test_runs_of_f_digits_under_one_collision(meters):
+    assert sorted(search(meters).found) == sorted(meters)
+
+
 def test_the_protocol_of_use():
     s = SecondarySearch()
     s.next_mask()
@@ -66,3 +74,22 @@ def test_the_protocol_of_use():
         s.answer(Outcome.NONE)
     with pytest.raises(ValueError):
         SecondarySearch(start="FFFF")
+
+
+def test_a_garbled_answer_is_asked_again_and_a_collision_is_one_that_stays():
+    from bacrouter.mbus.frame import MBusError, parse_frame
+    from bacrouter.mbus.master import Collision, Exchange, MBusMaster
+
+    class Line:
+        def close(self) -> None:
+            pass
+
+    ack = parse_frame(bytes([0xE5]))
+    answers: list[Exchange] = []
+    master = MBusMaster("/dev/null", retries=1, open_line=lambda *args: Line())
+    master.exchange = lambda request, answers_expected=True: answers.pop(0)
+    answers += [Exchange([], [MBusError("bad checksum")]), Exchange([ack], [])]
+    assert master._answer(b"\x10\x40\x01\x41\x16", ack.kind) is ack  # noise once: the retry gets the answer
+    answers += [Exchange([], [MBusError("bad checksum")]), Exchange([ack, ack], [])]
+    with pytest.raises(Collision):
+        master._answer(b"\x10\x40\x01\x41\x16", ack.kind)
