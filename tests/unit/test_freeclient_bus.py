@@ -117,14 +117,20 @@ def test_a_failed_bus_refuses_writes_and_hostile_queues_are_bounded():
         runtime.stop()
 
 
-def test_stop_ends_a_long_wait_and_a_running_script_at_once():
+def listening() -> tuple[socket.socket, str]:
+    """A TCP server socket on loopback, and its host:port."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
+    return server, f"127.0.0.1:{server.getsockname()[1]}"
+
+
+def test_stop_ends_a_long_wait_and_a_running_script_at_once():
+    server, address = listening()
     runtime, _ = running("""
         return swg.interface_tcp, function(ctx)
           swg.sndrcvtcp("x", 1, 10, 1e9, function() end)  -- the server never answers: a 60 s wait at most
-        end""", server=f"127.0.0.1:{server.getsockname()[1]}")
+        end""", server=address)
     loop, _ = running("""
         local function spin() for i = 1, 3e7 do end swg.timer(1, 0, spin) end  -- always inside the script
         return swg.interface_tcp, function(ctx) swg.timer(1, 0, spin) end""")
@@ -141,9 +147,7 @@ def test_stop_ends_a_long_wait_and_a_running_script_at_once():
 
 
 def test_a_late_tcp_answer_is_dropped_before_the_next_request():
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
+    server, address = listening()
 
     def serve() -> None:
         conn, _ = server.accept()
@@ -156,7 +160,7 @@ def test_a_late_tcp_answer_is_dropped_before_the_next_request():
                 conn.sendall(b"ANS-%d" % number)
 
     threading.Thread(target=serve, daemon=True).start()
-    link = TcpLink(f"127.0.0.1:{server.getsockname()[1]}", frame_gap=0.02)
+    link = TcpLink(address, frame_gap=0.02)
     try:
         assert link.exchange(b"REQ1", 5, 5, 0.1)[0] == TCP.TIMEOUT
         time.sleep(0.4)
