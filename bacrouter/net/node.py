@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..config import uci
-from ..config.model import AppSettings, BipPort, Config, MstpPort, Port, VbusPort
+from ..config.model import AppSettings, BipPort, Config, EthernetPort, MstpPort, Port, VbusPort
 from ..config.resources import Resource, ResourceType
 from ..config.validate import parse_bdt_entry, parse_host_port
 from . import bvll, ifaddr
@@ -153,7 +153,7 @@ class RouterNode:
         port_id = self._port_id(port.name)
         resource = self.config.resources.get(getattr(port, "resource", "") or "")
         runtime: PortRuntime
-        if isinstance(port, (BipPort, MstpPort)) and resource is None:
+        if isinstance(port, (BipPort, MstpPort, EthernetPort)) and resource is None:
             runtime = UnavailablePort(port, port_id, f"resource '{port.resource}' is not in resource.conf")
         elif isinstance(port, BipPort):
             runtime = BipPortRuntime(self, port, port_id, resource)
@@ -161,6 +161,10 @@ class RouterNode:
             from ..mstp.runtime import MstpPortRuntime
 
             runtime = MstpPortRuntime(self, port, port_id, resource)
+        elif isinstance(port, EthernetPort):
+            from .ethernet import EthernetPortRuntime
+
+            runtime = EthernetPortRuntime(self, port, port_id, resource)
         elif isinstance(port, VbusPort):
             from .vbus import VbusPortRuntime
 
