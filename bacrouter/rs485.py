@@ -11,6 +11,7 @@ import os
 import select
 import termios
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -128,33 +129,45 @@ class SerialLine:
 class EchoFilter:
     """Removes our own frames from what we read, for RS485 adapters that echo what they send.
 
-    Octets are held back while they match the frame we just wrote; a full
-    match is dropped (echo), a mismatch releases what was held. Adapters that
-    do not echo lose nothing: the first differing octet lets everything through.
+    Every frame written is expected back, in order (a token use writes several
+    before the first echo is read). Octets are held back while they match the
+    oldest expected frame; a full match is dropped (echo) and the next one is
+    expected. A mismatch releases what was held and forgets every
+    expectation, and an expectation that has not come back within
+    ``window`` seconds of being written expires: adapters that do not echo
+    lose nothing.
     """
 
-    def __init__(self) -> None:
-        self.expected = bytearray()
+    def __init__(self, window: float = 0.25) -> None:
+        self.window = window
+        self.expected: deque[tuple[bytes, float]] = deque()  # (frame, expires)
         self.held = bytearray()
         self.echoed = 0
 
-    def wrote(self, data: bytes) -> None:
-        self.expected = bytearray(data)
-        self.held.clear()
+    def wrote(self, data: bytes, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        self._expire(now)
+        self.expected.append((bytes(data), now + self.window))
 
-    def filter(self, data: bytes) -> bytes:
+    def _expire(self, now: float) -> None:
+        while self.expected and self.expected[0][1] < now and not self.held:
+            self.expected.popleft()
+
+    def filter(self, data: bytes, now: float | None = None) -> bytes:
         if not self.expected:
             return data
+        self._expire(time.monotonic() if now is None else now)
         out = bytearray()
         for octet in data:
-            if self.expected and octet == self.expected[len(self.held)]:
-                self.held.append(octet)
-                if len(self.held) == len(self.expected):
-                    self.echoed += len(self.held)
-                    self.expected.clear()
-                    self.held.clear()
-                continue
             if self.expected:
+                frame = self.expected[0][0]
+                if octet == frame[len(self.held)]:
+                    self.held.append(octet)
+                    if len(self.held) == len(frame):
+                        self.echoed += len(self.held)
+                        self.expected.popleft()
+                        self.held.clear()
+                    continue
                 out += self.held
                 self.expected.clear()
                 self.held.clear()

@@ -241,8 +241,8 @@ def encode_header(frame_type: int, destination: int, source: int, length: int) -
 
 
 def encode_frame(frame: Frame) -> bytes:
-    """The octets of ``frame`` on the wire (extended types get their COBS data field)."""
-    if frame.type in EXTENDED:
+    """The octets of ``frame`` on the wire (types 32 to 127 get a COBS data field, clause 9.3)."""
+    if 32 <= frame.type <= 127:
         field = encode_extended_data(frame.data)
         return encode_header(frame.type, frame.destination, frame.source, len(field) - 2) + field
     if len(frame.data) > MAX_DATA:

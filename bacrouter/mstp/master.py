@@ -94,6 +94,7 @@ _DATA_REPLY = (FrameType.DATA_EXPECTING_REPLY, FrameType.EXTENDED_DATA_EXPECTING
 _UNEXPECTED_WHILE_WAITING = (FrameType.TOKEN, FrameType.POLL_FOR_MASTER, FrameType.REPLY_TO_POLL_FOR_MASTER,
                              FrameType.TEST_REQUEST)
 _EPSILON = 1e-6  # wake just after a deadline, so strict comparisons have flipped
+MAX_QUEUE = 1000  # NPDUs waiting for the token (6 s of them at most; this bounds a flood)
 
 
 @dataclass
@@ -152,6 +153,10 @@ class MasterNode:
         if len(npdu) > limit:
             self.counters["dropped_too_long"] += 1
             return False
+        self._expire(now)
+        if len(self.queue) >= MAX_QUEUE:  # the token has not come for a long while: the oldest goes
+            self.queue.popleft()
+            self.counters["dropped_queue_full"] += 1
         self.queue.append(_Outgoing(destination, npdu, expecting_reply and destination != BROADCAST, now))
         return True
 
@@ -163,6 +168,7 @@ class MasterNode:
     def run(self, now: float) -> list[Action]:
         actions: list[Action] = []
         self._now = now
+        self._expire(now)  # the 6 s guarantee holds also while the token never comes
         for _ in range(64):  # every transition is finite; this only guards against a bug looping
             if not self._step(now, actions):
                 break
@@ -182,7 +188,10 @@ class MasterNode:
         if state in (State.PASS_TOKEN, State.POLL_FOR_MASTER):
             return self.last_activity + t.usage_timeout + _EPSILON
         if state == State.NO_TOKEN:
-            return self.last_activity + t.no_token + t.slot * self.mac + _EPSILON
+            ours = self.last_activity + t.no_token + t.slot * self.mac
+            if self._now >= ours + t.slot:  # our slot went by while we were not looking: the last chance is
+                return self.last_activity + t.no_token + t.slot * (self.max_master + 1) + _EPSILON  # after all
+            return ours + _EPSILON
         if state == State.ANSWER_DATA_REQUEST and self._request is not None:
             return self._request[1] + t.reply_delay + _EPSILON
         return None

@@ -155,6 +155,7 @@ class Receiver(_Base):
     def __init__(self, baud: int, tolerance: float = 0.0) -> None:
         super().__init__(baud, tolerance)
         self.synced = True  # may the next octet start a frame?
+        self._pad_allowed = False  # clause 9.3: at most one X'FF' may follow a frame
 
     def set_baud(self, baud: int) -> None:
         super().set_baud(baud)
@@ -179,6 +180,7 @@ class Receiver(_Base):
             self.synced = True
         self.last = at
         result = self._step(octet, at)
+        self._pad_allowed = isinstance(result, Received)
         return result if result is not None else event
 
     def _step(self, octet: int, at: float) -> Event | None:
@@ -186,6 +188,9 @@ class Receiver(_Base):
         if state == "idle":
             if not self.synced:
                 self.counters["octets_skipped"] += 1
+                return None
+            if octet == 0xFF and self._pad_allowed:  # the optional pad octet after a frame
+                self.counters["pad"] += 1
                 return None
             if octet == 0x55:
                 self._state, self._start = "preamble", at - self.octet_time

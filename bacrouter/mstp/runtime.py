@@ -26,6 +26,9 @@ log = logging.getLogger("bacrouter.mstp")
 
 #: USB serial adapters hand octets over in packets: widen the gap rules to their jitter
 USB_TOLERANCE = 0.002
+#: a built-in UART's octets are timestamped when the thread wakes to read them, 50-300 us late:
+#: at 76800 baud and up the 20-bit abort gap is shorter than that
+UART_TOLERANCE = 0.0003
 
 
 class MstpPortRuntime:
@@ -39,7 +42,7 @@ class MstpPortRuntime:
     def _link(self) -> MstpLink:
         cfg = self.config
         device = os.path.realpath(self.resource.ifname)  # udev names such as /dev/rs485-1 are links
-        tolerance = USB_TOLERANCE if "ttyUSB" in device or "ttyACM" in device else 0.0
+        tolerance = USB_TOLERANCE if "ttyUSB" in device or "ttyACM" in device else UART_TOLERANCE
         return MstpLink(cfg.mac, baud=cfg.baud, baud_mode=cfg.baud_mode, max_master=cfg.max_master,
                         max_info_frames=cfg.max_info_frames, extended_frames=cfg.extended_frames,
                         timers=MstpTimers(), tolerance=tolerance)

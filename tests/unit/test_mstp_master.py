@@ -247,3 +247,35 @@ def test_routed_requests_are_postponed_at_once():
     [(asked, _)] = [(t, f) for t, f in frames if f.type == FrameType.DATA_EXPECTING_REPLY]
     [(postponed, _)] = [(t, f) for t, f in frames if f.type == FrameType.REPLY_POSTPONED]
     assert postponed - asked < 0.01  # not after Treply_delay
+
+
+def test_the_six_second_guarantee_holds_while_the_token_never_comes():
+    # our MAC above everyone's max_master: nobody polls us, the queue must not grow for ever
+    node = MasterNode(100, max_master=127)
+    node.run(0.0)
+    node.frame(Frame(FrameType.TOKEN, 1, 2), 0.001)  # others pass the token among themselves
+    for tick in range(1, 801):  # 100 NPDUs a second for 8 s
+        node.enqueue(5, b"\x01\x00", False, tick / 100)
+        if tick % 5 == 0:
+            node.frame(Frame(FrameType.TOKEN, 1 + tick % 2, 2 - tick % 2), tick / 100)  # the others are busy
+            node.run(tick / 100)
+    assert node.counters["dropped_message_delay"] >= 190 and len(node.queue) <= 610
+    assert all(8.0 - item.queued <= 6.0 for item in node.queue)
+    flood = MasterNode(100, max_master=127)
+    for i in range(5000):
+        flood.enqueue(5, b"\x01\x00", False, 0.0)
+    assert len(flood.queue) == 1000 and flood.counters["dropped_queue_full"] == 4000
+
+
+def test_waking_after_our_no_token_slot_does_not_spin():
+    node = MasterNode(5, max_master=10)
+    node.run(0.0)
+    node.frame(Frame(FrameType.TOKEN, 1, 2), 0.0)
+    node.run(0.0)
+    assert node.state == State.IDLE
+    t = node.timers
+    node.run(t.no_token + 0.001)  # silence: NO_TOKEN, our slot is ahead
+    assert node.state == State.NO_TOKEN and node.deadline() > t.no_token + 0.001
+    late = t.no_token + t.slot * 6 + 0.002  # woke up after our slot had passed (a busy machine)
+    node.run(late)
+    assert node.deadline() > late  # a wake-up in the future, not a busy loop until everyone's slot

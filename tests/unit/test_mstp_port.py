@@ -27,6 +27,24 @@ def test_echo_filter_removes_our_frame_and_passes_everything_else():
     assert echo.filter(OTHER[2:]) == OTHER and echo.echoed == len(TOKEN)  # held octets come out first
 
 
+def test_echo_filter_expects_every_frame_written_in_order():
+    # a token use writes data frames and then the token before the first echo is read
+    data = encode_frame(Frame(FrameType.DATA_NOT_EXPECTING_REPLY, 255, 3, b"\x01\x20\xff\xff\x00\xff\x10\x08"))
+    echo = EchoFilter()
+    echo.wrote(data, now=0.0)
+    echo.wrote(TOKEN, now=0.001)
+    assert echo.filter(data[:5], now=0.002) == b"" and echo.filter(data[5:] + TOKEN + OTHER, now=0.004) == OTHER
+    assert echo.echoed == len(data) + len(TOKEN)
+
+
+def test_echo_filter_forgets_frames_that_never_came_back():
+    echo = EchoFilter(window=0.25)
+    for at in range(10):  # a sole master polling on an adapter that does not echo
+        echo.wrote(TOKEN, now=at * 0.1)
+    assert len(echo.expected) <= 4
+    assert echo.filter(TOKEN, now=5.0) == TOKEN  # long after: another node's identical frame is not ours
+
+
 def test_echo_filter_is_transparent_without_a_write():
     assert EchoFilter().filter(OTHER) == OTHER
 

@@ -50,6 +50,27 @@ def test_burst_feeding_spreads_octets_back_to_back():
     assert events[0].end == pytest.approx(1.0 - len(DATA) * OCTET)
 
 
+def test_one_pad_octet_after_a_frame_is_allowed():
+    # clause 9.3: a frame may be followed by one X'FF'; the next frame may then start without idle
+    receiver = Receiver(BAUD)
+    events, _ = feed(receiver, DATA + b"\xff" + TOKEN, 0.0, gaps={len(DATA) + 1: 30 * BIT})
+    assert frames(events) == [Frame(FrameType.DATA_NOT_EXPECTING_REPLY, 0xFF, 3, bytes.fromhex("0120ffff00ff1008")),
+                              Frame(FrameType.TOKEN, 2, 1)]
+    assert not [e for e in events if isinstance(e, Invalid)] and receiver.counters["pad"] == 1
+    # ... but only one: a second FF is noise, and what follows needs idle first
+    events, _ = feed(Receiver(BAUD), DATA + b"\xff\xff" + TOKEN, 0.0)
+    assert len(frames(events)) == 1 and any(isinstance(e, Invalid) for e in events)
+
+
+def test_frame_types_up_to_127_are_cobs_encoded_both_ways():
+    # RFC 8163 (IPv6 over MS/TP) uses type 34: what we capture or send must be what the wire carries
+    frame = Frame(34, 5, 3, bytes(range(256)) * 3)
+    octets = encode_frame(frame)
+    assert len(octets) < 8 + 3 * 256 + 4 + 8  # a COBS field and CRC-32K, not a CRC-16 frame
+    events, _ = feed(Receiver(BAUD), octets, 0.0)
+    assert frames(events) == [frame]
+
+
 def test_a_gap_over_20_bit_times_aborts_the_frame():
     receiver = Receiver(BAUD)
     events, _ = feed(receiver, DATA, 0.0, gaps={9: 20 * BIT})  # exactly 20: still one frame
