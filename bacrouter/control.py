@@ -91,9 +91,11 @@ class ControlServer:
             request = json.loads(line)
             if not isinstance(request, dict) or not isinstance(request.get("method"), str):
                 raise ValueError("expected {\"method\": ..., \"params\": {...}}")
-        except ValueError as err:
-            return {"id": None, "error": {"code": "bad_request", "message": str(err)}}
+        except (ValueError, RecursionError) as err:  # RecursionError: "[[[[..." nested beyond the parser
+            return {"id": None, "error": {"code": "bad_request", "message": str(err) or type(err).__name__}}
         ident = request.get("id")
+        if not (ident is None or isinstance(ident, str) or (isinstance(ident, int) and not isinstance(ident, bool))):
+            return {"id": None, "error": {"code": "bad_request", "message": "id must be a string, an integer or null"}}
         try:
             return {"id": ident, "result": await self.table.call(request["method"], request.get("params"))}
         except ControlError as err:
@@ -113,8 +115,22 @@ class ControlServer:
 
 
 async def _send(writer: asyncio.StreamWriter, message: dict[str, Any]) -> None:
-    writer.write(json.dumps(message, default=str).encode() + b"\n")
+    try:
+        text = json.dumps(message, default=str, allow_nan=False)
+    except ValueError:  # NaN or infinity in a result: JSON has no such numbers, null says "no value"
+        text = json.dumps(_finite(message), default=str)
+    writer.write(text.encode() + b"\n")
     await writer.drain()
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _alive(path: Path) -> bool:

@@ -72,7 +72,6 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._stop.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self._reload_logged()))
         self.node = RouterNode(config, self.paths.run_dir)
         try:
             await self.node.start()
@@ -82,6 +81,8 @@ class Daemon:
             log.error("%s", err.message)
             self.node.stop()
             return 1
+        # only now: a reload needs a started node (a HUP before this is ignored, like one before start-up)
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self._reload_logged()))
         log.info("bacrouter %s running: device %d '%s', %d port(s); control socket %s", __version__,
                  config.app.device_instance, config.app.device_name, len(config.enabled_ports),
                  self.paths.control_socket)

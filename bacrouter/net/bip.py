@@ -115,7 +115,8 @@ class BipLink:
         except DecodeError as err:
             self.counters["malformed"] += 1
             log.debug("malformed BVLL from %s: %s", bvll.text(src), err)
-            return None, _NONE
+            nak = _MALFORMED_NAK.get(function)  # Annex J: a request that cannot be carried out gets its NAK
+            return None, [(src, _result(nak))] if nak is not None else _NONE
 
     def _forwarded(self, src: bytes, body: bytes, via_broadcast: bool) -> tuple[Inbound | None, list[Datagram]]:
         if len(body) < 6:
@@ -171,6 +172,10 @@ class BipLink:
                     log.warning("BBMD %s refused the foreign device registration", bvll.text(src))
                 reg.state = "rejected"
                 reg.next_attempt = now + 60.0
+            elif code == Result.DISTRIBUTE_BROADCAST_TO_NETWORK_NAK and reg.state == "registered":
+                # the BBMD no longer knows us (it restarted): register again now, not after the TTL
+                log.warning("BBMD %s refused a broadcast: it has forgotten us, registering again", bvll.text(src))
+                reg.state, reg.next_attempt = "unregistered", now
             return _NONE
         if code != Result.SUCCESS:
             self.counters["nak_received"] += 1
@@ -222,7 +227,7 @@ class BipLink:
     def _ignore(self, src: bytes, body: bytes, now: float) -> list[Datagram]:
         return _NONE  # acks to requests we never make
 
-    _MANAGEMENT = {
+    _MANAGEMENT = {  # noqa: RUF012 - a class-level dispatch table
         Function.RESULT: _result,
         Function.REGISTER_FOREIGN_DEVICE: _register,
         Function.READ_FDT: _read_fdt,
@@ -293,6 +298,13 @@ class BipLink:
                                     "last_result": reg.last_result}
         info["counters"] = dict(self.counters)
         return info
+
+
+_MALFORMED_NAK = {
+    Function.REGISTER_FOREIGN_DEVICE: Result.REGISTER_FOREIGN_DEVICE_NAK,
+    Function.DELETE_FDT_ENTRY: Result.DELETE_FDT_ENTRY_NAK,
+    Function.WRITE_BDT: Result.WRITE_BDT_NAK,
+}
 
 
 def _result(code: int) -> bytes:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ipaddress
 import logging
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Protocol
@@ -66,6 +68,7 @@ class RouterNode:
         self._tasks: list[asyncio.Task[Any]] = []
         self._watcher = ifaddr.AddressWatcher(self.loop, self._addresses_changed)
         self._recheck_soon: asyncio.TimerHandle | None = None
+        self._ports_lock = asyncio.Lock()
         self.gateway: Any = None  # the Modbus gateway (bacrouter.modbus.gateway), when slaves are configured
         self._carried_cov: dict[str, list[Any]] = {}
         self.freeclient: Any = None  # the Free Client buses (bacrouter.freeclient.gateway)
@@ -81,8 +84,9 @@ class RouterNode:
             # MS/TP threads must get the interpreter within a millisecond or so of their octets
             sys.setswitchinterval(0.0005)
         self._build_app(self.config.app)
-        for port in self.config.enabled_ports:
-            await self._start_port(port)
+        async with self._ports_lock:
+            for port in self.config.enabled_ports:
+                await self._start_port(port)
         self._watcher.start()
         self._tasks.append(self.loop.create_task(self._timers(), name="router-timers"))
         await self._start_gateway()
@@ -106,6 +110,10 @@ class RouterNode:
 
     async def apply(self, new: Config) -> dict[str, list[str]]:
         """Switch to ``new``: restart only what differs. Returns what happened, by port name."""
+        async with self._ports_lock:  # not while ports are starting or re-checking their addresses
+            return await self._apply(new)
+
+    async def _apply(self, new: Config) -> dict[str, list[str]]:
         old = self.config
         summary: dict[str, list[str]] = {"stopped": [], "started": [], "restarted": [], "unchanged": []}
         gateway_changed = _gateway_settings(old) != _gateway_settings(new)
@@ -301,9 +309,10 @@ class RouterNode:
                 self.dispatch(self.router.poll(now))
                 for runtime in list(self.ports.values()):
                     runtime.poll(now)
-                if now - last_recheck >= RECHECK:
-                    last_recheck = now
-                    await self._recheck_addresses()
+                if now - last_recheck >= RECHECK and not self._ports_lock.locked():
+                    last_recheck = now  # in a task: a slow lookup must not hold up the timers
+                    self._tasks.append(self.loop.create_task(self._recheck_addresses()))
+                    self._tasks = [t for t in self._tasks if not t.done()]
             except Exception:  # a timer bug must not stop routing
                 log.exception("timer run failed")
 
@@ -311,16 +320,22 @@ class RouterNode:
         # netlink sends bursts (link, address, route): look once they settle
         if self._recheck_soon is not None:
             self._recheck_soon.cancel()
-        self._recheck_soon = self.loop.call_later(0.5, lambda: self.loop.create_task(self._recheck_addresses()))
+        self._recheck_soon = self.loop.call_later(0.5, self._recheck_task)
+
+    def _recheck_task(self) -> None:
+        self._tasks.append(self.loop.create_task(self._recheck_addresses()))
+        self._tasks = [t for t in self._tasks if not t.done()]
 
     async def _recheck_addresses(self) -> None:
-        try:
-            addresses = ifaddr.list_addresses()
-        except OSError as err:
-            log.warning("cannot read interface addresses: %s", err)
-            return
-        for runtime in list(self.ports.values()):
-            await runtime.recheck(addresses)
+        async with self._ports_lock:  # one at a time: two could bind one port twice
+            try:
+                addresses = ifaddr.list_addresses()
+            except OSError as err:
+                log.warning("cannot read interface addresses: %s", err)
+                return
+            for runtime in list(self.ports.values()):
+                if self.ports.get(runtime.name) is runtime:
+                    await runtime.recheck(addresses)
 
     # ------------------------------------------------------------------ status
 
@@ -412,6 +427,7 @@ class BipPortRuntime:
         self.local: ifaddr.IfAddr | None = None
         self._listener: tuple[BroadcastListener, Any] | None = None
         self.up_since: float | None = None
+        self._generation = 0  # counts stops: a bind that awaited across one must not go on
 
     async def start(self) -> None:
         self.local = None
@@ -432,12 +448,15 @@ class BipPortRuntime:
         bbmd = None
         if cfg.mode == "foreign":
             host, port = parse_host_port(cfg.bbmd)
+            generation = self._generation
             try:
-                infos = await self.node.loop.getaddrinfo(host, port, family=socket.AF_INET, type=socket.SOCK_DGRAM)
+                bbmd = bvll.mac(await resolve_ipv4(host), port)
             except OSError as err:
-                self._wait(f"cannot resolve BBMD {cfg.bbmd}: {err}")
+                if generation == self._generation:
+                    self._wait(f"cannot resolve BBMD {cfg.bbmd}: {err.strerror or err}")
                 return
-            bbmd = bvll.mac(infos[0][4][0], port)
+            if generation != self._generation:
+                return  # stopped while the name was being looked up
         point_to_point = self.resource.type is ResourceType.PPP or local.point_to_point
         broadcast_ip = None if point_to_point else local.broadcast
         address = bvll.mac(local.address, cfg.udp_port)
@@ -544,6 +563,7 @@ class BipPortRuntime:
             self.endpoint = None
 
     def stop(self) -> None:
+        self._generation += 1
         self.node.port_down(self)
         self._close_sockets()
         self.link = None
@@ -564,3 +584,43 @@ class BipPortRuntime:
         if self.endpoint is not None:
             info["socket"] = dict(self.endpoint.counters)
         return info
+
+
+RESOLVE_TIMEOUT = 5.0
+
+
+async def resolve_ipv4(host: str, timeout: float = RESOLVE_TIMEOUT) -> str:
+    """The IPv4 address of ``host``: literal at once, a name in a daemon thread with a time limit.
+
+    (The loop's getaddrinfo runs in the default executor, which asyncio.run waits for at exit:
+    a DNS server that does not answer would hold up SIGTERM.)"""
+    try:
+        return str(ipaddress.IPv4Address(host))
+    except ValueError:
+        pass
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[str] = loop.create_future()
+
+    def lookup() -> None:
+        try:
+            infos = socket.getaddrinfo(host, None, family=socket.AF_INET, type=socket.SOCK_DGRAM)
+            result: Any = str(infos[0][4][0])
+        except OSError as err:
+            result = err
+        def settle() -> None:
+            if future.done():
+                return
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+        try:
+            loop.call_soon_threadsafe(settle)
+        except RuntimeError:  # the loop closed meanwhile (the daemon stopped)
+            pass
+
+    threading.Thread(target=lookup, name=f"resolve-{host}", daemon=True).start()
+    try:
+        return await asyncio.wait_for(future, timeout)
+    except asyncio.TimeoutError:
+        raise OSError(f"no answer from DNS for {host} within {timeout:g} s") from None

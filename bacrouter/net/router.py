@@ -87,6 +87,8 @@ class RouterTimers:
     unreachable_hold: float = 10.0
     #: Router-Busy-To-Network holds a route for this long without Router-Available
     busy_hold: float = 30.0
+    #: a learned route not confirmed for this long gives way to a path announced on another port
+    route_stale: float = 300.0
     #: messages queued per searched network, and in total
     pending_per_network: int = 32
     pending_total: int = 512
@@ -127,11 +129,11 @@ class Router:
         # tell the new port about everything behind the others ...
         others = self._reachable(excluding_port=port.port_id)
         if others:
-            out.append(self._i_am_router(port.port_id, others))
+            out += self._i_am_router(port.port_id, others)
         # ... and the other ports about the new network
         for other in self.ports:
             if other != port.port_id:
-                out.append(self._i_am_router(other, [port.network]))
+                out += self._i_am_router(other, [port.network])
         out.append(Send(port.port_id, None, encode(Npdu(
             message_type=NetMsg.NETWORK_NUMBER_IS, payload=port.network.to_bytes(2, "big") + b"\x01"))))
         out += self._release_searches(now)
@@ -140,7 +142,7 @@ class Router:
     def announce(self, port_id: int) -> list[Send]:
         """I-Am-Router-To-Network on one port for everything behind the others (e.g. once it can broadcast)."""
         networks = self._reachable(excluding_port=port_id)
-        return [self._i_am_router(port_id, networks)] if networks and port_id in self.ports else []
+        return self._i_am_router(port_id, networks) if networks and port_id in self.ports else []
 
     def remove_port(self, port_id: int) -> None:
         """Take a port down: its network and everything learned through it become unknown."""
@@ -336,12 +338,21 @@ class Router:
                 log.warning("router %s on port %d claims directly connected network %d", _hex(router), port_id, network)
             self.counters["claims_on_direct_networks"] += 1
             return False
-        if route is None or route.port_id != port_id or route.next_hop != router:
-            self.routes[network] = Route(network, port_id, router, learned=now)
-            self.counters["routes_learned"] += 1
-        else:
-            route.learned = now
         self._unreachable.pop(network, None)
+        if route is not None and route.port_id == port_id and route.next_hop == router:
+            route.learned = now  # a refresh: nothing new to tell the other ports
+            return False
+        if route is not None and route.port_id != port_id and now - route.learned < self.timers.route_stale:
+            # the same network behind another port, while the path we know is alive: parallel routers
+            # relaying each other's announcements would otherwise swap routes (and announce them) for ever
+            self.counters["conflicting_routes"] += 1
+            if network not in self._claims_logged:
+                self._claims_logged.add(network)
+                log.warning("network %d is announced on port %d by %s as well as on port %d: keeping port %d",
+                            network, port_id, _hex(router), route.port_id, route.port_id)
+            return False
+        self.routes[network] = Route(network, port_id, router, learned=now)
+        self.counters["routes_learned"] += 1
         return True
 
     def _reachable(self, excluding_port: int) -> list[int]:
@@ -432,9 +443,9 @@ class Router:
                 return [Send(p, None, data) for p in self.ports if p != port_id]
             if route.port_id == port_id:
                 return []
-            return [self._i_am_router(port_id, [dnet])]
+            return self._i_am_router(port_id, [dnet])
         networks = self._reachable(excluding_port=port_id)
-        return [self._i_am_router(port_id, networks)] if networks else []
+        return self._i_am_router(port_id, networks) if networks else []
 
     def _on_i_am_router(self, port_id: int, src: bytes | None, npdu: Npdu, broadcast: bool, now: float) -> list[Send]:
         networks = network_list(npdu.payload)
@@ -445,8 +456,8 @@ class Router:
         if learned:
             for other in self.ports:
                 if other != port_id:
-                    out.append(self._i_am_router(other, learned))
-            out.append(self._i_am_router(LOCAL, learned))
+                    out += self._i_am_router(other, learned)
+            out += self._i_am_router(LOCAL, learned)
         return out + self._release_searches(now)
 
     def _on_reject(self, port_id: int, src: bytes | None, npdu: Npdu, broadcast: bool, now: float) -> list[Send]:
@@ -488,13 +499,31 @@ class Router:
                 route = self.routes.get(entry.network)
                 if entry.port_id == 0 and route is not None and route.next_hop is not None:
                     del self.routes[entry.network]  # purge a learned entry; direct ones stay
-            body = encode_routing_table([])
+            parts = [[]]
         else:
-            body = encode_routing_table(self.routing_table())
-        ack = Npdu(message_type=NetMsg.INITIALIZE_ROUTING_TABLE_ACK, payload=body)
-        if npdu.snet is not None:
-            ack.dnet, ack.dadr = npdu.snet, npdu.sadr
-        return [Send(port_id, src, encode(ack))]
+            header = 3 + (4 + len(npdu.sadr or b"") if npdu.snet is not None else 0)  # version, control, DNET.., type
+            parts = self._table_parts(self.routing_table(), self._limit(port_id) - header)
+        sends = []
+        for part in parts:
+            ack = Npdu(message_type=NetMsg.INITIALIZE_ROUTING_TABLE_ACK, payload=encode_routing_table(part))
+            if npdu.snet is not None:
+                ack.dnet, ack.dadr = npdu.snet, npdu.sadr
+            sends.append(Send(port_id, src, encode(ack)))
+        return sends
+
+    @staticmethod
+    def _table_parts(entries: list[RoutingEntry], room: int) -> list[list[RoutingEntry]]:
+        """The table in Acks of at most 255 entries that each fit ``room`` octets (a big table: several)."""
+        parts: list[list[RoutingEntry]] = [[]]
+        size = 1  # the count octet
+        for entry in entries:
+            need = 4 + len(entry.port_info)
+            if parts[-1] and (len(parts[-1]) == 255 or size + need > room):
+                parts.append([])
+                size = 1
+            parts[-1].append(entry)
+            size += need
+        return parts
 
     def _on_what_is_network_number(self, port_id: int, src: bytes | None, npdu: Npdu, broadcast: bool, now: float) -> list[Send]:
         if npdu.snet is not None or npdu.dnet is not None or port_id == LOCAL:
@@ -534,9 +563,17 @@ class Router:
 
     # ------------------------------------------------------------------ output helpers
 
-    def _i_am_router(self, port_id: int, networks: list[int]) -> Send:
-        body = encode_network_list(networks)
-        return Send(port_id, None, encode(Npdu(message_type=NetMsg.I_AM_ROUTER_TO_NETWORK, payload=body)))
+    def _limit(self, port_id: int) -> int:
+        """The largest NPDU the port carries (the router's own application: an Ethernet frame's)."""
+        port = self.ports.get(port_id)
+        return port.max_npdu if port is not None else 1497
+
+    def _i_am_router(self, port_id: int, networks: list[int]) -> list[Send]:
+        """I-Am-Router-To-Network for ``networks``, in as many messages as the port's frames need."""
+        per_message = max(1, (self._limit(port_id) - 3) // 2)  # version, control, type; 2 octets a network
+        return [Send(port_id, None, encode(Npdu(message_type=NetMsg.I_AM_ROUTER_TO_NETWORK,
+                                                payload=encode_network_list(networks[i:i + per_message]))))
+                for i in range(0, len(networks), per_message)]
 
     def _reject(self, port_id: int, src: bytes | None, npdu: Npdu, reason: RejectReason, dnet: int) -> list[Send]:
         """Reject-Message-To-Network back to whoever originated ``npdu``."""

@@ -179,11 +179,12 @@ def test_control_errors_are_answered(daemon):
     assert info.value.code == "unknown_method"
     import socket
 
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.connect(str(daemon.socket))
-        sock.sendall(b"not json\n")
-        answer = json.loads(sock.makefile().readline())
-    assert answer["error"]["code"] == "bad_request"
+    for garbage in (b"not json\n", b"[" * 100000 + b"\n", b'{"method": "version", "id": 1e999999}\n'):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.connect(str(daemon.socket))
+            sock.sendall(garbage)
+            answer = json.loads(sock.makefile().readline())  # always an answer, always valid JSON
+        assert answer["error"]["code"] == "bad_request"
     assert daemon.call("version")["version"]
     assert set(daemon.call("methods")) >= {"status", "ports", "routes", "reload", "version"}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bacrouter.net import bvll
 from bacrouter.net.bip import FDT_GRACE, BipLink
 from bacrouter.net.bvll import BdtEntry, Function, Result
@@ -66,8 +68,10 @@ def test_normal_node_refuses_bbmd_services():
 def test_malformed_datagrams_are_counted():
     link = BipLink(ME, SUBNET_BCAST)
     for junk in (b"", b"\x81", b"\x82\x0a\x00\x08abcd", b"\x81\x0a\x00\x09abcd", b"\x81\x04\x00\x08ab\x00\x00",
-                 b"\x81\x00\x00\x05\x01", b"\x81\x05\x00\x04"):
+                 b"\x81\x00\x00\x05\x01"):
         assert link.receive(NODE, junk, 0.0) == (None, [])
+    _, out = link.receive(NODE, b"\x81\x05\x00\x04", 0.0)  # a request without its TTL still gets its NAK
+    assert [result_code(d) for _, d in out] == [Result.REGISTER_FOREIGN_DEVICE_NAK]
     assert link.counters["malformed"] == 7
 
 
@@ -212,3 +216,25 @@ def test_foreign_device_retries_after_a_nak():
     assert link.registration.state == "rejected"
     assert link.poll(30.0) == []
     assert link.poll(61.0)
+
+
+def test_foreign_device_registers_again_when_its_bbmd_has_forgotten_it():
+    # the BBMD restarted: our Distribute-Broadcast-To-Network is NAKed, and waiting for the TTL would
+    # lose every broadcast (Who-Is, I-Am, I-Am-Router) for minutes
+    link = BipLink(FD1, None, "foreign", bbmd=ME, ttl=300)
+    link.poll(0.0)
+    link.receive(ME, bvll.pack(Function.RESULT, b"\x00\x00"), 0.1)
+    link.receive(ME, bvll.pack(Function.RESULT, b"\x00\x60"), 10.0)
+    assert link.registration.state == "unregistered"
+    sent = link.poll(10.5)
+    assert [split(d)[0] for _, d in sent] == [Function.REGISTER_FOREIGN_DEVICE]
+
+
+@pytest.mark.parametrize("function, body, nak", [
+    (Function.WRITE_BDT, b"\x01\x02\x03", 0x0010),  # not a multiple of 10 octets
+    (Function.REGISTER_FOREIGN_DEVICE, b"\x01", 0x0030),  # no whole time-to-live
+    (Function.DELETE_FDT_ENTRY, b"\x0a\x00", 0x0050),  # no whole address
+])
+def test_malformed_bbmd_requests_get_their_nak(function, body, nak):
+    _, out = bbmd(write_bdt=True).receive(NODE, bvll.pack(function, body), 0.0)
+    assert [(to, result_code(d)) for to, d in out] == [(NODE, nak)]

@@ -328,3 +328,52 @@ def test_a_router_claiming_one_of_our_networks_is_not_believed(router):
     assert router.counters["claims_on_direct_networks"] == 1
     [(_, relay)] = on(out, 1)
     assert network_list(relay.payload) == [5]
+
+
+def test_parallel_routers_relaying_each_other_settle_instead_of_storming():
+    # A and B both join networks 1 and 2; C on network 2 announces network 9. Each relays C's news onto
+    # network 1, where the other hears it: switching to that path (and announcing it) looped for ever.
+    from bacrouter.net.npdu import NetMsg, encode_network_list
+
+    macs = {(name, port): bytes([10, 0, port, ord(name), 0xBA, 0xC0]) for name in "AB" for port in (1, 2)}
+    routers = {}
+    for name in "AB":
+        router = Router()
+        for port in (1, 2):
+            router.add_port(PortInfo(port, port, mac=macs[(name, port)], name=f"{name}{port}"), 0.0)
+        routers[name] = router
+    c = bytes([10, 0, 2, 67, 0xBA, 0xC0])
+    announce = encode(Npdu(message_type=NetMsg.I_AM_ROUTER_TO_NETWORK, payload=encode_network_list([9])))
+    queue = [(name, 2, c, announce) for name in "AB"]
+    handled = 0
+    while queue and handled < 100:
+        name, port, src, data = queue.pop(0)
+        handled += 1
+        other = "B" if name == "A" else "A"
+        for send in routers[name].receive(port, src, data, 1.0, broadcast=True):
+            if send.port != LOCAL:
+                queue.append((other, send.port, macs[(name, send.port)], send.data))
+    assert not queue and handled <= 6
+    for router in routers.values():
+        assert (router.routes[9].port_id, router.routes[9].next_hop) == (2, c)
+    # a refresh from C changes nothing and is not relayed again
+    assert [s for s in routers["A"].receive(2, c, announce, 2.0, broadcast=True) if s.port != LOCAL] == []
+
+
+def test_a_big_table_goes_out_in_messages_that_fit_the_port():
+    from bacrouter.net.npdu import NetMsg, decode_routing_table, network_list
+
+    router = Router()
+    router.add_port(PortInfo(1, 1, max_npdu=501, mac=b"\x01", name="mstp"), 0.0)
+    router.add_port(PortInfo(2, 2, mac=bytes(6), name="ip"), 0.0)
+    for network in range(100, 400):  # 300 networks behind a router on port 2
+        router._learn(network, 2, b"\x0a\x00\x00\x09\xba\xc0", 0.0)
+    query = encode(Npdu(message_type=NetMsg.INITIALIZE_ROUTING_TABLE, payload=b"\x00"))
+    acks = router.receive(1, b"\x05", query, 1.0)
+    assert len(acks) > 1 and all(len(a.data) <= 501 for a in acks)
+    entries = [e for a in acks for e in decode_routing_table(decode(a.data).payload)]
+    assert len(entries) == 302  # every route, the two direct networks too
+    announce = router.receive(1, b"\x05", encode(Npdu(message_type=NetMsg.WHO_IS_ROUTER_TO_NETWORK)), 2.0)
+    assert len(announce) > 1 and all(len(a.data) <= 501 for a in announce)
+    assert sorted(n for a in announce for n in network_list(decode(a.data).payload)) == list(range(2, 3)) + list(
+        range(100, 400))
