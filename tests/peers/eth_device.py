@@ -18,11 +18,10 @@ import socket
 import struct
 from pathlib import Path
 
-from bacpypes3.app import Application
 from bacpypes3.comm import Server
-from bacpypes3.local.analog import AnalogValueObject
-from bacpypes3.local.device import DeviceObject
 from bacpypes3.pdu import PDU, Address, LocalBroadcast, LocalStation
+
+from tests.peers.demo_device import demo_application
 
 ETH_P_802_2 = 0x0004
 BROADCAST = b"\xff" * 6
@@ -74,15 +73,7 @@ async def main() -> None:
     parser.add_argument("--instance", type=int, default=6006)
     parser.add_argument("--ready")
     args = parser.parse_args()
-    device = DeviceObject(objectIdentifier=("device", args.instance), objectName=f"eth-{args.instance}",
-                          vendorIdentifier=999, maxApduLengthAccepted=1476)
-    app = Application.from_object_list([
-        device,
-        AnalogValueObject(objectIdentifier=("analog-value", 1), objectName="temp", presentValue=21.5,
-                          units="degreesCelsius"),
-        AnalogValueObject(objectIdentifier=("analog-value", 2), objectName="big", presentValue=1.0,
-                          description="y" * 1200),
-    ])
+    app = demo_application(args.instance, f"eth-{args.instance}", "y" * 1200)
     link = EthernetAppLink(args.ifname)
     app.nsap.bind(link, address=LocalStation(link.mac))
     if args.ready:

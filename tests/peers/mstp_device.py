@@ -13,14 +13,12 @@ import argparse
 import asyncio
 import logging
 
-from bacpypes3.app import Application
 from bacpypes3.comm import Server
-from bacpypes3.local.analog import AnalogValueObject
-from bacpypes3.local.device import DeviceObject
 from bacpypes3.pdu import PDU, Address, LocalBroadcast, LocalStation
 
 from bacrouter.mstp.link import MstpLink
 from bacrouter.mstp.port import MstpWorker
+from tests.peers.demo_device import demo_application
 
 
 class MstpAppLink(Server[PDU]):
@@ -77,15 +75,7 @@ async def main() -> None:
         worker.start()
         return worker
 
-    device = DeviceObject(objectIdentifier=("device", args.instance), objectName=f"mstp-{args.instance}",
-                          vendorIdentifier=999, maxApduLengthAccepted=1476)
-    app = Application.from_object_list([
-        device,
-        AnalogValueObject(objectIdentifier=("analog-value", 1), objectName="temp", presentValue=21.5,
-                          units="degreesCelsius"),
-        AnalogValueObject(objectIdentifier=("analog-value", 2), objectName="big", presentValue=1.0,
-                          description="x" * 700),
-    ])
+    app = demo_application(args.instance, f"mstp-{args.instance}", "x" * 700)
     link = MstpAppLink(args.mac, worker_factory)
     app.nsap.bind(link, address=LocalStation(bytes([args.mac])))
     await up.wait()
