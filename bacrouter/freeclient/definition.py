@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from ..config.model import Config, FreeClientBus, Problem
+from ..modbus.devconfig import flag, point_header
 
 __all__ = ["BusDefinition", "DevicePlan", "PointDef", "load_buses", "definition_path", "INTERFACE_RS485",
-           "INTERFACE_TCP", "OBJECT_TYPES"]
+           "INTERFACE_TCP"]
 
 INTERFACE_RS485, INTERFACE_TCP = 1, 2
-OBJECT_TYPES = ("ai", "ao", "av", "bi", "bo", "bv", "mi", "mo", "mv")
 PARITIES = {"none": "none", "n": "none", "0": "none", "even": "even", "e": "even", "2": "even",
             "odd": "odd", "o": "odd", "1": "odd"}
 SHIPPED_SCRIPTS = Path(__file__).resolve().parent / "scripts"
@@ -78,12 +78,6 @@ def definition_path(bus: FreeClientBus, data_dir: Path) -> Path:
     return path if path.is_absolute() else data_dir / path
 
 
-def _bool(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on", "reverse")
-    return bool(value)
-
-
 def _int(value: Any, default: int | None, where: str, problems: list[str]) -> int | None:
     if value in (None, ""):
         return default
@@ -101,27 +95,18 @@ def _points(raw_points: Any, where: str, problems: list[str]) -> list[PointDef]:
         problems.append(f"{where} key 'fcpoints': expected a list")
         return points
     for index, raw in enumerate(raw_points, 1):
-        here = f"{where} point {index}"
-        if not isinstance(raw, dict):
-            problems.append(f"{here}: expected an object")
+        header = point_header(raw, f"{where} point {index}", problems)
+        if header is None:
             continue
-        name = str(raw.get("name") or "").strip()
-        if name:
-            here += f" '{name}'"
-        else:
-            problems.append(f"{here}: no name")
-        object_type = str(raw.get("object_type", "")).lower()
-        if object_type not in OBJECT_TYPES:
-            problems.append(f"{here} key 'object_type': {raw.get('object_type')!r} is not one of "
-                            f"{', '.join(OBJECT_TYPES)}")
-            object_type = "av"
+        here, name, object_type = header
+        object_type = object_type or "av"  # reported; the rest of the point is still checked
         texts = raw.get("state_texts") or []
         if not isinstance(texts, list):
             problems.append(f"{here} key 'state_texts': expected a list of texts")
             texts = []
         point = PointDef(index, name, object_type, instance=_int(raw.get("instance"), 0, here, problems) or 0,
-                         enabled=_bool(raw.get("enable", True)), description=str(raw.get("description") or ""),
-                         tag=str(raw.get("tag") or ""), polarity=_bool(raw.get("polarity", False)),
+                         enabled=flag(raw.get("enable", True)), description=str(raw.get("description") or ""),
+                         tag=str(raw.get("tag") or ""), polarity=flag(raw.get("polarity", False)),
                          state_texts=[str(t) for t in texts], unit=raw.get("unit"))
         increment = raw.get("cov_increment")
         if increment not in (None, ""):
@@ -157,7 +142,7 @@ def parse_definition(data: Any, bus: FreeClientBus, data_dir: Path) -> tuple[Bus
         tag=bus.tag if bus.tag is not None else str(data.get("tag") or ""),
         resource=resource, server=server,
         baudrate=bus.baudrate or _int(data.get("baudrate"), 9600, "key 'baudrate'", problems) or 9600,
-        parity=parity, bit7=bus.bit7 if bus.bit7 is not None else _bool(data.get("bit7", False)),
+        parity=parity, bit7=bus.bit7 if bus.bit7 is not None else flag(data.get("bit7", False)),
         frame_ms=bus.frame_ms or _int(data.get("frame_ms"), None, "key 'frame_ms'", problems) or None,
     )
     if interface == INTERFACE_TCP and not server:
@@ -178,7 +163,7 @@ def parse_definition(data: Any, bus: FreeClientBus, data_dir: Path) -> tuple[Bus
         if not name:
             problems.append(f"{where}: no name")
         device = DevicePlan(index, name, instance=_int(raw.get("instance"), None, f"{where} key 'instance'", problems),
-                            enabled=_bool(raw.get("enable", True)), description=str(raw.get("description") or ""),
+                            enabled=flag(raw.get("enable", True)), description=str(raw.get("description") or ""),
                             tag=str(raw.get("tag") or ""))
         device.points = _points(raw.get("fcpoints", []), where, problems)
         names = [p.name for p in device.points]

@@ -96,10 +96,30 @@ class Point:
         return f"point {self.index + 1} '{self.name}'"
 
 
-def _bool(value: Any) -> bool:
+def flag(value: Any) -> bool:
+    """A true/false key of the original's JSON files (numbers, booleans or words)."""
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on", "reverse")
     return bool(value)
+
+
+def point_header(raw: Any, where: str, problems: list[str]) -> tuple[str, str, str | None] | None:
+    """What every point of the original's JSON formats (Modbus device config, Free Client bus) starts with:
+    ``(where, name, object_type)``, ``where`` naming the point from now on. None when it is not an object;
+    ``object_type`` None when it is not one of OBJECT_TYPES. Problems are reported either way."""
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: expected an object")
+        return None
+    name = str(raw.get("name") or "").strip()
+    if name:
+        where += f" '{name}'"
+    else:
+        problems.append(f"{where}: no name")
+    object_type = str(raw.get("object_type", "")).lower()
+    if object_type not in OBJECT_TYPES:
+        problems.append(f"{where} key 'object_type': {raw.get('object_type')!r} is not one of {', '.join(OBJECT_TYPES)}")
+        return where, name, None
+    return where, name, object_type
 
 
 def _number(raw: dict[str, Any], key: str, default: float, problems: list[str], where: str) -> float:
@@ -145,19 +165,10 @@ def parse_points(data: Any, source: str = "") -> tuple[list[Point], list[str]]:
         return [], [f"{source}: 'points' must be a list"]
     points: list[Point] = []
     for index, raw in enumerate(items):
-        where = f"{source}: point {index + 1}"
-        if not isinstance(raw, dict):
-            problems.append(f"{where}: expected an object")
+        header = point_header(raw, f"{source}: point {index + 1}", problems)
+        if header is None or header[2] is None:
             continue
-        name = str(raw.get("name") or "").strip()
-        if name:
-            where += f" '{name}'"
-        else:
-            problems.append(f"{where}: no name")
-        object_type = str(raw.get("object_type", "")).lower()
-        if object_type not in OBJECT_TYPES:
-            problems.append(f"{where} key 'object_type': {raw.get('object_type')!r} is not one of {', '.join(OBJECT_TYPES)}")
-            continue
+        where, name, object_type = header
         address_type = str(raw.get("address_type", "")).lower()
         if address_type not in ADDRESS_TYPES:
             problems.append(f"{where} key 'address_type': {raw.get('address_type')!r} is not one of {', '.join(ADDRESS_TYPES)}")
@@ -167,7 +178,7 @@ def parse_points(data: Any, source: str = "") -> tuple[list[Point], list[str]]:
             address=_integer(raw, "address", 0, problems, where, 0, 65535),
             data_type=str(raw.get("data_type") or "u16").lower(),
             instance=_integer(raw, "instance", 0, problems, where, 0, 4194302),
-            enabled=_bool(raw.get("enable", True)),
+            enabled=flag(raw.get("enable", True)),
             description=str(raw.get("description") or ""),
             scale=_number(raw, "scale", 1.0, problems, where),
             offset=_number(raw, "offset", 0.0, problems, where),
@@ -175,7 +186,7 @@ def parse_points(data: Any, source: str = "") -> tuple[list[Point], list[str]]:
             cov_increment=_number(raw, "cov_increment", 0.0, problems, where) if raw.get("cov_increment") not in (None, "") else None,
             bit_offset=_integer(raw, "bit_offset", 0, problems, where, 0, 63),
             bit_len=_integer(raw, "bit_len", 0, problems, where, 0, 64),
-            polarity=_bool(raw.get("polarity", False)),
+            polarity=flag(raw.get("polarity", False)),
             state_texts=[str(t) for t in raw.get("state_texts") or []] if isinstance(raw.get("state_texts") or [], list) else [],
             state_values=[],
             reg_num=_integer(raw, "reg_num", 0, problems, where, 0, 125),
