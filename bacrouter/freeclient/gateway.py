@@ -25,7 +25,7 @@ from bacpypes3.errors import ExecutionError
 
 from ..config.model import Config, Problem
 from ..modbus.mapping import place_points, plan_gateway
-from ..modbus.objects import GatewayObject, Reliability, make_object, point_kwargs, units_code
+from ..modbus.objects import GatewayObject, Publications, Reliability, make_object, point_kwargs, units_code
 from .bus import BusRuntime, Event
 from .definition import BusDefinition, DevicePlan, PointDef
 
@@ -233,7 +233,7 @@ class FreeClientGateway:
         self.node = node
         self.buses: dict[str, BusRuntime] = {}
         self.devices: list[FcDevice] = []
-        self._published: list[tuple[Any, Any]] = []
+        self._published = Publications()
         self._virtual: list[VirtualDevice] = []
 
     async def start(self) -> None:
@@ -268,31 +268,20 @@ class FreeClientGateway:
                 target = virtual.app if virtual is not None else (None if virtual_mode else app)
                 if target is not None:
                     for point in device.points.values():
-                        self._publish(target, point.obj)
+                        self._published.publish(target, point.obj)
                 if app is not None:
-                    self._publish(app, device.status)
+                    self._published.publish(app, device.status)
             self.buses[definition.name] = runtime
             runtime.start()
         log.info("Free Client: %d bus(es), %d device(s), %d point(s)", len(self.buses), len(self.devices),
                  sum(len(d.points) for d in self.devices))
-
-    def _publish(self, app: Any, obj: Any) -> None:
-        try:
-            app.add_object(obj)
-        except RuntimeError as err:
-            log.error("object %s not published: %s", obj.objectName, err)
-            return
-        self._published.append((app, obj))
 
     def stop(self) -> None:
         for runtime in self.buses.values():  # all at once: each then ends within the same short while
             runtime.request_stop()
         for runtime in self.buses.values():
             runtime.stop()
-        for app, obj in self._published:
-            if app.objectIdentifier.get(obj.objectIdentifier) is obj and app.objectName.get(obj.objectName) is obj:
-                app.delete_object(obj)
-        self._published.clear()
+        self._published.withdraw()
         for virtual in self._virtual:
             virtual.close()
         self._virtual.clear()

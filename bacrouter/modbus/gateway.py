@@ -26,7 +26,7 @@ from .codec import DecodeError, Function, ModbusException, Request
 from .datatypes import ByteOrder, DataTypeError, ValueCodec
 from .devconfig import Point
 from .mapping import STATUS_OBJECTS, PointPlan, SlavePlan, plan_gateway
-from .objects import GatewayObject, Reliability, make_object, point_kwargs
+from .objects import GatewayObject, Publications, Reliability, make_object, point_kwargs
 from .plan import Item, Limits, ReadPlanner, ReadRequest, read_function
 from .schedule import MasterSchedule, Outcome, SlaveSchedule, WriteJob
 from .transport import SerialTransport, Target, TcpTransport, Transport
@@ -504,7 +504,7 @@ class ModbusGateway:
         self.config: Config = node.config
         self.masters: dict[str, MasterRuntime] = {}
         self.devices: list[VirtualDevice] = []
-        self._published: list[tuple[Any, Any]] = []  # (application, object) actually added
+        self._published = Publications()
         self._carried = subscriptions or {}
 
     @property
@@ -559,12 +559,8 @@ class ModbusGateway:
                  len(self.slaves), points, "virtual-device" if plan.virtual else "single-device")
 
     def _publish(self, app: Any, obj: Any) -> None:
-        try:
-            app.add_object(obj)
-        except RuntimeError as err:  # a name or identifier taken by an object of another kind of section
-            log.error("object %s not published: %s", obj.objectName, err)
+        if not self._published.publish(app, obj):
             return
-        self._published.append((app, obj))
         carried = self._carried.get(obj.objectName)
         if carried and hasattr(obj, "_cov"):
             for subscription in carried:
@@ -588,14 +584,7 @@ class ModbusGateway:
         """Stop polling and unpublish; returns the live COV subscriptions by object name (for a successor)."""
         for master in self.masters.values():
             master.stop()
-        subscriptions: dict[str, list[Any]] = {}
-        for app, obj in self._published:
-            if getattr(obj, "_cov", None):
-                subscriptions[obj.objectName] = obj._cov
-            # only what is ours: bacpypes3 deletes by name and by identifier without looking
-            if app.objectIdentifier.get(obj.objectIdentifier) is obj and app.objectName.get(obj.objectName) is obj:
-                app.delete_object(obj)
-        self._published.clear()
+        subscriptions = {obj.objectName: obj._cov for obj in self._published.withdraw() if getattr(obj, "_cov", None)}
         for device in self.devices:
             device.close()
         self.masters.clear()

@@ -29,7 +29,7 @@ from bacpypes3.errors import ExecutionError
 from bacpypes3.primitivedata import Null, ObjectIdentifier
 
 __all__ = ["GatewayObject", "AnalogPoint", "BinaryPoint", "MultistatePoint", "make_object", "point_kwargs", "Reliability",
-           "Subscription", "PointWriter", "units_code"]
+           "Subscription", "PointWriter", "units_code", "Publications"]
 
 log = logging.getLogger("bacrouter.modbus.objects")
 
@@ -496,3 +496,31 @@ def make_object(code: str, instance: int, name: str, **kwargs: Any) -> GatewayOb
     if cls is None:
         cls = _CLASSES[code] = _make_class(code)
     return cls(instance, name, **kwargs)
+
+
+class Publications:
+    """The objects a gateway added to bacpypes3 applications, so that it takes out only its own."""
+
+    def __init__(self) -> None:
+        self._items: list[tuple[Any, Any]] = []  # (application, object) actually added
+
+    def publish(self, app: Any, obj: Any) -> bool:
+        """Add ``obj`` to ``app``; False (logged) when its name or identifier is taken by another object."""
+        try:
+            app.add_object(obj)
+        except RuntimeError as err:
+            log.error("object %s not published: %s", obj.objectName, err)
+            return False
+        self._items.append((app, obj))
+        return True
+
+    def withdraw(self) -> list[Any]:
+        """Take every object out again and return them. bacpypes3 deletes by name and by identifier
+        without looking, so an object that has been replaced since stays where it is."""
+        objects = []
+        for app, obj in self._items:
+            if app.objectIdentifier.get(obj.objectIdentifier) is obj and app.objectName.get(obj.objectName) is obj:
+                app.delete_object(obj)
+            objects.append(obj)
+        self._items.clear()
+        return objects
