@@ -607,6 +607,8 @@ async def resolve_ipv4(host: str, timeout: float = RESOLVE_TIMEOUT) -> str:
             result: Any = str(infos[0][4][0])
         except OSError as err:
             result = err
+        except Exception as err:  # noqa: BLE001 - e.g. UnicodeError for "a..b": still a name that does not resolve
+            result = OSError(f"cannot resolve {host!r}: {err}")
         def settle() -> None:
             if future.done():
                 return

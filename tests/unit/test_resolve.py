@@ -17,7 +17,7 @@ def test_a_literal_needs_no_lookup(monkeypatch):
 
 
 def test_a_dns_server_that_does_not_answer_costs_the_timeout_and_no_more(monkeypatch):
-    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: time.sleep(30))
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: time.sleep(3))
     ticks = 0
 
     async def main() -> None:
@@ -43,3 +43,8 @@ def test_a_name_resolves(monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [(socket.AF_INET, socket.SOCK_DGRAM, 0, "",
                                                                   ("192.0.2.9", 0))])
     assert asyncio.run(resolve_ipv4("bbmd.example.net")) == "192.0.2.9"
+
+
+def test_a_name_that_cannot_be_a_host_name_is_an_os_error():
+    with pytest.raises(OSError, match="cannot resolve|Name or service|not known|failure"):
+        asyncio.run(resolve_ipv4("a..b"))
