@@ -72,7 +72,6 @@ class MBusMaster:
         self.line = open_line(path, baud, parity, 1)
         self.fcb = True
         self.sent = 0  # frames written (the benchmarks count selects)
-        self.echoes = 0
 
     def close(self) -> None:
         self.line.close()
