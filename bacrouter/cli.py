@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .config import has_errors, load_config
+from .config import has_errors
 from .control import ControlError, call
+from .loader import load_config
 from .net import bvll
 from .paths import Paths
 

@@ -16,10 +16,12 @@ import time
 from typing import Any
 
 from . import __version__
-from .config import Config, Problem, has_errors, load_config
+from .config import Config, Problem, has_errors
 from .control import ControlError, ControlServer, MethodTable
-from .net.node import RouterNode
+from .feature import VERBS, Summary
+from .loader import load_config
 from .paths import Paths
+from .runtime import Runtime
 
 __all__ = ["Daemon", "setup_logging"]
 
@@ -52,7 +54,7 @@ class Daemon:
     def __init__(self, paths: Paths) -> None:
         self.paths = paths
         self.config: Config | None = None
-        self.node: RouterNode | None = None
+        self.runtime: Runtime | None = None
         self.control: ControlServer | None = None
         self.table = MethodTable()
         self.started = time.time()
@@ -72,14 +74,16 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._stop.set)
-        self.node = RouterNode(config, self.paths.run_dir)
+        self.runtime = Runtime(config, self.paths.run_dir)
+        for kind in self.runtime.kinds:
+            self._add_feature_methods(kind.name, kind.methods())
         try:
-            await self.node.start()
+            await self.runtime.start()
             self.control = ControlServer(self.table, self.paths.control_socket)
             await self.control.start()
         except ControlError as err:
             log.error("%s", err.message)
-            self.node.stop()
+            self.runtime.stop()
             return 1
         # only now: a reload needs a started node (a HUP before this is ignored, like one before start-up)
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self._reload_logged()))
@@ -97,14 +101,13 @@ class Daemon:
     async def shutdown(self) -> None:
         if self.control is not None:
             await self.control.close()
-        if self.node is not None:
-            self.node.stop()
+        if self.runtime is not None:
+            self.runtime.stop()
 
     async def _reload_logged(self) -> None:
         result = await self.reload()
         if result["ok"]:
-            changes = "; ".join(f"{what}: {', '.join(names)}" for what, names in result["ports"].items() if names)
-            log.info("configuration reloaded: %s", changes or "no ports")
+            log.info("configuration reloaded: %s", describe(result["summary"]))
 
     async def reload(self) -> dict[str, Any]:
         """Re-read the configuration and apply the difference; keep the old one if the new has errors."""
@@ -114,51 +117,39 @@ class Daemon:
             if config is None or has_errors(problems):
                 log.error("configuration has errors: still running the previous one")
                 return {"ok": False, "problems": [str(p) for p in problems]}
-            assert self.node is not None
+            assert self.runtime is not None
             set_level(config.app.log_level)
-            summary = await self.node.apply(config)
+            summary = await self.runtime.apply(config)
             self.config = config
-            return {"ok": True, "ports": summary, "warnings": [str(p) for p in problems]}
+            return {"ok": True, "summary": summary, "warnings": [str(p) for p in problems]}
 
     # ------------------------------------------------------------------ control methods
 
     def _register_methods(self) -> None:
         table = self.table
         table.add("status", lambda p: self._status(), "router overview: device, ports, counters")
-        table.add("ports", lambda p: self._node().port_status(), "every port with its state and link details")
-        table.add("routes", lambda p: self._node().routes(), "the routing table")
+        table.add("ports", lambda p: self._runtime().node.port_status(), "every port with its state and link details")
+        table.add("routes", lambda p: self._runtime().node.routes(), "the routing table")
         table.add("reload", lambda p: self.reload(), "re-read the configuration and apply the changes")
         table.add("version", lambda p: {"version": __version__}, "the bacrouter version")
         table.add("methods", lambda p: table.describe(), "the methods this daemon answers")
         table.add("capture", self._capture, "start or stop a pcap capture of an MS/TP port: {port, action, path?}")
-        table.add("modbus", lambda p: self._gateway().snapshot() if self._node().gateway else [],
-                  "Modbus masters and slaves with their statistics")
-        table.add("freeclient", lambda p: self._node().freeclient.snapshot() if self._node().freeclient else [],
-                  "Free Client buses: state, script, counters")
-        table.add("read_group", self._read_group,
-                  "run a Modbus slave's read plan once and report every request: {slave}")
 
-    def _node(self) -> RouterNode:
-        if self.node is None:
+    def _add_feature_methods(self, name: str, methods: list[Any]) -> None:
+        """A feature's methods join the one table: every transport serves them."""
+        for spec in methods:
+            def handler(params: dict[str, Any], spec: Any = spec) -> Any:
+                return spec.handler(self._runtime().feature(name), params)
+
+            self.table.add(spec.name, handler, spec.doc)
+
+    def _runtime(self) -> Runtime:
+        if self.runtime is None:
             raise ControlError("not_running", "the router is not running")
-        return self.node
-
-    def _gateway(self) -> Any:
-        gateway = self._node().gateway
-        if gateway is None:
-            raise ControlError("not_running", "no Modbus slaves are configured")
-        return gateway
-
-    async def _read_group(self, params: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return await self._gateway().read_group(str(params.get("slave", "")))
-        except KeyError as err:
-            raise ControlError("bad_params", err.args[0]) from None
-        except RuntimeError as err:  # the gateway was stopped or restarted meanwhile
-            raise ControlError("failed", str(err)) from None
+        return self.runtime
 
     def _capture(self, params: dict[str, Any]) -> dict[str, Any]:
-        port = self._node().ports.get(str(params.get("port", "")))
+        port = self._runtime().node.ports.get(str(params.get("port", "")))
         if port is None or not hasattr(port, "capture"):
             raise ControlError("bad_params", f"no MS/TP port {params.get('port')!r}")
         try:
@@ -168,8 +159,14 @@ class Daemon:
 
     def _status(self) -> dict[str, Any]:
         status = {"version": __version__, "config_dir": str(self.paths.root or "/etc")}
-        status.update(self._node().status())
+        status.update(self._runtime().status())
         return status
+
+
+def describe(summary: Summary) -> str:
+    """One log line for a reload: every part by what happened to it."""
+    parts = [f"{verb}: {', '.join(summary[verb])}" for verb in VERBS if summary.get(verb)]
+    return "; ".join(parts) or "nothing configured"
 
 
 def run(paths: Paths) -> int:

@@ -57,20 +57,21 @@ def script_config(root: Path, tty: str) -> None:
 
 async def measure(root: Path, seconds: float, scripted: bool) -> tuple[float, int]:
     """(CPU seconds, polls) over ``seconds`` once the first poll is in."""
-    from bacrouter.config import Paths, load_config
-    from bacrouter.net.node import RouterNode
+    from bacrouter.config import Paths
+    from bacrouter.loader import load_config
+    from bacrouter.runtime import Runtime
 
     config, _ = load_config(Paths(root))
-    node = RouterNode(config, root / "run")
+    node = Runtime(config, root / "run")
     await node.start()
     try:
         if scripted:
-            bus = node.freeclient.buses["fc"]
+            bus = node.feature("freeclient").buses["fc"]
 
             def polls() -> int:
                 return bus.counters["transactions"]  # one read per poll
         else:
-            schedule = node.gateway.slaves[0].schedule
+            schedule = node.feature("modbus").slaves[0].schedule
 
             def polls() -> int:
                 return schedule.requests // max(1, len(schedule.planner.plan()))

@@ -135,7 +135,7 @@ def exhaustive_minimum(points: list, limits: dict) -> int:
 
 
 def bench_requests() -> tuple[int, int, int]:
-    from bacrouter.config.model import ModbusSlave
+    from bacrouter.modbus.schema import ModbusSlave
 
     points, problems = parse_points({"points": ahu_profile()}, "profile")
     assert not problems, problems
@@ -182,14 +182,15 @@ def write_tree(root: Path, uci: str, points: dict[str, list[dict]], resources: d
 
 
 async def _poll_cycles(root: Path, seconds: float) -> tuple[float, int]:
-    from bacrouter.config import Paths, load_config
-    from bacrouter.net.node import RouterNode
+    from bacrouter.config import Paths
+    from bacrouter.loader import load_config
+    from bacrouter.runtime import Runtime
 
     config, _ = load_config(Paths(root))
-    node = RouterNode(config, root / "run")
+    node = Runtime(config, root / "run")
     await node.start()
     try:
-        slave = node.gateway.slaves[0]
+        slave = node.feature("modbus").slaves[0]
         deadline = time.monotonic() + 10
         while not slave.schedule.refreshed and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
@@ -223,7 +224,7 @@ def bench_cycle(seconds: float) -> tuple[float, float, int]:
             write_tree(root, uci, {"meter": rtu_profile()}, {"RS485-1": {"type": "USB", "ifname": line}})
             cycle, per_cycle = asyncio.run(_poll_cycles(root, seconds))
         points, _ = parse_points({"points": rtu_profile()})
-        from bacrouter.config.model import ModbusSlave
+        from bacrouter.modbus.schema import ModbusSlave
 
         slave = ModbusSlave(master="m", name="meter", unused_reg=0)
         slave.point_list = points

@@ -1,20 +1,30 @@
-"""Configuration: UCI and resource.conf → typed model → validation."""
+"""Configuration: UCI and resource.conf → typed model → validation.
+
+This package knows the router's own sections; each feature brings the schema
+and checks of its sections (see :mod:`bacrouter.registry`), and
+:func:`bacrouter.loader.load_config` puts the two together.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ..paths import Paths
 from . import uci
-from .model import Config, Problem, build_config
+from .model import Config, Problem, Section, build_config
 from .resources import ResourceError, load_resources
 from .validate import validate
 
-__all__ = ["Config", "Problem", "load_config", "Paths"]
+__all__ = ["Config", "Problem", "load_core", "has_errors", "Paths"]
 
 
-def load_config(paths: Paths) -> tuple[Config | None, list[Problem]]:
-    """Read and validate everything; the model is None when the files cannot be parsed.
+def load_core(paths: Paths, feature_types: Mapping[str, type[Section]] | None = None,
+              ) -> tuple[Config | None, list[Problem]]:
+    """Read both files into the model and check the router's own rules.
 
-    Problems come back sorted by file and line, errors and warnings together.
+    The model is None when the files cannot be parsed. ``feature_types`` are
+    the section types features own: their sections are parsed here, their
+    files and rules are the features' business.
     """
     problems: list[Problem] = []
     resources = None
@@ -30,16 +40,9 @@ def load_config(paths: Paths) -> tuple[Config | None, list[Problem]]:
     except uci.UciError as err:
         problems.append(Problem(err.detail(), err.path, err.line))
         return None, problems
-    config, model_problems = build_config(package, resources, str(paths.resource_file))
+    config, model_problems = build_config(package, resources, str(paths.resource_file), feature_types)
     problems += model_problems
-    from ..freeclient.definition import load_buses
-    from ..modbus.configcheck import attach_points, load_conversions
-
-    problems += load_conversions(paths.data_dir)
-    problems += attach_points(config, paths.data_dir)
-    problems += load_buses(config, paths.data_dir)
     problems += validate(config)
-    problems.sort(key=lambda p: (p.file, p.line))
     return config, problems
 
 

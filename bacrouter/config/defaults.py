@@ -14,7 +14,7 @@ import glob
 import logging
 from pathlib import Path
 
-from ..net import ifaddr
+from .. import ifaddr
 from ..paths import Paths
 from . import uci
 from .model import PORT_TYPES

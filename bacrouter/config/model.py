@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
-from .resources import Resource
+from .resources import Resource, ResourceType
 from .uci import UciPackage, UciSection
 
 __all__ = [
@@ -30,7 +30,8 @@ __all__ = [
     "VbusPort",
     "Config",
     "build_config",
-    "SECTION_TYPES",
+    "CORE_TYPES",
+    "opt",
 ]
 
 
@@ -72,7 +73,7 @@ _FALSE = {"0", "no", "off", "false", "disabled"}
 
 
 @dataclass
-class _Section:
+class Section:
     """Fields shared by every section model: where it came from."""
 
     uci_type: ClassVar[str] = ""
@@ -81,9 +82,21 @@ class _Section:
     source: UciSection | None = field(default=None, compare=False, repr=False, metadata={"option": None})
     file: str = field(default="", compare=False, repr=False, metadata={"option": None})
 
+    #: the resource.conf types a section of this type may use
+    resource_types: ClassVar[tuple[ResourceType, ...]] = ()
+    #: sections of this type take turns on one serial line (a transaction at a time)
+    shares_line: ClassVar[bool] = False
+
     @property
     def label(self) -> str:
         return f"{self.uci_type} '{self.name}'"
+
+    @property
+    def claimed_resource(self) -> str | None:
+        """The resource this section uses while enabled, if any."""
+        if not getattr(self, "enabled", True):
+            return None
+        return getattr(self, "resource", None) or None
 
     def problem(self, message: str, option: str = "", severity: str = "error") -> Problem:
         line = 0
@@ -114,7 +127,7 @@ class _Section:
         return [f for f in dataclasses.fields(cls) if "doc" in f.metadata]
 
     @classmethod
-    def from_section(cls, section: UciSection, file: str, problems: list[Problem]) -> _Section:
+    def from_section(cls, section: UciSection, file: str, problems: list[Problem]) -> Section:
         values: dict[str, Any] = {"name": section.name, "source": section, "file": file}
         known = set()
         shell = cls(name=section.name, source=section, file=file)
@@ -178,7 +191,7 @@ def _convert(f: dataclasses.Field[Any], raw: str | list[str]) -> Any:
 
 
 @dataclass
-class AppSettings(_Section):
+class AppSettings(Section):
     """``config bacrouter 'main'``: the router's own BACnet device and the daemon."""
 
     uci_type: ClassVar[str] = "bacrouter"
@@ -192,7 +205,7 @@ class AppSettings(_Section):
 
 
 @dataclass
-class PanelSettings(_Section):
+class PanelSettings(Section):
     """``config panel 'panel'``: the web panel (served by a separate process)."""
 
     uci_type: ClassVar[str] = "panel"
@@ -205,7 +218,7 @@ class PanelSettings(_Section):
 
 
 @dataclass
-class Port(_Section):
+class Port(Section):
     """Fields every router port has."""
 
     kind: ClassVar[str] = ""
@@ -215,9 +228,6 @@ class Port(_Section):
     enabled: bool = opt(True, doc="run this port")
     network: int = opt(None, min=1, max=65534, required=True, doc="BACnet network number of the port")
 
-    @property
-    def resource_name(self) -> str | None:
-        return getattr(self, "resource", None)
 
 
 @dataclass
@@ -226,6 +236,7 @@ class BipPort(Port):
 
     uci_type: ClassVar[str] = "bip"
     kind: ClassVar[str] = "bip"
+    resource_types: ClassVar[tuple[ResourceType, ...]] = (ResourceType.ETH, ResourceType.PPP)
 
     resource: str = opt(None, required=True, doc="ETH or PPP resource from resource.conf")
     ip: str = opt("", doc="which IPv4 address of the interface to use (default: its first)")
@@ -244,6 +255,7 @@ class MstpPort(Port):
 
     uci_type: ClassVar[str] = "mstp"
     kind: ClassVar[str] = "mstp"
+    resource_types: ClassVar[tuple[ResourceType, ...]] = (ResourceType.USB,)
     max_npdu: ClassVar[int] = 1497  # 501 without extended frames, see effective_max_npdu
 
     resource: str = opt(None, required=True, doc="USB (RS485) resource from resource.conf")
@@ -265,6 +277,7 @@ class EthernetPort(Port):
 
     uci_type: ClassVar[str] = "ethernet"
     kind: ClassVar[str] = "ethernet"
+    resource_types: ClassVar[tuple[ResourceType, ...]] = (ResourceType.ETH,)
 
     resource: str = opt(None, required=True, doc="ETH resource from resource.conf")
 
@@ -277,105 +290,15 @@ class VbusPort(Port):
     kind: ClassVar[str] = "vbus"
 
 
-@dataclass
-class ModbusMaster(_Section):
-    """``config modbus_master``: one Modbus line (an RS485 resource) or one TCP server."""
-
-    uci_type: ClassVar[str] = "modbus_master"
-
-    enabled: bool = opt(True, doc="poll this master's slaves")
-    protocol: str = opt("rtu", choices=("rtu", "ascii", "tcp", "rtu-over-tcp"),
-                        doc="rtu or ascii on RS485; tcp or rtu-over-tcp to host:port")
-    resource: str = opt("", doc="USB (RS485) resource for rtu and ascii")
-    host: str = opt("", doc="Modbus TCP server (tcp, rtu-over-tcp)")
-    port: int = opt(502, min=1, max=65535, doc="TCP port of the server")
-    request_gap_ms: int = opt(0, min=0, max=10000, doc="extra silence between requests, for slow devices")
-
-    @property
-    def serial(self) -> bool:
-        return self.protocol in ("rtu", "ascii")
-
-
-@dataclass
-class ModbusSlave(_Section):
-    """``config modbus_slave``: one Modbus device; its points are in a device-config JSON file."""
-
-    uci_type: ClassVar[str] = "modbus_slave"
-
-    enabled: bool = opt(True, doc="poll this slave")
-    master: str = opt(None, required=True, doc="the modbus_master section it is on")
-    points: str = opt("", doc="device-config JSON with the points (default: modbus/NAME.json in the data directory)")
-    station: int = opt(1, min=0, max=255, doc="Modbus station (unit) address")
-    description: str = opt("", max=255, doc="description")
-    instance: int = opt(None, min=0, max=4194302, doc="device instance in virtual-device mode (vbus)")
-    block: int = opt(None, min=1, max=4193, doc="instance block (block*1000 ..+999) in single-device mode")
-    timeout_ms: int = opt(1000, min=10, max=60000, doc="answer timeout")
-    update_ms: int = opt(1000, min=0, max=86400000, doc="refresh values older than this")
-    offline_ms: int = opt(10000, min=100, max=86400000, doc="retry interval while offline")
-    baudrate: int = opt(9600, choices=(1200, 2400, 4800, 9600, 19200, 38400, 57600, 76800, 115200),
-                        doc="serial baud rate (rtu, ascii)")
-    parity: str = opt("none", choices=("none", "even", "odd"), doc="serial parity")
-    stop_bits: int = opt(1, choices=(1, 2), doc="serial stop bits")
-    ascii: bool = opt(None, doc="ASCII framing on a serial line (default: the master's protocol)")
-    group_bit: int = opt(2000, min=1, max=2000, doc="most bits read in one request (multiply read bits)")
-    unused_bit: int = opt(0, min=0, max=2000, doc="unused bits a request may read across (bits skipped)")
-    group_reg: int = opt(125, min=1, max=125, doc="most registers read in one request (multiply read registers)")
-    unused_reg: int = opt(0, min=0, max=125, doc="unused registers a request may read across (registers skipped)")
-    single_write_coil: bool = opt(False, doc="write one coil with function 5 instead of 15")
-    single_write_reg: bool = opt(False, doc="write one register with function 6 instead of 16")
-    coil_fr_discrete: bool = opt(False, doc="read coils with function 2 (discrete inputs)")
-    holding_fr_input: bool = opt(False, doc="read holding registers with function 4 (input registers)")
-    byte_reverse: bool = opt(False, doc="swap the octets of one-register values")
-    integer_byte_reverse: bool = opt(False, doc="swap octets in each register of long integers")
-    float_byte_reverse: bool = opt(False, doc="swap octets in each register of floats")
-    integer_little_endian: bool = opt(False, doc="least significant register first in long integers")
-    float_little_endian: bool = opt(False, doc="least significant register first in floats")
-
-    #: the parsed points, filled in when the configuration is loaded
-    point_list: list[Any] = field(default_factory=list, compare=False, repr=False, metadata={"option": None})
-    points_file: str = field(default="", compare=False, metadata={"option": None})
-    points_signature: str = field(default="", metadata={"option": None})  # changes when the file changes
-
-
-@dataclass
-class FreeClientBus(_Section):
-    """``config freeclient_bus``: a Lua script speaking a protocol on an RS485 line or to a TCP server.
-
-    Its devices and points (and, unless options here say otherwise, its script,
-    tag and line settings) come from a JSON file in the original product's bus
-    export format."""
-
-    uci_type: ClassVar[str] = "freeclient_bus"
-
-    enabled: bool = opt(True, doc="run this bus")
-    definition: str = opt("", doc="the bus in the original's export format (default: freeclient/NAME.json in the "
-                                  "data directory)")
-    script: str = opt("", doc="Lua script file, instead of the one in the definition (relative paths: the data "
-                              "directory, then the shipped scripts)")
-    resource: str = opt("", doc="USB (RS485) resource of an RS485 bus")
-    server: str = opt("", doc="host:port of a TCP bus")
-    baudrate: int = opt(None, choices=(1200, 2400, 4800, 9600, 19200, 38400, 57600, 76800, 115200),
-                        doc="serial baud rate (default: the definition's, else 9600)")
-    parity: str = opt(None, choices=("none", "even", "odd"), doc="serial parity (default: the definition's)")
-    bit7: bool = opt(None, doc="7 data bits instead of 8 (default: the definition's)")
-    frame_ms: int = opt(None, min=1, max=60000, doc="silence that ends an answer (default: the definition's, "
-                                                  "else 3.5 characters)")
-    tag: str = opt(None, doc="the bus tag handed to the script (default: the definition's)")
-
-    #: filled in when the configuration is loaded
-    bus: Any = field(default=None, compare=False, repr=False, metadata={"option": None})
-    definition_file: str = field(default="", compare=False, metadata={"option": None})
-    definition_signature: str = field(default="", metadata={"option": None})
-
-
 PORT_TYPES: dict[str, type[Port]] = {cls.uci_type: cls for cls in (BipPort, MstpPort, EthernetPort, VbusPort)}
-COMPONENT_TYPES: dict[str, type[_Section]] = {cls.uci_type: cls for cls in (ModbusMaster, ModbusSlave, FreeClientBus)}
-SECTION_TYPES: dict[str, type[_Section]] = {
+#: the sections of the router itself; features add theirs (see bacrouter.registry)
+CORE_TYPES: dict[str, type[Section]] = {
     AppSettings.uci_type: AppSettings,
     PanelSettings.uci_type: PanelSettings,
     **PORT_TYPES,
-    **COMPONENT_TYPES,
 }
+
+S = TypeVar("S", bound="Section")
 
 
 @dataclass
@@ -384,9 +307,8 @@ class Config:
     panel: PanelSettings
     ports: list[Port]
     resources: dict[str, Resource]
-    modbus_masters: list[ModbusMaster] = field(default_factory=list)
-    modbus_slaves: list[ModbusSlave] = field(default_factory=list)
-    freeclient_buses: list[FreeClientBus] = field(default_factory=list)
+    #: the sections features own, by section type, in file order
+    components: dict[str, list[Any]] = field(default_factory=dict)
     uci: UciPackage | None = field(default=None, compare=False, repr=False)
     resource_file: str = field(default="", compare=False)
     #: False when resource.conf could not be read (its error is reported on its own)
@@ -404,25 +326,36 @@ class Config:
         """The enabled virtual network, if any: gateways then map slaves to virtual devices."""
         return next((p for p in self.enabled_ports if p.uci_type == "vbus"), None)
 
-    def modbus_master(self, name: str) -> ModbusMaster | None:
-        return next((m for m in self.modbus_masters if m.name == name), None)
+    def sections_of(self, cls: type[S]) -> list[S]:
+        """The sections of one feature's type (``cls.uci_type``), in file order."""
+        return self.components.get(cls.uci_type, [])
+
+    def section_of(self, cls: type[S], name: str) -> S | None:
+        return next((s for s in self.sections_of(cls) if s.name == name), None)
+
+    def claimed_resources(self) -> list[Any]:
+        """Every enabled port and section that uses a resource of resource.conf."""
+        users: list[Any] = [p for p in self.enabled_ports if p.claimed_resource]
+        users += [s for sections in self.components.values() for s in sections if s.claimed_resource]
+        return users
 
 
 def build_config(package: UciPackage, resources: dict[str, Resource] | None,
-                 resource_file: str = "") -> tuple[Config, list[Problem]]:
+                 resource_file: str = "", feature_types: Mapping[str, type[Section]] | None = None,
+                 ) -> tuple[Config, list[Problem]]:
     """Convert a parsed UCI package into the typed model, collecting every problem.
 
-    ``resources`` is None when resource.conf could not be read.
+    ``resources`` is None when resource.conf could not be read; ``feature_types``
+    are the section types the registered features own.
     """
+    types = {**CORE_TYPES, **(feature_types or {})}
     problems: list[Problem] = []
     file = package.path
-    singletons: dict[str, _Section] = {}
+    singletons: dict[str, Section] = {}
     ports: list[Port] = []
-    buses: list[FreeClientBus] = []
-    masters: list[ModbusMaster] = []
-    slaves: list[ModbusSlave] = []
+    components: dict[str, list[Any]] = {t: [] for t in feature_types or {}}
     for section in package.sections:
-        cls = SECTION_TYPES.get(section.type)
+        cls = types.get(section.type)
         if cls is None:
             problems.append(Problem(f"unknown section type '{section.type}'", file, section.line,
                                     f"{section.type} '{section.name}'", severity="warning"))
@@ -430,12 +363,8 @@ def build_config(package: UciPackage, resources: dict[str, Resource] | None,
         model = cls.from_section(section, file, problems)
         if isinstance(model, Port):
             ports.append(model)
-        elif isinstance(model, ModbusMaster):
-            masters.append(model)
-        elif isinstance(model, ModbusSlave):
-            slaves.append(model)
-        elif isinstance(model, FreeClientBus):
-            buses.append(model)
+        elif section.type in components:
+            components[section.type].append(model)
         elif section.type in singletons:
             first = singletons[section.type]
             problems.append(model.problem(f"only one {section.type} section is allowed (the first is at line {first.source.line if first.source else 0})"))
@@ -445,6 +374,5 @@ def build_config(package: UciPackage, resources: dict[str, Resource] | None,
     panel = singletons.get(PanelSettings.uci_type) or PanelSettings(name="panel", file=file)
     config = Config(app=app, panel=panel, ports=ports,  # type: ignore[arg-type]
                     resources=resources or {}, uci=package, resource_file=resource_file,
-                    resources_loaded=resources is not None, modbus_masters=masters, modbus_slaves=slaves,
-                    freeclient_buses=buses)
+                    resources_loaded=resources is not None, components=components)
     return config, problems

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from .model import BipPort, Config, EthernetPort, FreeClientBus, ModbusMaster, MstpPort, Port, Problem, VbusPort
+from .model import BipPort, Config, EthernetPort, MstpPort, Port, Problem, VbusPort
 from .resources import ResourceType
 
 __all__ = ["validate", "parse_host_port", "parse_bdt_entry"]
@@ -58,17 +58,13 @@ def parse_bdt_entry(text: str) -> tuple[ipaddress.IPv4Address, int, ipaddress.IP
 
 
 def validate(config: Config) -> list[Problem]:
+    """The router's own rules (ports, networks, resources); features check their sections themselves."""
     problems: list[Problem] = []
     enabled = config.enabled_ports
     _check_networks(enabled, problems)
     _check_resources(config, problems)
     _check_bip(config, problems)
     _check_mstp(config, problems)
-    from ..freeclient.gateway import check_freeclient  # the gateways know their own rules
-    from ..modbus.configcheck import check_modbus
-
-    problems += check_modbus(config)
-    problems += check_freeclient(config)
     vbus = [p for p in enabled if isinstance(p, VbusPort)]
     for extra in vbus[1:]:
         problems.append(extra.problem(f"only one vbus port may be enabled (the first is {vbus[0].label})"))
@@ -91,29 +87,12 @@ def _check_networks(ports: list[Port], problems: list[Problem]) -> None:
             first_with[port.network] = port
 
 
-def _users(config: Config) -> list[Any]:
-    """Everything that claims a resource: ports, serial Modbus masters, Free Client buses."""
-    users: list[Any] = [p for p in config.enabled_ports if getattr(p, "resource", None)]
-    users += [m for m in config.modbus_masters if m.enabled and m.serial and m.resource]
-    users += [b for b in config.freeclient_buses if b.enabled and b.resource]
-    return users
-
-
-_ALLOWED: dict[type, tuple[ResourceType, ...]] = {
-    BipPort: (ResourceType.ETH, ResourceType.PPP),
-    MstpPort: (ResourceType.USB,),
-    EthernetPort: (ResourceType.ETH,),
-    ModbusMaster: (ResourceType.USB,),
-    FreeClientBus: (ResourceType.USB,),
-}
-
-
 def _check_resources(config: Config, problems: list[Problem]) -> None:
     resources = config.resources
     serial_users: dict[str, Any] = {}
     ethernet_users: dict[str, EthernetPort] = {}
-    for user in _users(config):
-        name = user.resource
+    for user in config.claimed_resources():
+        name = user.claimed_resource
         resource = resources.get(name)
         if resource is None:
             if not config.resources_loaded:
@@ -121,15 +100,15 @@ def _check_resources(config: Config, problems: list[Problem]) -> None:
             known = ", ".join(sorted(resources)) or "none defined"
             problems.append(user.problem(f"unknown resource '{name}' (resource.conf has: {known})", "resource"))
             continue
-        allowed = next((types for cls, types in _ALLOWED.items() if isinstance(user, cls)), None)
-        if allowed is not None and resource.type not in allowed:
+        allowed = user.resource_types
+        if allowed and resource.type not in allowed:
             wanted = " or ".join(t.value for t in allowed)
             problems.append(user.problem(f"resource '{name}' is {resource.type.value}, a {user.uci_type} port needs {wanted}", "resource"))
             continue
         if resource.type is ResourceType.USB:
             other = serial_users.get(resource.ifname)
-            if isinstance(other, FreeClientBus) and isinstance(user, FreeClientBus):
-                continue  # Free Client buses take turns on a line, one transaction at a time
+            if other is not None and type(other) is type(user) and user.shares_line:
+                continue  # e.g. Free Client buses: they take turns on a line, one transaction at a time
             if other is not None:
                 problems.append(user.problem(f"resource '{name}' ({resource.ifname}) is already used by {other.label}", "resource"))
             else:

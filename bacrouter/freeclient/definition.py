@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config.model import Config, FreeClientBus, Problem
+from ..config.model import Config, Problem
 from ..modbus.devconfig import flag, point_header
+from .schema import FreeClientBus
 
 __all__ = ["BusDefinition", "DevicePlan", "PointDef", "load_buses", "definition_path", "INTERFACE_RS485",
            "INTERFACE_TCP"]
@@ -193,7 +194,7 @@ def _script(data: dict[str, Any], bus: FreeClientBus, data_dir: Path, problems: 
 def load_buses(config: Config, data_dir: Path) -> list[Problem]:
     """Read every bus's definition into ``bus.bus``; problems are located in the file."""
     problems: list[Problem] = []
-    for bus in config.freeclient_buses:
+    for bus in config.sections_of(FreeClientBus):
         path = definition_path(bus, data_dir)
         bus.definition_file = str(path)
         loaded = bus.read_json(path, "definition", "bus definition", problems)

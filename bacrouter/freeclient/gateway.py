@@ -18,108 +18,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bacpypes3.errors import ExecutionError
 
-from ..config.model import Config, Problem
-from ..modbus.mapping import place_points, plan_gateway
-from ..modbus.objects import GatewayObject, Publications, Reliability, make_object, point_kwargs, units_code
+from ..config.model import Config
+from ..feature import Summary, new_summary
+from ..modbus.objects import GatewayObject, Publications, Reliability, make_object, point_kwargs
+from ..net.host import DeviceHost, VirtualDeviceHandle
 from .bus import BusRuntime, Event
-from .definition import BusDefinition, DevicePlan, PointDef
+from .configcheck import FcDevicePlan, plan_freeclient
+from .definition import PointDef
+from .schema import FreeClientBus
 
-if TYPE_CHECKING:
-    from ..net.node import RouterNode
-    from ..net.vbus import VirtualDevice
-
-__all__ = ["FreeClientGateway", "plan_freeclient", "check_freeclient", "FcDevicePlan"]
+__all__ = ["FreeClientGateway"]
 
 log = logging.getLogger("bacrouter.freeclient")
-
-
-@dataclass
-class FcDevicePlan:
-    bus: BusDefinition
-    device: DevicePlan
-    block: int
-    points: list[tuple[PointDef, str, int, str]] = field(default_factory=list)  # (point, type, instance, name)
-    prefix: str = ""
-    delimiter: str = "|"
-    device_instance: int | None = None
-    mac: int | None = None
-
-    @property
-    def base(self) -> int:
-        return self.block * 1000
-
-
-def plan_freeclient(config: Config) -> tuple[list[FcDevicePlan], list[tuple[str, DevicePlan, str]]]:
-    """The devices of every enabled bus, after the Modbus slaves; notes are (bus, device, message)."""
-    modbus = plan_gateway(config)
-    virtual = modbus.virtual
-    delimiter = config.app.delimiter
-    taken = {s.block for s in modbus.slaves}
-    block, mac = 1, len(modbus.slaves) + 1
-    plans, notes = [], []
-    for bus in config.freeclient_buses:
-        if not bus.enabled or bus.bus is None:
-            continue
-        for device in bus.bus.devices:
-            if not device.enabled:
-                continue
-            while block in taken:
-                block += 1
-            taken.add(block)
-            prefix = f"{bus.name}{delimiter}{device.name}"
-            plan = FcDevicePlan(bus.bus, device, block, prefix=prefix, delimiter=delimiter)
-            if virtual:
-                plan.device_instance, plan.mac = device.instance, mac
-                mac += 1
-            wanted = [(p, p.object_type, p.instance, p.name) for p in device.points if p.enabled]
-            plan.points, placed_notes = place_points(wanted, plan.base, virtual, prefix + delimiter)
-            notes += [(bus.name, device, f"point '{point.name}': {message}") for point, message in placed_notes]
-            plans.append(plan)
-    return plans, notes
-
-
-def check_freeclient(config: Config) -> list[Problem]:
-    problems: list[Problem] = []
-    buses = {b.name: b for b in config.freeclient_buses}
-    plans, notes = plan_freeclient(config)
-    for bus_name, device, message in notes:
-        bus = buses[bus_name]
-        problems.append(Problem(f"device '{device.name}' {message}", bus.definition_file, 0, bus.label, severity="warning"))
-    for plan in plans:
-        bus = buses[plan.bus.name]
-        for point, *_ in plan.points:
-            if point.kind == "analog" and point.unit not in (None, ""):
-                try:
-                    units_code(point.unit)
-                except ValueError:
-                    problems.append(Problem(f"device '{plan.device.name}' point '{point.name}' key 'unit': "
-                                            f"{point.unit!r} is not a BACnet engineering unit", bus.definition_file,
-                                            0, bus.label))
-    if config.vbus is not None:
-        modbus = plan_gateway(config)
-        seen = {s.slave.instance: f"modbus_slave '{s.slave.name}'" for s in modbus.slaves if s.slave.instance}
-        seen[config.app.device_instance] = "the router's own"
-        for plan in plans:
-            bus = buses[plan.bus.name]
-            where = f"device '{plan.device.name}'"
-            if plan.device_instance is None:
-                problems.append(Problem(f"{where}: virtual-device mode (a vbus port is enabled) needs a device "
-                                        f"instance (key 'instance')", bus.definition_file, 0, bus.label))
-                continue
-            other = seen.get(plan.device_instance)
-            if other is not None:
-                problems.append(Problem(f"{where}: device instance {plan.device_instance} is already {other}",
-                                        bus.definition_file, 0, bus.label))
-            seen[plan.device_instance] = f"{bus.label} device '{plan.device.name}'"
-        if len(modbus.slaves) + len(plans) > 254:
-            problems.append(Problem(f"{len(modbus.slaves) + len(plans)} virtual devices: the virtual network holds "
-                                    f"at most 254", config.uci.path if config.uci else ""))
-    return problems
 
 
 class FcPoint:
@@ -170,7 +84,7 @@ class FcPoint:
 
 
 class FcDevice:
-    def __init__(self, plan: FcDevicePlan, bus: BusRuntime, virtual: VirtualDevice | None) -> None:
+    def __init__(self, plan: FcDevicePlan, bus: BusRuntime, virtual: VirtualDeviceHandle | None) -> None:
         self.plan, self.bus, self.virtual = plan, bus, virtual
         self.index = plan.device.index
         self.points = {p.index: FcPoint(self, p, code, instance, name) for p, code, instance, name in plan.points}
@@ -229,26 +143,28 @@ class _Sink:
 
 
 class FreeClientGateway:
-    def __init__(self, node: RouterNode) -> None:
-        self.node = node
+    """The running Free Client: one bus runtime (a Lua script on a line) per enabled bus, and its devices' objects."""
+
+    def __init__(self, config: Config, host: DeviceHost) -> None:
+        self.config, self.host = config, host
         self.buses: dict[str, BusRuntime] = {}
         self.devices: list[FcDevice] = []
         self._published = Publications()
-        self._virtual: list[VirtualDevice] = []
+        self._virtual: list[VirtualDeviceHandle] = []
 
-    async def start(self) -> None:
-        config = self.node.config
+    async def start(self) -> Summary:
+        summary = new_summary()
+        config = self.config
         plans, _ = plan_freeclient(config)
-        if not plans and not any(b.enabled and b.bus for b in config.freeclient_buses):
-            return
-        app = self.node.app.app if self.node.app is not None else None
+        if not plans and not any(b.enabled and b.bus for b in config.sections_of(FreeClientBus)):
+            return summary
+        app = self.host.router_app()
         virtual_mode = config.vbus is not None
-        vbus = self.node.vbus_runtime() if virtual_mode else None
         loop = asyncio.get_running_loop()
         by_bus: dict[str, list[FcDevicePlan]] = {}
         for plan in plans:
             by_bus.setdefault(plan.bus.name, []).append(plan)
-        for bus_config in config.freeclient_buses:
+        for bus_config in config.sections_of(FreeClientBus):
             definition = bus_config.bus
             if not bus_config.enabled or definition is None:
                 continue
@@ -257,11 +173,11 @@ class FreeClientGateway:
             runtime = BusRuntime(definition, _Sink(loop, devices), device_path=resource.ifname if resource else None)
             for plan in by_bus.get(definition.name, []):
                 virtual = None
-                if vbus is not None and plan.device_instance is not None and plan.mac is not None:
-                    from ..net.vbus import VirtualDevice
-
-                    virtual = VirtualDevice(vbus, plan.mac, plan.device_instance, plan.prefix, plan.device.description)
-                    self._virtual.append(virtual)
+                if virtual_mode and plan.device_instance is not None and plan.mac is not None:
+                    virtual = self.host.virtual_device(plan.mac, plan.device_instance, plan.prefix,
+                                                       plan.device.description)
+                    if virtual is not None:
+                        self._virtual.append(virtual)
                 device = FcDevice(plan, runtime, virtual)
                 devices[device.index] = device
                 self.devices.append(device)
@@ -273,8 +189,31 @@ class FreeClientGateway:
                     self._published.publish(app, device.status)
             self.buses[definition.name] = runtime
             runtime.start()
+            summary["started"].append(bus_config.label)
         log.info("Free Client: %d bus(es), %d device(s), %d point(s)", len(self.buses), len(self.devices),
                  sum(len(d.points) for d in self.devices))
+        return summary
+
+    async def apply(self, config: Config) -> Summary:
+        """Restart when the buses or what they are placed after changed."""
+        if _settings(self.config) == _settings(config):
+            self.config = config
+            summary = new_summary()
+            summary["unchanged"] = [f"freeclient_bus '{name}'" for name in self.buses]
+            return summary
+        before = set(self.buses)
+        self.stop()
+        self.config = config
+        summary = await self.start()
+        after = {label.split("'")[1] for label in summary["started"]}
+        summary["restarted"] = [label for label in summary["started"] if label.split("'")[1] in before]
+        summary["started"] = [label for label in summary["started"] if label.split("'")[1] not in before]
+        summary["stopped"] = [f"freeclient_bus '{name}'" for name in sorted(before - after)]
+        return summary
+
+    def summary(self) -> dict[str, Any]:
+        return {"buses": len(self.buses), "devices": len(self.devices),
+                "online": sum(1 for d in self.devices if d.online)}
 
     def stop(self) -> None:
         for runtime in self.buses.values():  # all at once: each then ends within the same short while
@@ -290,3 +229,12 @@ class FreeClientGateway:
 
     def snapshot(self) -> list[dict[str, Any]]:
         return [runtime.status() for runtime in self.buses.values()]
+
+
+def _settings(config: Config) -> tuple[Any, ...]:
+    """What the Free Client is built from (the Modbus slaves too: devices are placed after them)."""
+    from ..modbus.schema import ModbusSlave
+
+    buses = [(b, config.resources.get(b.resource) if b.resource else None) for b in config.sections_of(FreeClientBus)]
+    return (buses, [(s.name, s.enabled, s.block, s.instance) for s in config.sections_of(ModbusSlave)],
+            config.vbus, config.app.delimiter)

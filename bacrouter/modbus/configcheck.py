@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from ..config.model import Config, ModbusSlave, Problem
+from ..config.model import Config, Problem
 from .devconfig import WRITABLE, parse_points
 from .mapping import plan_gateway
+from .schema import ModbusMaster, ModbusSlave
 
 __all__ = ["attach_points", "check_modbus", "points_path", "load_conversions"]
 
@@ -34,7 +35,7 @@ def load_conversions(data_dir: Path) -> list[Problem]:
 def attach_points(config: Config, data_dir: Path) -> list[Problem]:
     """Read every slave's device-config JSON into ``slave.point_list``; problems are located in the file."""
     problems: list[Problem] = []
-    for slave in config.modbus_slaves:
+    for slave in config.sections_of(ModbusSlave):
         path = points_path(slave, data_dir)
         slave.points_file = str(path)
         loaded = slave.read_json(path, "points", "points file", problems)
@@ -54,9 +55,9 @@ def attach_points(config: Config, data_dir: Path) -> list[Problem]:
 
 def check_modbus(config: Config) -> list[Problem]:
     problems: list[Problem] = []
-    masters = {m.name: m for m in config.modbus_masters}
+    masters = {m.name: m for m in config.sections_of(ModbusMaster)}
     delimiter = config.app.delimiter
-    for master in config.modbus_masters:
+    for master in config.sections_of(ModbusMaster):
         if master.serial and not master.resource:
             problems.append(master.problem(f"protocol {master.protocol} needs an RS485 resource (option 'resource')",
                                            "protocol"))
@@ -66,7 +67,7 @@ def check_modbus(config: Config) -> list[Problem]:
         if delimiter in master.name:
             problems.append(master.problem(f"the name contains the delimiter {delimiter!r}: object names get ambiguous",
                                            severity="warning"))
-    for slave in config.modbus_slaves:
+    for slave in config.sections_of(ModbusSlave):
         master = masters.get(slave.master or "")
         if master is None:
             known = ", ".join(sorted(masters)) or "none configured"

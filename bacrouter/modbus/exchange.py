@@ -20,8 +20,8 @@ import json
 import re
 from typing import Any
 
-from ..config.model import ModbusSlave
 from .devconfig import SLAVE_KEYS
+from .schema import ModbusSlave
 
 __all__ = ["ImportError_", "slave_options", "export_device", "section_name", "PARITY_NAMES"]
 

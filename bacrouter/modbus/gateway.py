@@ -17,11 +17,13 @@ import math
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bacpypes3.errors import ExecutionError
 
-from ..config.model import Config, ModbusMaster, ModbusSlave
+from ..config.model import Config
+from ..feature import Summary, new_summary
+from ..net.host import DeviceHost, VirtualDeviceHandle
 from .codec import DecodeError, Function, ModbusException, Request
 from .datatypes import ByteOrder, DataTypeError, ValueCodec
 from .devconfig import Point
@@ -29,11 +31,8 @@ from .mapping import STATUS_OBJECTS, PointPlan, SlavePlan, plan_gateway
 from .objects import GatewayObject, Publications, Reliability, make_object, point_kwargs
 from .plan import Item, Limits, ReadPlanner, ReadRequest, read_function
 from .schedule import MasterSchedule, Outcome, SlaveSchedule, WriteJob
+from .schema import ModbusMaster, ModbusSlave
 from .transport import SerialTransport, Target, TcpTransport, Transport
-
-if TYPE_CHECKING:
-    from ..net.node import RouterNode
-    from ..net.vbus import VirtualDevice
 
 __all__ = ["ModbusGateway", "PointRuntime", "SlaveRuntime", "MasterRuntime", "slave_target", "slave_planner",
            "write_request", "run_read_group", "REWRITE_AFTER"]
@@ -228,7 +227,7 @@ class WriteOp:
 
 
 class SlaveRuntime:
-    def __init__(self, master: MasterRuntime, plan: SlavePlan, device: VirtualDevice | None) -> None:
+    def __init__(self, master: MasterRuntime, plan: SlavePlan, device: VirtualDeviceHandle | None) -> None:
         self.master, self.plan, self.config = master, plan, plan.slave
         self.name = plan.slave.name
         self.device = device
@@ -493,33 +492,31 @@ async def run_read_group(transport: Transport, target: Target, planner: ReadPlan
 
 
 class ModbusGateway:
-    """Builds masters, slaves and objects from the configuration and runs them.
+    """The running Modbus gateway: owns the masters (one poller each), their slaves and the published objects.
 
-    ``subscriptions`` are COV subscriptions of a previous gateway (a reload),
-    by object name: they carry over to the new objects of the same name.
+    Objects go into the router's device, or into one virtual device per slave
+    on the virtual network, through the :class:`~bacrouter.net.host.DeviceHost`.
     """
 
-    def __init__(self, node: RouterNode, subscriptions: dict[str, list[Any]] | None = None) -> None:
-        self.node = node
-        self.config: Config = node.config
+    def __init__(self, config: Config, host: DeviceHost) -> None:
+        self.config, self.host = config, host
         self.masters: dict[str, MasterRuntime] = {}
-        self.devices: list[VirtualDevice] = []
+        self.devices: list[VirtualDeviceHandle] = []
         self._published = Publications()
-        self._carried = subscriptions or {}
+        #: COV subscriptions of the objects of a previous start, by object name (a reload)
+        self._carried: dict[str, list[Any]] = {}
 
     @property
     def slaves(self) -> list[SlaveRuntime]:
         return [s for m in self.masters.values() for s in m.slaves]
 
-    async def start(self) -> None:
+    async def start(self) -> Summary:
+        summary = new_summary()
         config = self.config
         plan = plan_gateway(config)
         if not plan.slaves:
-            return
-        app = self.node.app.app if self.node.app is not None else None
-        vbus = self.node.vbus_runtime() if plan.virtual else None
-        if plan.virtual and vbus is None:
-            log.error("virtual-device mode: the vbus port is not running; Modbus objects are not published")
+            return summary
+        app = self.host.router_app()
         for slave_plan in plan.slaves:
             master_config = slave_plan.master
             master = self.masters.get(master_config.name)
@@ -531,15 +528,19 @@ class ModbusGateway:
                     log.error("Modbus master %s not started: %s", master_config.name, err)
                     continue
                 master = self.masters[master_config.name] = MasterRuntime(master_config, transport)
+                summary["started"].append(master_config.label)
             device = None
-            if vbus is not None and slave_plan.device_instance is not None and slave_plan.mac is not None:
-                from ..net.vbus import VirtualDevice
-
-                device = VirtualDevice(vbus, slave_plan.mac, slave_plan.device_instance, slave_plan.device_name,
-                                       slave_plan.slave.description)
-                self.devices.append(device)
+            if plan.virtual and slave_plan.device_instance is not None and slave_plan.mac is not None:
+                device = self.host.virtual_device(slave_plan.mac, slave_plan.device_instance, slave_plan.device_name,
+                                                  slave_plan.slave.description)
+                if device is None:
+                    log.error("virtual-device mode: the vbus port is not running; slave %s is not published",
+                              slave_plan.slave.name)
+                else:
+                    self.devices.append(device)
             slave = SlaveRuntime(master, slave_plan, device)
             master.add(slave)
+            summary["started"].append(slave_plan.slave.label)
             target_app = device.app if device is not None else app
             if target_app is not None and (device is not None or not plan.virtual):
                 for obj in slave.objects():
@@ -557,6 +558,32 @@ class ModbusGateway:
         points = sum(len(s.points) for s in self.slaves)
         log.info("Modbus gateway: %d master(s), %d slave(s), %d point(s), %s mode", len(self.masters),
                  len(self.slaves), points, "virtual-device" if plan.virtual else "single-device")
+        return summary
+
+    async def apply(self, config: Config) -> Summary:
+        """Switch to ``config``: restart when anything the gateway is built from changed."""
+        if _settings(self.config) == _settings(config):
+            self.config = config
+            summary = new_summary()
+            summary["unchanged"] = [label for m in self.masters.values()
+                                    for label in [m.config.label] + [s.config.label for s in m.slaves]]
+            return summary
+        before = {m.config.label for m in self.masters.values()} | {s.config.label for s in self.slaves}
+        self._carried = self.stop()  # COV subscribers stay subscribed across a reload
+        self.config = config
+        summary = await self.start()
+        self._carried = {}
+        started = summary["started"]
+        summary["restarted"] = [label for label in started if label in before]
+        summary["started"] = [label for label in started if label not in before]
+        summary["stopped"] = sorted(before - set(started))
+        return summary
+
+    def summary(self) -> dict[str, Any]:
+        slaves = self.slaves
+        return {"masters": len(self.masters), "slaves": len(slaves),
+                "online": sum(1 for s in slaves if s.answered and s.schedule.online),
+                "points": sum(len(s.points) for s in slaves)}
 
     def _publish(self, app: Any, obj: Any) -> None:
         if not self._published.publish(app, obj):
@@ -604,3 +631,10 @@ class ModbusGateway:
 
     def snapshot(self) -> list[dict[str, Any]]:
         return [m.snapshot() for m in self.masters.values()]
+
+
+def _settings(config: Config) -> tuple[Any, ...]:
+    """What the gateway is built from."""
+    masters = [(m, config.resources.get(m.resource) if m.serial else None) for m in config.sections_of(ModbusMaster)]
+    return (masters, config.sections_of(ModbusSlave), config.vbus, config.app.delimiter, config.app.device_instance,
+            config.app.device_name)

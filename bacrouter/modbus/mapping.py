@@ -23,8 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config.model import Config, ModbusMaster, ModbusSlave
+from ..config.model import Config
 from .devconfig import Point
+from .schema import ModbusMaster, ModbusSlave
 
 __all__ = ["PointPlan", "SlavePlan", "GatewayPlan", "plan_gateway", "place_points", "STATUS_OBJECTS", "BACNET_TYPES",
            "BLOCK"]
@@ -104,8 +105,8 @@ def plan_gateway(config: Config) -> GatewayPlan:
     virtual = config.vbus is not None
     delimiter = config.app.delimiter
     plan = GatewayPlan(virtual)
-    masters = {m.name: m for m in config.modbus_masters if m.enabled}
-    slaves = [s for s in config.modbus_slaves if s.enabled and s.master in masters]
+    masters = {m.name: m for m in config.sections_of(ModbusMaster) if m.enabled}
+    slaves = [s for s in config.sections_of(ModbusSlave) if s.enabled and s.master in masters]
     taken_blocks = {s.block for s in slaves if s.block}
     next_block = 1
     mac = 1

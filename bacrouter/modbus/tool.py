@@ -9,14 +9,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..config import has_errors, load_config, uci
-from ..config.model import Config, ModbusSlave
+from ..config import has_errors, uci
+from ..config.model import Config
 from ..control import ControlError, call
+from ..loader import load_config
 from ..paths import Paths
 from .configcheck import points_path
 from .devconfig import load_json, parse_points
 from .exchange import ImportError_, dumps, export_device, section_name, slave_options
 from .plan import ReadRequest
+from .schema import ModbusMaster, ModbusSlave
 
 __all__ = ["add_commands"]
 
@@ -33,9 +35,9 @@ def _load(paths: Paths) -> Config:
 
 
 def _slave(config: Config, name: str) -> ModbusSlave:
-    slave = next((s for s in config.modbus_slaves if s.name == name), None)
+    slave = next((s for s in config.sections_of(ModbusSlave) if s.name == name), None)
     if slave is None:
-        known = ", ".join(s.name for s in config.modbus_slaves) or "none configured"
+        known = ", ".join(s.name for s in config.sections_of(ModbusSlave)) or "none configured"
         print(f"no modbus_slave '{name}' (known: {known})", file=sys.stderr)
         raise SystemExit(1)
     return slave
@@ -92,7 +94,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 async def _read_group_here(config: Config, slave: ModbusSlave) -> dict[str, Any]:
     from .gateway import make_transport, run_read_group, slave_planner, slave_target
 
-    master = config.modbus_master(slave.master)
+    master = config.section_of(ModbusMaster, slave.master)
     if master is None:
         raise SystemExit(f"modbus_slave '{slave.name}': no master '{slave.master}'")
     resource = config.resources.get(master.resource) if master.serial else None
@@ -171,7 +173,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         target.unlink()
         print("not imported: fix the file or the options and try again", file=sys.stderr)
         return 1
-    points = len(next(s for s in config.modbus_slaves if s.name == name).point_list)
+    points = len(next(s for s in config.sections_of(ModbusSlave) if s.name == name).point_list)
     print(f"imported modbus_slave '{name}' on master '{args.master}' with {points} point(s); points in {target}")
     print("apply it with: bacrouter reload")
     return 0

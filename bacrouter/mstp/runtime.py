@@ -17,8 +17,8 @@ from .master import MstpTimers
 from .port import MstpWorker, destination_of
 
 if TYPE_CHECKING:
-    from ..net.ifaddr import IfAddr
-    from ..net.node import RouterNode
+    from ..ifaddr import IfAddr
+    from ..net.host import PortHost
 
 __all__ = ["MstpPortRuntime"]
 
@@ -32,8 +32,8 @@ UART_TOLERANCE = 0.0003
 
 
 class MstpPortRuntime:
-    def __init__(self, node: RouterNode, config: MstpPort, port_id: int, resource: Resource) -> None:
-        self.node, self.config, self.port_id, self.resource = node, config, port_id, resource
+    def __init__(self, host: PortHost, config: MstpPort, port_id: int, resource: Resource) -> None:
+        self.host, self.config, self.port_id, self.resource = host, config, port_id, resource
         self.name = config.name
         self.state, self.reason = "stopped", ""
         self.up_since: float | None = None
@@ -48,11 +48,11 @@ class MstpPortRuntime:
                         timers=MstpTimers(), tolerance=tolerance)
 
     async def start(self) -> None:
-        loop = self.node.loop
+        loop = self.host.loop
         self.state = "starting"
 
         def deliver(source: int, npdu: bytes, broadcast: bool) -> None:
-            loop.call_soon_threadsafe(self.node.from_port, self.port_id, bytes([source]), npdu, broadcast)
+            loop.call_soon_threadsafe(self.host.receive, self.port_id, bytes([source]), npdu, broadcast)
 
         def on_state(state: str, reason: str) -> None:
             loop.call_soon_threadsafe(self._state_changed, state, reason)
@@ -69,16 +69,16 @@ class MstpPortRuntime:
             self.up_since = time.time()
             info = PortInfo(self.port_id, cfg.network, max_npdu=cfg.effective_max_npdu, mac_len=1,
                             mac=bytes([cfg.mac]), name=self.name)
-            self.node.port_up(self, info)
+            self.host.port_up(self, info)
         elif state != "up" and previous == "up":
             self.up_since = None
-            self.node.port_down(self)
+            self.host.port_down(self)
         if state == "fault":
             log.warning("MS/TP port %s: %s; retrying", self.name, reason)
 
     def stop(self) -> None:
         if self.state == "up":
-            self.node.port_down(self)
+            self.host.port_down(self)
         if self.worker is not None:
             worker, self.worker = self.worker, None
             worker.stop()
@@ -118,7 +118,7 @@ class MstpPortRuntime:
         if self.worker is None or self.state != "up":
             raise RuntimeError(f"MS/TP port {self.name} is not up")
         if action == "start":
-            target = Path(path) if path else self.node.capture_dir / f"{self.name}-{time.strftime('%Y%m%d-%H%M%S')}.pcap"
+            target = Path(path) if path else self.host.capture_dir / f"{self.name}-{time.strftime('%Y%m%d-%H%M%S')}.pcap"
 
             def begin(link: MstpLink) -> dict[str, Any]:
                 if link.capture is not None:

@@ -28,8 +28,8 @@ from .router import PortInfo
 if TYPE_CHECKING:
     from ..config.model import EthernetPort
     from ..config.resources import Resource
-    from .ifaddr import IfAddr
-    from .node import RouterNode
+    from ..ifaddr import IfAddr
+    from .host import PortHost
 
 __all__ = ["BROADCAST", "MAX_NPDU", "EthernetFrame", "decode_frame", "encode_frame", "EthernetPortRuntime"]
 
@@ -107,8 +107,8 @@ def interface_mac(ifname: str) -> bytes:
 class EthernetPortRuntime:
     """A BACnet Ethernet port of the router on one interface."""
 
-    def __init__(self, node: RouterNode, config: EthernetPort, port_id: int, resource: Resource) -> None:
-        self.node, self.config, self.port_id, self.resource = node, config, port_id, resource
+    def __init__(self, host: PortHost, config: EthernetPort, port_id: int, resource: Resource) -> None:
+        self.host, self.config, self.port_id, self.resource = host, config, port_id, resource
         self.name = config.name
         self.state, self.reason = "stopped", ""
         self.mac: bytes | None = None
@@ -132,14 +132,14 @@ class EthernetPortRuntime:
         try:
             sock.bind((ifname, ETH_P_802_2))
             sock.setblocking(False)
-            self.node.loop.add_reader(sock.fileno(), self._readable)
+            self.host.loop.add_reader(sock.fileno(), self._readable)
         except OSError as err:
             sock.close()
             self._fault(f"cannot open {ifname}: {err.strerror or err}")
             return
         self._sock, self.mac = sock, mac
         self.state, self.reason, self.up_since = "up", "", time.time()
-        self.node.port_up(self, PortInfo(self.port_id, self.config.network, max_npdu=min(self.config.max_npdu, MAX_NPDU),
+        self.host.port_up(self, PortInfo(self.port_id, self.config.network, max_npdu=min(self.config.max_npdu, MAX_NPDU),
                                          mac_len=6, mac=mac, name=self.name))
 
     def _fault(self, reason: str) -> None:
@@ -159,7 +159,7 @@ class EthernetPortRuntime:
                 return
             except OSError as err:  # the interface went away
                 self._close()
-                self.node.port_down(self)
+                self.host.port_down(self)
                 self._fault(f"{self.resource.ifname}: {err.strerror or err}")
                 return
             if address[2] == PACKET_OUTGOING:
@@ -173,7 +173,7 @@ class EthernetPortRuntime:
                 self.counters["not_for_us"] += 1
                 continue
             self.counters["frames_in"] += 1
-            self.node.from_port(self.port_id, frame.source, frame.npdu, frame.broadcast)
+            self.host.receive(self.port_id, frame.source, frame.npdu, frame.broadcast)
 
     def send(self, dest: bytes | None, npdu: bytes) -> None:
         if self._sock is None or self.mac is None:
@@ -201,14 +201,14 @@ class EthernetPortRuntime:
         if self._sock is not None:
             sock, self._sock = self._sock, None
             try:
-                self.node.loop.remove_reader(sock.fileno())
+                self.host.loop.remove_reader(sock.fileno())
             except (ValueError, OSError):
                 pass
             sock.close()
 
     def stop(self) -> None:
         if self.state == "up":
-            self.node.port_down(self)
+            self.host.port_down(self)
         self._close()
         self.up_since = None
         self.state, self.reason = "stopped", ""

@@ -1,34 +1,31 @@
 """The running router: the sans-IO router core wired to port shells and the device.
 
 This is the thin shell around :class:`~bacrouter.net.router.Router`: it feeds
-the core what the sockets receive, carries out the core's ``Send`` actions,
+the core what the ports receive, carries out the core's ``Send`` actions,
 runs the timers, follows interface address changes, and applies a new
-configuration by restarting only the ports that changed.
+configuration by restarting only the ports that changed. Ports reach it as
+their :class:`~.host.PortHost`, gateways as their :class:`~.host.DeviceHost`;
+which port kinds exist is the daemon's business (:mod:`bacrouter.registry`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import ipaddress
 import logging
-import socket
 import sys
-import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from .. import ifaddr
 from ..config import uci
-from ..config.model import AppSettings, BipPort, Config, EthernetPort, MstpPort, Port, VbusPort
-from ..config.resources import Resource, ResourceType
-from ..config.validate import parse_bdt_entry, parse_host_port
-from . import bvll, ifaddr
+from ..config.model import AppSettings, Config, MstpPort, Port
 from .app import PortDescription, RouterApplication
-from .bip import BipLink
-from .bvll import BdtEntry
+from .host import PortFactory, PortRuntime, VirtualDeviceHandle
 from .router import LOCAL, PortInfo, Router, Send
-from .udp import BroadcastListener, BroadcastListeners, UdpEndpoint
+from .udp import BroadcastListeners
 
 __all__ = ["RouterNode"]
 
@@ -38,24 +35,16 @@ TICK = 0.2  # seconds between timer runs of the router and the ports
 RECHECK = 10.0  # seconds between address re-checks when netlink events are unavailable
 
 
-class PortRuntime(Protocol):
-    name: str
-    port_id: int
-    config: Port
-    state: str
-    reason: str
-
-    async def start(self) -> None: ...
-    def stop(self) -> None: ...
-    def send(self, dest: bytes | None, npdu: bytes) -> None: ...
-    def poll(self, now: float) -> None: ...
-    def status(self, now: float) -> dict[str, Any]: ...
-    async def recheck(self, addresses: list[ifaddr.IfAddr]) -> None: ...
-
-
 class RouterNode:
-    def __init__(self, config: Config, run_dir: Path | None = None) -> None:
+    """The router shell: owns the routing core, the port runtimes, the timers and the router's device.
+
+    It is the :class:`~.host.PortHost` of every port and the
+    :class:`~.host.DeviceHost` of every gateway.
+    """
+
+    def __init__(self, config: Config, port_kinds: Mapping[str, PortFactory], run_dir: Path | None = None) -> None:
         self.config = config
+        self.port_kinds = port_kinds
         self.capture_dir = (run_dir or Path("/tmp")) / "captures"
         self.loop = asyncio.get_running_loop()
         self.router = Router()
@@ -69,9 +58,6 @@ class RouterNode:
         self._watcher = ifaddr.AddressWatcher(self.loop, self._addresses_changed)
         self._recheck_soon: asyncio.TimerHandle | None = None
         self._ports_lock = asyncio.Lock()
-        self.gateway: Any = None  # the Modbus gateway (bacrouter.modbus.gateway), when slaves are configured
-        self._carried_cov: dict[str, list[Any]] = {}
-        self.freeclient: Any = None  # the Free Client buses (bacrouter.freeclient.gateway)
 
     @staticmethod
     def now() -> float:
@@ -79,7 +65,8 @@ class RouterNode:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def start(self) -> None:
+    async def start(self) -> list[str]:
+        """Build the device and start every enabled port; returns the ports started."""
         if any(isinstance(p, MstpPort) for p in self.config.enabled_ports):
             # MS/TP threads must get the interpreter within a millisecond or so of their octets
             sys.setswitchinterval(0.0005)
@@ -89,12 +76,16 @@ class RouterNode:
                 await self._start_port(port)
         self._watcher.start()
         self._tasks.append(self.loop.create_task(self._timers(), name="router-timers"))
-        await self._start_gateway()
+        return [port.label for port in self.config.enabled_ports]
+
+    def announce(self, port_id: int | None = None) -> None:
+        """I-Am-Router-To-Network (on one port, or all) and the device's I-Am."""
+        if port_id is not None:
+            self.dispatch(self.router.announce(port_id))
         if self.app is not None:
             self.app.announce()
 
     def stop(self) -> None:
-        self._stop_gateway()
         for task in self._tasks:
             task.cancel()
         self._watcher.close()
@@ -108,19 +99,20 @@ class RouterNode:
         if self.app is not None:
             self.app.close()
 
-    async def apply(self, new: Config) -> dict[str, list[str]]:
-        """Switch to ``new``: restart only what differs. Returns what happened, by port name."""
+    async def apply(self, new: Config) -> tuple[dict[str, list[str]], bool]:
+        """Switch to ``new``: restart only the ports that differ.
+
+        Returns what happened to each port (labels by verb), and whether the
+        router's device was rebuilt (the objects gateways had put in it are gone).
+        """
         async with self._ports_lock:  # not while ports are starting or re-checking their addresses
             return await self._apply(new)
 
-    async def _apply(self, new: Config) -> dict[str, list[str]]:
+    async def _apply(self, new: Config) -> tuple[dict[str, list[str]], bool]:
         old = self.config
         summary: dict[str, list[str]] = {"stopped": [], "started": [], "restarted": [], "unchanged": []}
-        gateway_changed = _gateway_settings(old) != _gateway_settings(new)
-        if gateway_changed or _device_settings(old.app) != _device_settings(new.app):
-            self._stop_gateway()  # its objects live in the device and on the vbus port
-            gateway_changed = True
-        if _device_settings(old.app) != _device_settings(new.app):
+        device_changed = _device_settings(old.app) != _device_settings(new.app)
+        if device_changed:
             log.info("device settings changed: restarting the router's device object")
             self._build_app(new.app)
             for runtime in self.ports.values():
@@ -131,24 +123,21 @@ class RouterNode:
         for name, runtime in list(self.ports.items()):
             if name in new_ports and not _port_changed(old, new, old_ports[name], new_ports[name]):
                 runtime.config = new_ports[name]  # equal, but the running model must hold the same objects
-                summary["unchanged"].append(name)
+                summary["unchanged"].append(new_ports[name].label)
                 continue
             runtime.stop()
             del self.ports[name]
             self.by_id.pop(runtime.port_id, None)
-            summary["restarted" if name in new_ports else "stopped"].append(name)
+            summary["restarted" if name in new_ports else "stopped"].append(old_ports[name].label)
         self.config = new
         for name, port in new_ports.items():
             if name not in self.ports:
                 await self._start_port(port)
-                if name not in summary["restarted"]:
-                    summary["started"].append(name)
-        if gateway_changed:
-            await self._start_gateway()
-            summary["modbus"] = ["restarted"]
+                if port.label not in summary["restarted"]:
+                    summary["started"].append(port.label)
         if self.app is not None and (summary["started"] or summary["restarted"]):
             self.app.announce()
-        return summary
+        return summary, device_changed
 
     def _build_app(self, settings: AppSettings) -> None:
         if self.app is not None:
@@ -160,63 +149,17 @@ class RouterNode:
     async def _start_port(self, port: Port) -> None:
         port_id = self._port_id(port.name)
         resource = self.config.resources.get(getattr(port, "resource", "") or "")
+        factory = self.port_kinds.get(port.kind)
         runtime: PortRuntime
-        if isinstance(port, (BipPort, MstpPort, EthernetPort)) and resource is None:
-            runtime = UnavailablePort(port, port_id, f"resource '{port.resource}' is not in resource.conf")
-        elif isinstance(port, BipPort):
-            runtime = BipPortRuntime(self, port, port_id, resource)
-        elif isinstance(port, MstpPort):
-            from ..mstp.runtime import MstpPortRuntime
-
-            runtime = MstpPortRuntime(self, port, port_id, resource)
-        elif isinstance(port, EthernetPort):
-            from .ethernet import EthernetPortRuntime
-
-            runtime = EthernetPortRuntime(self, port, port_id, resource)
-        elif isinstance(port, VbusPort):
-            from .vbus import VbusPortRuntime
-
-            runtime = VbusPortRuntime(self, port, port_id)
-        else:
+        if factory is None:
             runtime = UnavailablePort(port, port_id, f"{port.kind} ports are not supported by this version")
+        elif port.resource_types and resource is None:
+            runtime = UnavailablePort(port, port_id, f"resource '{getattr(port, 'resource', '')}' is not in resource.conf")
+        else:
+            runtime = factory(self, port, port_id, resource)
         self.ports[port.name] = runtime
         self.by_id[port_id] = runtime
         await runtime.start()
-
-    async def _start_gateway(self) -> None:
-        """The Modbus gateway and the Free Client, when configured (each loaded only then)."""
-        if any(s.enabled for s in self.config.modbus_slaves):
-            from ..modbus.gateway import ModbusGateway
-
-            self.gateway = ModbusGateway(self, self._carried_cov)
-            self._carried_cov = {}
-            try:
-                await self.gateway.start()
-            except Exception:  # a gateway that cannot start must not take routing down with it
-                log.exception("the Modbus gateway could not start")
-                self._stop_gateway()
-        if any(b.enabled and b.bus is not None for b in self.config.freeclient_buses):
-            from ..freeclient.gateway import FreeClientGateway
-
-            self.freeclient = FreeClientGateway(self)
-            try:
-                await self.freeclient.start()
-            except Exception:
-                log.exception("the Free Client could not start")
-                self.freeclient.stop()
-                self.freeclient = None
-
-    def _stop_gateway(self) -> None:
-        if self.gateway is not None:
-            gateway, self.gateway = self.gateway, None
-            self._carried_cov = gateway.stop()  # COV subscribers stay subscribed across a reload
-        if self.freeclient is not None:
-            freeclient, self.freeclient = self.freeclient, None
-            freeclient.stop()
-
-    def vbus_runtime(self) -> Any:
-        """The running VBUS port (virtual-device mode), if any."""
-        return next((r for r in self.ports.values() if r.config.kind == "vbus" and r.state == "up"), None)
 
     def _port_id(self, name: str) -> int:
         """A stable port id (1..255) per port name, reused across reloads."""
@@ -225,7 +168,16 @@ class RouterNode:
             self._ids[name] = next(i for i in range(1, 256) if i not in used)
         return self._ids[name]
 
-    # ------------------------------------------------------------------ ports going up and down
+    # ------------------------------------------------------------------ DeviceHost: where gateways put objects
+
+    def router_app(self) -> Any | None:
+        return self.app.app if self.app is not None else None
+
+    def virtual_device(self, mac: int, instance: int, name: str, description: str = "") -> VirtualDeviceHandle | None:
+        vbus: Any = next((r for r in self.ports.values() if r.config.kind == "vbus" and r.state == "up"), None)
+        return vbus.device(mac, instance, name, description) if vbus is not None else None
+
+    # ------------------------------------------------------------------ PortHost: ports going up and down
 
     def port_up(self, runtime: PortRuntime, info: PortInfo) -> None:
         self.dispatch(self.router.add_port(info, self.now()))
@@ -238,6 +190,9 @@ class RouterNode:
             log.info("port %s down", runtime.name)
         if self.app is not None:
             self.app.remove_port(runtime.port_id)
+
+    def port_changed(self, runtime: PortRuntime) -> None:
+        self._publish(runtime)
 
     def _publish(self, runtime: PortRuntime) -> None:
         """Describe the port in the device's Network Port object."""
@@ -255,14 +210,13 @@ class RouterNode:
                                       runtime.config.kind, routes, **getattr(runtime, "ip_description", {}))
         self.app.add_port(description, getattr(runtime, "fdt_rows", None))
 
-    def persist_bdt(self, runtime: BipPortRuntime, entries: list[BdtEntry]) -> None:
-        """Keep a BDT written over the network (Write-BDT) in the port's ``bdt`` list.
+    def save_option(self, runtime: PortRuntime, option: str, values: list[str]) -> None:
+        """Keep a list option the network changed (a written BDT) in the port's section.
 
         The file is re-read first so edits made meanwhile survive, and the
         running model is updated so the next reload sees no change.
         """
-        texts = [f"{bvll.text(e.address)}/{'.'.join(str(b) for b in e.mask)}" for e in entries]
-        new_port = dataclasses.replace(runtime.config, bdt=texts)
+        new_port = dataclasses.replace(runtime.config, **{option: values})
         self.config.ports = [new_port if p.name == runtime.name else p for p in self.config.ports]
         runtime.config = new_port
         path = self.config.uci.path if self.config.uci else ""
@@ -271,18 +225,18 @@ class RouterNode:
             section = package.section(runtime.name)
             if section is None:
                 raise uci.UciError(f"section '{runtime.name}' is gone", path=path)
-            if texts:
-                section.options["bdt"] = texts
+            if values:
+                section.options[option] = values
             else:
-                section.options.pop("bdt", None)
+                section.options.pop(option, None)
             uci.save(package)
         except (OSError, uci.UciError) as err:
-            log.error("port %s: the written BDT is in use but could not be saved to %s: %s", runtime.name, path, err)
-        self._publish(runtime)
+            log.error("port %s: the %s written over the network is in use but could not be saved to %s: %s",
+                      runtime.name, option, path, err)
 
     # ------------------------------------------------------------------ traffic
 
-    def from_port(self, port_id: int, src: bytes, npdu: bytes, broadcast: bool) -> None:
+    def receive(self, port_id: int, src: bytes, npdu: bytes, broadcast: bool) -> None:
         self.dispatch(self.router.receive(port_id, src, npdu, self.now(), broadcast))
 
     def _from_app(self, npdu: bytes, broadcast: bool) -> None:
@@ -354,17 +308,7 @@ class RouterNode:
             "counters": dict(self.router.counters),
             "conflicts": {str(k): v for k, v in self.router.conflicts.items()},
             "application_queue_dropped": self.app.link.dropped if self.app else 0,
-            "modbus": self._modbus_summary(),
-            "freeclient": self.freeclient.snapshot() if self.freeclient is not None else None,
         }
-
-    def _modbus_summary(self) -> dict[str, Any] | None:
-        if self.gateway is None:
-            return None
-        slaves = self.gateway.slaves
-        return {"masters": len(self.gateway.masters), "slaves": len(slaves),
-                "online": sum(1 for s in slaves if s.answered and s.schedule.online),
-                "points": sum(len(s.points) for s in slaves)}
 
     def routes(self) -> list[dict[str, Any]]:
         return self.router.route_list(self.now())
@@ -372,13 +316,6 @@ class RouterNode:
 
 def _device_settings(app: AppSettings) -> tuple[Any, ...]:
     return (app.device_instance, app.device_name, app.description, app.location)
-
-
-def _gateway_settings(config: Config) -> tuple[Any, ...]:
-    """What the gateways are built from: any change restarts them."""
-    masters = [(m, config.resources.get(m.resource) if m.serial else None) for m in config.modbus_masters]
-    buses = [(b, config.resources.get(b.resource) if b.resource else None) for b in config.freeclient_buses]
-    return (masters, config.modbus_slaves, buses, config.vbus, config.app.delimiter)
 
 
 def _port_changed(old: Config, new: Config, before: Port, after: Port) -> bool:
@@ -413,216 +350,3 @@ class UnavailablePort:
     def status(self, now: float) -> dict[str, Any]:
         return {"name": self.name, "kind": self.config.kind, "port_id": self.port_id, "network": self.config.network,
                 "state": self.state, "reason": self.reason, "address": None}
-
-
-class BipPortRuntime:
-    """A BACnet/IP port: the sans-IO :class:`BipLink` on a UDP socket of one interface address."""
-
-    def __init__(self, node: RouterNode, config: BipPort, port_id: int, resource: Resource) -> None:
-        self.node, self.config, self.port_id, self.resource = node, config, port_id, resource
-        self.name = config.name
-        self.state, self.reason = "stopped", ""
-        self.link: BipLink | None = None
-        self.endpoint: UdpEndpoint | None = None
-        self.local: ifaddr.IfAddr | None = None
-        self._listener: tuple[BroadcastListener, Any] | None = None
-        self.up_since: float | None = None
-        self._generation = 0  # counts stops: a bind that awaited across one must not go on
-
-    async def start(self) -> None:
-        self.local = None
-        try:
-            addresses = ifaddr.list_addresses()
-        except OSError as err:
-            self._wait(f"cannot read interface addresses: {err}")
-            return
-        await self._bind(addresses)
-
-    async def _bind(self, addresses: list[ifaddr.IfAddr]) -> None:
-        cfg = self.config
-        local = ifaddr.resolve(self.resource.ifname, cfg.ip, addresses)
-        if local is None:
-            wanted = f" address {cfg.ip}" if cfg.ip else " IPv4 address"
-            self._wait(f"interface {self.resource.ifname} has no{wanted} yet")
-            return
-        bbmd = None
-        if cfg.mode == "foreign":
-            host, port = parse_host_port(cfg.bbmd)
-            generation = self._generation
-            try:
-                bbmd = bvll.mac(await resolve_ipv4(host), port)
-            except OSError as err:
-                if generation == self._generation:
-                    self._wait(f"cannot resolve BBMD {cfg.bbmd}: {err.strerror or err}")
-                return
-            if generation != self._generation:
-                return  # stopped while the name was being looked up
-        point_to_point = self.resource.type is ResourceType.PPP or local.point_to_point
-        broadcast_ip = None if point_to_point else local.broadcast
-        address = bvll.mac(local.address, cfg.udp_port)
-        bdt = []
-        for text in cfg.bdt:
-            ip, port, mask = parse_bdt_entry(text)
-            bdt.append(BdtEntry(bvll.mac(str(ip), port), mask.packed))
-        self.link = BipLink(address, bvll.mac(broadcast_ip, cfg.udp_port) if broadcast_ip else None, cfg.mode,
-                            bdt=bdt, fdt_size=cfg.fdt_size, write_bdt=cfg.write_bdt, bbmd=bbmd, ttl=cfg.ttl,
-                            on_bdt_written=lambda entries: self.node.persist_bdt(self, entries),
-                            on_registered=self._registered)
-        try:
-            self.endpoint = UdpEndpoint(self.node.loop, local.address, cfg.udp_port, self._datagram)
-            if broadcast_ip:
-                self._listener = self.node.listeners.register(cfg.udp_port, local.ifindex, local.address,
-                                                              local.prefixlen, broadcast_ip, self._datagram)
-        except OSError as err:
-            self._close_sockets()
-            self.link = None
-            self._set_state("fault", f"cannot bind {local.address}:{cfg.udp_port}: {err.strerror or err}")
-            return
-        self.local = local
-        self.state, self.reason = "up", ""
-        self.up_since = time.time()
-        info = PortInfo(self.port_id, cfg.network, max_npdu=cfg.max_npdu, mac_len=6, mac=address, name=self.name)
-        self.node.port_up(self, info)
-
-    @property
-    def ip_description(self) -> dict[str, Any]:
-        """The port as its Network Port object shows it."""
-        if self.local is None or self.link is None:
-            return {}
-        cfg = self.config
-        return {"address": self.local.address, "netmask": str(self.local.network.netmask), "udp_port": cfg.udp_port,
-                "mode": cfg.mode, "interface": self.local.label, "bbmd": cfg.bbmd, "ttl": cfg.ttl,
-                "fdt_size": cfg.fdt_size, "bdt": [(bvll.text(e.address), e.mask) for e in self.link.bdt]}
-
-    def _registered(self) -> None:
-        node = self.node
-        node.dispatch(node.router.announce(self.port_id))
-        if node.app is not None:
-            node.app.announce()
-
-    def _wait(self, reason: str) -> None:
-        self._set_state("waiting", reason)
-
-    def _set_state(self, state: str, reason: str) -> None:
-        """Enter a not-running state; say so once, not on every retry."""
-        if (self.state, self.reason) != (state, reason):
-            log.log(logging.ERROR if state == "fault" else logging.WARNING, "port %s: %s; retrying as the interfaces change",
-                    self.name, reason)
-        self.state, self.reason = state, reason
-
-    def _datagram(self, src: bytes, data: bytes, via_broadcast: bool) -> None:
-        link = self.link
-        if link is None:
-            return
-        up, out = link.receive(src, data, self.node.now(), via_broadcast)
-        if out:
-            sendto = self.endpoint.sendto  # type: ignore[union-attr]
-            for dest, datagram in out:
-                sendto(dest, datagram)
-        if up is not None:
-            self.node.from_port(self.port_id, up[0], up[1], up[2])
-
-    def send(self, dest: bytes | None, npdu: bytes) -> None:
-        if self.link is None or self.endpoint is None:
-            return
-        sendto = self.endpoint.sendto
-        for target, datagram in self.link.send(dest, npdu):
-            sendto(target, datagram)
-
-    def poll(self, now: float) -> None:
-        if self.link is not None and self.endpoint is not None:
-            for target, datagram in self.link.poll(now):
-                self.endpoint.sendto(target, datagram)
-
-    def fdt_rows(self) -> list[tuple[bytes, int, int]]:
-        if self.link is None:
-            return []
-        return [(e.address, e.ttl, e.remaining) for e in self.link.fdt_entries(self.node.now())]
-
-    async def recheck(self, addresses: list[ifaddr.IfAddr]) -> None:
-        current = ifaddr.resolve(self.resource.ifname, self.config.ip, addresses)
-        if self.state == "up":
-            if current is not None and self.local is not None and \
-                    (current.address, current.prefixlen, current.broadcast) == \
-                    (self.local.address, self.local.prefixlen, self.local.broadcast):
-                return
-            log.info("port %s: address of %s changed (%s → %s): re-binding", self.name, self.resource.ifname,
-                     self.local.address if self.local else "-", current.address if current else "none")
-            self.stop()
-        if self.state in ("waiting", "stopped", "fault") and current is not None:
-            await self._bind(addresses)
-        elif current is None and self.state != "waiting":
-            self._wait(f"interface {self.resource.ifname} has no IPv4 address")
-
-    def _close_sockets(self) -> None:
-        if self._listener is not None:
-            self.node.listeners.unregister(*self._listener)
-            self._listener = None
-        if self.endpoint is not None:
-            self.endpoint.close()
-            self.endpoint = None
-
-    def stop(self) -> None:
-        self._generation += 1
-        self.node.port_down(self)
-        self._close_sockets()
-        self.link = None
-        self.up_since = None
-        self.state, self.reason = "stopped", ""
-
-    def status(self, now: float) -> dict[str, Any]:
-        cfg = self.config
-        info: dict[str, Any] = {
-            "name": self.name, "kind": "bip", "port_id": self.port_id, "network": cfg.network,
-            "state": self.state, "reason": self.reason, "resource": self.resource.name,
-            "interface": self.resource.ifname, "mode": cfg.mode,
-            "address": f"{self.local.address}:{cfg.udp_port}" if self.local and self.state == "up" else None,
-            "up_since": self.up_since,
-        }
-        if self.link is not None:
-            info["link"] = self.link.status(now)
-        if self.endpoint is not None:
-            info["socket"] = dict(self.endpoint.counters)
-        return info
-
-
-RESOLVE_TIMEOUT = 5.0
-
-
-async def resolve_ipv4(host: str, timeout: float = RESOLVE_TIMEOUT) -> str:
-    """The IPv4 address of ``host``: literal at once, a name in a daemon thread with a time limit.
-
-    (The loop's getaddrinfo runs in the default executor, which asyncio.run waits for at exit:
-    a DNS server that does not answer would hold up SIGTERM.)"""
-    try:
-        return str(ipaddress.IPv4Address(host))
-    except ValueError:
-        pass
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[str] = loop.create_future()
-
-    def lookup() -> None:
-        try:
-            infos = socket.getaddrinfo(host, None, family=socket.AF_INET, type=socket.SOCK_DGRAM)
-            result: Any = str(infos[0][4][0])
-        except OSError as err:
-            result = err
-        except Exception as err:  # noqa: BLE001 - e.g. UnicodeError for "a..b": still a name that does not resolve
-            result = OSError(f"cannot resolve {host!r}: {err}")
-        def settle() -> None:
-            if future.done():
-                return
-            if isinstance(result, BaseException):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
-        try:
-            loop.call_soon_threadsafe(settle)
-        except RuntimeError:  # the loop closed meanwhile (the daemon stopped)
-            pass
-
-    threading.Thread(target=lookup, name=f"resolve-{host}", daemon=True).start()
-    try:
-        return await asyncio.wait_for(future, timeout)
-    except asyncio.TimeoutError:
-        raise OSError(f"no answer from DNS for {host} within {timeout:g} s") from None

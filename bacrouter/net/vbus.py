@@ -24,8 +24,8 @@ from .app import DeviceApplication, RouterLink
 from .router import PortInfo
 
 if TYPE_CHECKING:
-    from .ifaddr import IfAddr
-    from .node import RouterNode
+    from ..ifaddr import IfAddr
+    from .host import PortHost
 
 __all__ = ["VbusPortRuntime", "VirtualDevice", "ROUTER_STATION"]
 
@@ -90,10 +90,10 @@ class VirtualDevice:
 
 
 class VbusPortRuntime:
-    """The router's port on the virtual network."""
+    """The router's port on the virtual network: owns the virtual devices attached to it, by MAC."""
 
-    def __init__(self, node: RouterNode, config: VbusPort, port_id: int) -> None:
-        self.node, self.config, self.port_id = node, config, port_id
+    def __init__(self, host: PortHost, config: VbusPort, port_id: int) -> None:
+        self.host, self.config, self.port_id = host, config, port_id
         self.name = config.name
         self.state, self.reason = "stopped", ""
         self.devices: dict[bytes, VirtualDevice] = {}
@@ -101,13 +101,17 @@ class VbusPortRuntime:
 
     async def start(self) -> None:
         self.state, self.up_since = "up", time.time()
-        self.node.port_up(self, PortInfo(self.port_id, self.config.network, max_npdu=MAX_NPDU, mac_len=1,
+        self.host.port_up(self, PortInfo(self.port_id, self.config.network, max_npdu=MAX_NPDU, mac_len=1,
                                          mac=ROUTER_STATION, name=self.name))
 
     def stop(self) -> None:
         if self.state == "up":
-            self.node.port_down(self)
+            self.host.port_down(self)
         self.state = "stopped"
+
+    def device(self, mac: int, instance: int, name: str, description: str = "") -> VirtualDevice:
+        """A new device of a gateway's on this network (it stays silent until it appears)."""
+        return VirtualDevice(self, mac, instance, name, description)
 
     def attach(self, device: VirtualDevice) -> None:
         self.devices[device.mac] = device
@@ -118,7 +122,7 @@ class VbusPortRuntime:
 
     def from_device(self, device: VirtualDevice, npdu: bytes, broadcast: bool) -> None:
         if self.state == "up":
-            self.node.from_port(self.port_id, device.mac, npdu, broadcast)
+            self.host.receive(self.port_id, device.mac, npdu, broadcast)
 
     def send(self, dest: bytes | None, npdu: bytes) -> None:
         if dest is None:

@@ -14,8 +14,9 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from bacrouter.config import Paths, has_errors, load_config
-from bacrouter.net.node import RouterNode
+from bacrouter.config import Paths, has_errors
+from bacrouter.loader import load_config
+from bacrouter.runtime import Runtime
 
 from .netns import wait_for
 
@@ -76,10 +77,10 @@ def write_config(root: Path, uci: str, points: dict[str, list[dict]], resources:
 
 
 @contextlib.asynccontextmanager
-async def running(paths: Paths) -> AsyncIterator[RouterNode]:
+async def running(paths: Paths) -> AsyncIterator[Runtime]:
     config, problems = load_config(paths)
     assert config is not None and not has_errors(problems), [str(p) for p in problems]
-    node = RouterNode(config, paths.run_dir)
+    node = Runtime(config, paths.run_dir)
     await node.start()
     try:
         yield node
@@ -95,7 +96,7 @@ async def until(condition: Callable[[], Any], timeout: float = 5.0, what: str = 
         await asyncio.sleep(0.02)
 
 
-def obj(node: RouterNode, name: str) -> Any:
+def obj(node: Runtime, name: str) -> Any:
     return node.app.app.objectName[name]
 
 

@@ -113,7 +113,7 @@ def test_sighup_restarts_only_what_changed(daemon, udp_ports):
     assert after["one"]["up_since"] == before["one"]["up_since"]  # untouched, kept its socket
     assert after["two"]["up_since"] != before["two"]["up_since"]
     assert after["two"]["network"] == 3
-    assert "configuration reloaded: restarted: two; unchanged: one" in daemon.output()
+    assert "configuration reloaded: restarted: bip 'two'; unchanged: bip 'one'" in daemon.output()
 
 
 def test_reload_method_reports_the_difference_and_adds_ports(daemon, udp_ports):
@@ -121,10 +121,11 @@ def test_reload_method_reports_the_difference_and_adds_ports(daemon, udp_ports):
     extra = f"\nconfig bip 'three'\n\toption resource 'loop'\n\toption network '5'\n\toption udp_port '{udp_ports[0] + 5}'\n"
     daemon.write(config_text(*udp_ports) + extra)
     result = daemon.call("reload")
-    assert result["ok"] and result["ports"] == {"stopped": [], "started": ["three"], "restarted": [], "unchanged": ["one", "two"]}
+    assert result["ok"] and result["summary"] == {"stopped": [], "started": ["bip 'three'"], "restarted": [],
+                                        "unchanged": ["bip 'one'", "bip 'two'"]}
     assert daemon.ports()["three"]["state"] == "up"
     daemon.write(config_text(*udp_ports))
-    assert daemon.call("reload")["ports"]["stopped"] == ["three"]
+    assert daemon.call("reload")["summary"]["stopped"] == ["bip 'three'"]
     assert "three" not in daemon.ports()
 
 
@@ -227,12 +228,12 @@ def test_written_bdt_is_kept_in_the_config_and_survives_reload(tmp_path, udp_por
             sock.sendto(bvll.pack(Function.WRITE_BDT, bvll.encode_bdt(table[:1])), ("127.0.0.1", udp_ports[1]))
             assert bvll.split(sock.recv(100)) == (Function.RESULT, b"\x00\x00")
             # after a reload that leaves the port alone, a second write must be kept as well
-            assert running.call("reload")["ports"]["unchanged"] == ["one", "two"]
+            assert running.call("reload")["summary"]["unchanged"] == ["bip 'one'", "bip 'two'"]
             sock.sendto(bvll.pack(Function.WRITE_BDT, bvll.encode_bdt(table)), ("127.0.0.1", udp_ports[1]))
             assert bvll.split(sock.recv(100)) == (Function.RESULT, b"\x00\x00")
         saved = uci.load(tmp_path / "config" / "bacrouter").section("two")
         assert saved.options["bdt"] == [f"127.0.0.1:{udp_ports[1]}/255.255.255.255", "10.0.0.9:47808/255.255.255.0"]
-        assert running.call("reload")["ports"]["unchanged"] == ["one", "two"]
+        assert running.call("reload")["summary"]["unchanged"] == ["bip 'one'", "bip 'two'"]
         assert running.ports()["two"]["link"]["bdt"] == [f"127.0.0.1:{udp_ports[1]}/255.255.255.255",
                                                         "10.0.0.9:47808/255.255.255.0"]
     finally:

@@ -73,7 +73,7 @@ async def test_a_lua_modbus_master_reads_maps_and_writes(tmp_path, ptys):
             await pump.write_property("presentValue", None, priority=8)  # relinquished: polled value again
             slave.set("coil", 4, 1)
             await until(lambda: pump.value == 1)
-            status = node.freeclient.snapshot()[0]
+            status = node.feature("freeclient").snapshot()[0]
             assert status["state"] == "running" and status["counters"]["writes"] == 4
     finally:
         await server.shutdown()
@@ -93,7 +93,7 @@ async def test_the_script_takes_a_silent_device_offline(tmp_path, ptys):
             assert obj(node, "fc1|plc|comm|online").value == 0
             quiet.clear()
             await until(lambda: temp.reliability == OK, what="back")
-            assert node.freeclient.snapshot()[0]["counters"]["noreply"] >= 3
+            assert node.feature("freeclient").snapshot()[0]["counters"]["noreply"] >= 3
     finally:
         await server.shutdown()
 
@@ -116,7 +116,7 @@ async def test_an_exported_bus_with_its_script_inside_is_accepted_as_is(tmp_path
         async with running(paths) as node:
             temp = obj(node, "field|plc|temp")
             await until(lambda: temp.reliability == OK and temp.value == pytest.approx(12.3))
-            assert node.freeclient.snapshot()[0]["script"] == "modbus_rtu.lua"
+            assert node.feature("freeclient").snapshot()[0]["script"] == "modbus_rtu.lua"
     finally:
         await server.shutdown()
 
@@ -147,9 +147,9 @@ async def test_failing_scripts_stop_their_bus_only(tmp_path, ptys):
     server = await serial_server([slave], ptys.b, "rtu", baud=9600)
     try:
         async with running(paths) as node:
-            await until(lambda: all(node.freeclient.buses[n].state == "failed" for n in BROKEN), timeout=15,
+            await until(lambda: all(node.feature("freeclient").buses[n].state == "failed" for n in BROKEN), timeout=15,
                         what="every broken bus stopped")
-            reasons = {n: node.freeclient.buses[n].reason for n in BROKEN}
+            reasons = {n: node.feature("freeclient").buses[n].reason for n in BROKEN}
             assert "sensor table empty" in reasons["error"]
             assert "instruction limit" in reasons["loop"]
             assert "memory limit" in reasons["memory"]
@@ -157,11 +157,11 @@ async def test_failing_scripts_stop_their_bus_only(tmp_path, ptys):
             assert "does not speak RS485" in reasons["interface"]
             # the good bus polls on and the event loop kept serving meanwhile
             temp = obj(node, "good|plc|temp")
-            before = node.freeclient.buses["good"].counters["transactions"]
+            before = node.feature("freeclient").buses["good"].counters["transactions"]
             started = time.monotonic()
             await asyncio.sleep(0.5)
             assert time.monotonic() - started < 1.0
-            assert node.freeclient.buses["good"].counters["transactions"] > before
+            assert node.feature("freeclient").buses["good"].counters["transactions"] > before
             assert temp.reliability == OK and temp.value == pytest.approx(0.5)
             assert obj(node, "error|d|p").reliability == COMM
     finally:

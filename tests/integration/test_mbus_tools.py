@@ -5,12 +5,12 @@ rates, and a converter that echoes."""
 from __future__ import annotations
 
 import json
-from xml.etree import ElementTree
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 

@@ -82,7 +82,7 @@ async def test_values_arrive_with_their_types_scales_and_maps(tmp_path, port):
             assert await obj(node, "tcp1|meter|mode").read_property("stateText", 3) == "cool"
             assert temp.objectIdentifier[1] == 1001  # block 1: 1000 + the point's instance
             # grouped reads: coils, discrete, input 20..23, holding 10..11, 14..15 and 30 (no gaps allowed)
-            assert len(node.gateway.slaves[0].schedule.planner.plan()) == 6
+            assert len(node.feature("modbus").slaves[0].schedule.planner.plan()) == 6
     finally:
         await server.shutdown()
 
@@ -147,7 +147,7 @@ async def test_writes_that_cannot_be_encoded_are_refused(tmp_path, port):
             with pytest.raises(ExecutionError) as err:
                 await obj(node, "tcp1|meter|temp").write_property("presentValue", 1.0)
             assert err.value.errorCode == "writeAccessDenied"  # an input is never writable
-            assert node.gateway.masters["tcp1"].schedule.pending_writes == 0
+            assert node.feature("modbus").masters["tcp1"].schedule.pending_writes == 0
     finally:
         await server.shutdown()
 
@@ -162,7 +162,7 @@ async def test_offline_after_three_failures_then_back_with_held_writes(tmp_path,
         online = obj(node, "tcp1|meter|comm|online")
         await until(lambda: temp.reliability == OK and online.value == 1)
         await server.shutdown()
-        slave_runtime = node.gateway.slaves[0]
+        slave_runtime = node.feature("modbus").slaves[0]
         await until(lambda: temp.reliability == COMM, what="communication failure")
         assert online.value == 0 and setpoint.reliability == COMM
         assert slave_runtime.schedule.failed == 3 and slave_runtime.schedule.went_offline == 1
@@ -170,7 +170,7 @@ async def test_offline_after_three_failures_then_back_with_held_writes(tmp_path,
         await asyncio.sleep(1.0)
         assert 3 + 1 <= slave_runtime.schedule.failed <= 3 + 4
         await setpoint.write_property("presentValue", 11.0)  # held while the slave is away
-        assert node.gateway.masters["tcp1"].schedule.pending_writes == 1
+        assert node.feature("modbus").masters["tcp1"].schedule.pending_writes == 1
         server = await tcp_server([peer], "127.0.0.1", port)
         try:
             await until(lambda: online.value == 1 and temp.reliability == OK, what="back online")
@@ -208,7 +208,7 @@ async def test_illegal_address_splits_the_read_and_the_split_is_remembered(tmp_p
     server = await tcp_server([peer], "127.0.0.1", port)
     try:
         async with running(config(tmp_path, port, points, unused_reg=5)) as node:
-            planner = node.gateway.slaves[0].schedule.planner
+            planner = node.feature("modbus").slaves[0].schedule.planner
             a, gone, c = obj(node, "tcp1|meter|a"), obj(node, "tcp1|meter|gone"), obj(node, "tcp1|meter|c")
             await until(lambda: a.reliability == OK and c.reliability == OK and gone.reliability == UNRELIABLE)
             assert a.value == 65534 and c.value == 9
@@ -217,7 +217,7 @@ async def test_illegal_address_splits_the_read_and_the_split_is_remembered(tmp_p
             before = len(planner.splits)
             await asyncio.sleep(0.6)  # three more cycles: no new splits, no grouped read of the gap again
             assert len(planner.splits) == before
-            assert node.gateway.slaves[0].schedule.online  # exceptions are answers: never offline
+            assert node.feature("modbus").slaves[0].schedule.online  # exceptions are answers: never offline
     finally:
         await server.shutdown()
 
@@ -328,7 +328,7 @@ async def test_status_objects_and_structured_view(tmp_path, port):
             view = app.objectName["tcp1|meter"]
             assert (str(view.objectIdentifier[0]), view.objectIdentifier[1]) == ("structured-view", 1000)
             assert len(view.subordinateList) == len(POINTS) + 3
-            result = await node.gateway.read_group("meter")
+            result = await node.feature("modbus").read_group("meter")
             assert [r["result"] for r in result["requests"]] == ["ok"] * 6
             assert result["requests"][0]["function"] == 1
     finally:
@@ -394,18 +394,18 @@ async def test_fuzzed_answers_never_crash_the_poller(tmp_path, port):
     points = [point("a", "ai", "holding", 0, 1), point("b", "ai", "holding", 3, 2)]
     try:
         async with running(config(tmp_path, port, points, update_ms=0, offline_ms=100, timeout_ms=100)) as node:
-            master = node.gateway.masters["tcp1"]
+            master = node.feature("modbus").masters["tcp1"]
             a = obj(node, "tcp1|meter|a")
             await until(lambda: state["served"] > 60 and a.reliability == OK, timeout=30, what="good answers")
             assert not master._task.done()
-            assert node.gateway.slaves[0].schedule.failed > 10
+            assert node.feature("modbus").slaves[0].schedule.failed > 10
     finally:
         server.close()
 
 
 @in_loop
 async def test_reload_rebuilds_the_gateway_when_its_files_change(tmp_path, port):
-    from bacrouter.config import load_config
+    from bacrouter.loader import load_config
 
     peer = SlavePeer(1)
     fill(peer)
@@ -417,13 +417,14 @@ async def test_reload_rebuilds_the_gateway_when_its_files_change(tmp_path, port)
             node.app.app.request = lambda apdu: None
             obj(node, "tcp1|meter|temp").subscribe_cov("client", 5, False, None)
             unchanged = await node.apply(load_config(paths)[0])
-            assert "modbus" not in unchanged  # nothing changed: the gateway keeps running
+            assert unchanged["unchanged"] == ["modbus_master 'tcp1'", "modbus_slave 'meter'"] \
+                and not unchanged["restarted"]  # nothing changed: the gateway keeps running
             config(tmp_path, port, POINTS[:3])  # a point added to the file
             summary = await node.apply(load_config(paths)[0])
-            assert summary["modbus"] == ["restarted"]
+            assert "modbus_slave 'meter'" in summary["restarted"]
             energy = obj(node, "tcp1|meter|energy")
             await until(lambda: energy.reliability == OK and energy.value == 65538.0)
-            assert len(node.gateway.slaves[0].points) == 3
+            assert len(node.feature("modbus").slaves[0].points) == 3
             temp = obj(node, "tcp1|meter|temp")  # rebuilt, not lost, and still subscribed
             assert [(c.address, c.process) for c in temp._cov] == [("client", 5)]
     finally:
@@ -439,9 +440,9 @@ async def test_a_read_group_in_progress_ends_when_the_gateway_stops(tmp_path, po
         async with running(config(tmp_path, port, POINTS[:2])) as node:
             await until(lambda: obj(node, "tcp1|meter|temp").reliability == OK)
             peer.delay = 0.2
-            running_group = asyncio.ensure_future(node.gateway.read_group("meter"))
+            running_group = asyncio.ensure_future(node.feature("modbus").read_group("meter"))
             await asyncio.sleep(0.05)
-            node._stop_gateway()
+            node.feature("modbus").stop()
             with pytest.raises(RuntimeError, match="stopped"):
                 await asyncio.wait_for(running_group, 2)
     finally:

@@ -141,7 +141,7 @@ def test_status_shows_the_bus(net):
 
 def test_without_extended_frames_long_npdus_are_rejected_as_too_long(net):
     (net.daemon.config_dir / "config" / "bacrouter").write_text(CONFIG.format(extended=0))
-    assert net.daemon.call("reload")["ports"]["restarted"] == ["field"]
+    assert net.daemon.call("reload")["summary"]["restarted"] == ["mstp 'field'"]
     wait_for(lambda: field(net.daemon).get("link", {}).get("token_rotation_ms") is not None, 20, "the port back up")
     big = encode(Npdu(control=0x04, dnet=5, dadr=b"\x05", payload=bytes.fromhex("0005070f") + bytes(600)))
     answers = [decode(bvll.split(d)[1]) for d in raw(net.hosts["c1"], bvll.pack(Function.ORIGINAL_UNICAST_NPDU, big))]

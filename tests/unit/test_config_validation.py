@@ -6,7 +6,8 @@ import textwrap
 
 import pytest
 
-from bacrouter.config import Paths, has_errors, load_config
+from bacrouter.config import Paths, has_errors
+from bacrouter.loader import load_config
 
 RESOURCES = """{
   "eth0": {"type": "ETH", "ifname": "br-lan"},

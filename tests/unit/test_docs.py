@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from bacrouter.config.model import SECTION_TYPES
+from bacrouter.registry import all_section_types
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-OPTIONS = sorted({(t, f.metadata["option"] or f.name) for t, cls in SECTION_TYPES.items() for f in cls.options()})
+OPTIONS = sorted({(t, f.metadata["option"] or f.name) for t, cls in all_section_types().items() for f in cls.options()})
 
 
 @pytest.mark.parametrize("section, option", OPTIONS)

@@ -6,8 +6,10 @@ import json
 
 import pytest
 
-from bacrouter.config import Paths, has_errors, load_config
+from bacrouter.config import Paths, has_errors
+from bacrouter.loader import load_config
 from bacrouter.modbus.mapping import plan_gateway
+from bacrouter.modbus.schema import ModbusSlave
 
 RESOURCES = {"eth0": {"type": "ETH", "ifname": "br-lan"}, "RS485-1": {"type": "USB", "ifname": "/dev/ttyUSB0"}}
 BASE = """
@@ -51,7 +53,7 @@ def check(tmp_path, points, extra="", uci=BASE):
 def test_a_good_slave(tmp_path):
     config, problems = check(tmp_path, [point("temp", instance=1), point("setpoint", object_type="av", instance=2)])
     assert problems == []
-    [slave] = config.modbus_slaves
+    [slave] = config.sections_of(ModbusSlave)
     assert [p.name for p in slave.point_list] == ["temp", "setpoint"]
     plan = plan_gateway(config)
     assert not plan.virtual
@@ -176,7 +178,7 @@ def test_the_original_device_file_with_slave_keys_is_accepted_as_points_file(tmp
                 "points": [point("room", unit=62, cov_increment=0.5, vendor_key="kept")]}
     config, problems = check(tmp_path, json.dumps(original))
     assert problems == []
-    assert config.modbus_slaves[0].point_list[0].cov_increment == 0.5  # (unknown keys stay in the file for export)
+    assert config.sections_of(ModbusSlave)[0].point_list[0].cov_increment == 0.5  # (unknown keys stay in the file for export)
 
 
 def test_user_conversion_scripts_extend_the_data_types(tmp_path, monkeypatch):

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bacrouter.net.node import resolve_ipv4
+from bacrouter.net.bip_port import resolve_ipv4
 
 
 def test_a_literal_needs_no_lookup(monkeypatch):
