@@ -34,7 +34,7 @@ class Runtime:
 
     @property
     def app(self) -> Any:
-        """The router's device application (bacrouter.net.app.RouterApplication)."""
+        """The router's device (bacrouter.net.device.RouterDevice)."""
         return self.node.app
 
     def feature(self, name: str) -> Any | None:

@@ -44,8 +44,9 @@ from bacpypes3.local.networkport import NetworkPortObject
 from bacpypes3.pdu import PDU, Address, LocalBroadcast, LocalStation
 
 from .. import VENDOR_ID, VENDOR_NAME, __version__
+from .device import PortDescription
 
-__all__ = ["RouterLink", "RouterApplication", "PortDescription"]
+__all__ = ["RouterLink", "RouterApplication"]
 
 log = logging.getLogger("bacrouter.app")
 
@@ -147,16 +148,6 @@ class BbmdPortObject(RouterPortObject):
 
     _fdt: Callable[[], list[FDTEntry]] | None = None
     bbmdForeignDeviceTable = _live(FDTEntry, "_fdt")
-
-
-class PortDescription:
-    """What the device publishes about one port in its Network Port object."""
-
-    def __init__(self, port_id: int, name: str, network: int, mac: bytes, max_npdu: int, kind: str,
-                 routes: Callable[[], list[tuple[int, bytes, bool]]], **ip: Any) -> None:
-        self.port_id, self.name, self.network, self.mac, self.max_npdu, self.kind = port_id, name, network, mac, max_npdu, kind
-        self.routes = routes
-        self.ip = ip
 
 
 class RouterApplication:

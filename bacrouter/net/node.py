@@ -22,7 +22,7 @@ from typing import Any
 from .. import ifaddr
 from ..config import uci
 from ..config.model import AppSettings, Config, MstpPort, Port
-from .app import PortDescription, RouterApplication
+from .device import PortDescription, RouterDevice
 from .host import PortFactory, PortRuntime, VirtualDeviceHandle
 from .router import LOCAL, PortInfo, Router, Send
 from .udp import BroadcastListeners
@@ -48,7 +48,7 @@ class RouterNode:
         self.capture_dir = (run_dir or Path("/tmp")) / "captures"
         self.loop = asyncio.get_running_loop()
         self.router = Router()
-        self.app: RouterApplication | None = None
+        self.app: RouterDevice | None = None
         self.ports: dict[str, PortRuntime] = {}
         self.by_id: dict[int, PortRuntime] = {}
         self.listeners = BroadcastListeners(self.loop)
@@ -142,9 +142,9 @@ class RouterNode:
     def _build_app(self, settings: AppSettings) -> None:
         if self.app is not None:
             self.app.close()
-        self.app = RouterApplication(instance=settings.device_instance, name=settings.device_name,
-                                     description=settings.description, location=settings.location,
-                                     to_router=self._from_app)
+        self.app = RouterDevice(instance=settings.device_instance, name=settings.device_name,
+                                description=settings.description, location=settings.location,
+                                to_router=self._from_app, load=_load_application)
 
     async def _start_port(self, port: Port) -> None:
         port_id = self._port_id(port.name)
@@ -307,11 +307,18 @@ class RouterNode:
             "networks": len(self.router.routes),
             "counters": dict(self.router.counters),
             "conflicts": {str(k): v for k, v in self.router.conflicts.items()},
-            "application_queue_dropped": self.app.link.dropped if self.app else 0,
+            "application_queue_dropped": self.app.dropped if self.app else 0,
         }
 
     def routes(self) -> list[dict[str, Any]]:
         return self.router.route_list(self.now())
+
+
+def _load_application(**settings: Any) -> Any:
+    """The full device application (bacpypes3), when the device is first asked more than Who-Is."""
+    from .app import RouterApplication
+
+    return RouterApplication(**settings)
 
 
 def _device_settings(app: AppSettings) -> tuple[Any, ...]:
