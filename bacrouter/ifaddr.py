@@ -120,14 +120,6 @@ def list_addresses() -> list[IfAddr]:
                 offset += (length + 3) & ~3
 
 
-def device_flags(device: str) -> int:
-    try:
-        with open(f"/sys/class/net/{device}/flags") as handle:
-            return int(handle.read().strip(), 16)
-    except (OSError, ValueError):
-        return 0
-
-
 def resolve(ifname: str, ip: str = "", addresses: list[IfAddr] | None = None) -> IfAddr | None:
     """The address a port on resource interface ``ifname`` should use.
 

@@ -36,10 +36,6 @@ class Resource:
     ifname: str  # interface label for ETH/PPP, tty path for USB
     line: int = 0
 
-    @property
-    def is_ip(self) -> bool:
-        return self.type in (ResourceType.ETH, ResourceType.PPP)
-
 
 class ResourceError(TextError):
     """A problem in resource.conf, located."""

@@ -154,10 +154,6 @@ def validate_package(text: str) -> bool:
 _SPACE = frozenset(b" \t\n\r\v\f")
 
 
-class _Abort(Exception):
-    pass
-
-
 class _Parser:
     """State of libuci's ``uci_parse_context``: one line buffer and a position."""
 

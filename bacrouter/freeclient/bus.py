@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from ..reliability import Reliability
 from .definition import INTERFACE_RS485, INTERFACE_TCP, BusDefinition
 from .link import RS485, TCP, LineSettings, SharedLine, TcpLink
 from .sandbox import Sandbox, ScriptError
@@ -39,12 +40,6 @@ LONGEST_WAIT = 60.0
 #: transactions a script may have queued, and distinct timers it may have running
 MAX_PENDING_IO = 256
 MAX_TIMERS = 4096
-
-
-class Reliability:
-    NO_FAULT = 0
-    UNRELIABLE_OTHER = 7
-    COMMUNICATION_FAILURE = 12
 
 
 #: what one callback reported, in order: ("point", device, point, value, reliability) or ("online", device, bool)

@@ -28,16 +28,12 @@ from bacpypes3.constructeddata import Any as AnyValue
 from bacpypes3.errors import ExecutionError
 from bacpypes3.primitivedata import Null, ObjectIdentifier
 
+from ..reliability import Reliability
+
 __all__ = ["GatewayObject", "AnalogPoint", "BinaryPoint", "MultistatePoint", "make_object", "point_kwargs", "Reliability",
            "Subscription", "PointWriter", "units_code", "Publications"]
 
 log = logging.getLogger("bacrouter.modbus.objects")
-
-
-class Reliability:
-    NO_FAULT = 0
-    COMMUNICATION_FAILURE = 12
-    UNRELIABLE_OTHER = 7
 
 
 _BP_CLASSES = {

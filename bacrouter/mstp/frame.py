@@ -66,7 +66,6 @@ class FrameType(IntEnum):
 
 
 EXTENDED = frozenset({FrameType.EXTENDED_DATA_EXPECTING_REPLY, FrameType.EXTENDED_DATA_NOT_EXPECTING_REPLY})
-DATA_TYPES = frozenset({FrameType.DATA_EXPECTING_REPLY, FrameType.DATA_NOT_EXPECTING_REPLY}) | EXTENDED
 EXPECTING_REPLY = frozenset({FrameType.DATA_EXPECTING_REPLY, FrameType.EXTENDED_DATA_EXPECTING_REPLY})
 
 
@@ -78,10 +77,6 @@ class Frame:
     destination: int
     source: int
     data: bytes = b""
-
-    @property
-    def is_data(self) -> bool:
-        return self.type in DATA_TYPES
 
     @property
     def expecting_reply(self) -> bool:

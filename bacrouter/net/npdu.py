@@ -100,10 +100,6 @@ class Npdu:
     def priority(self) -> int:
         return self.control & CTRL_PRIORITY
 
-    @property
-    def is_global_broadcast(self) -> bool:
-        return self.dnet == GLOBAL_NETWORK
-
 
 def decode(data: bytes | bytearray | memoryview) -> Npdu:
     length = len(data)
@@ -176,12 +172,6 @@ def encode(npdu: Npdu) -> bytes:
     out[1] = control
     out += npdu.payload
     return bytes(out)
-
-
-def network_message(message_type: int, body: bytes = b"", *, dnet: int | None = None, dadr: bytes = b"",
-                    vendor_id: int | None = None) -> Npdu:
-    """A network-layer message we originate (hop count 255 when it carries a DNET)."""
-    return Npdu(dnet=dnet, dadr=dadr, message_type=message_type, vendor_id=vendor_id, payload=body)
 
 
 # --------------------------------------------------------------------------- message bodies
