@@ -9,10 +9,13 @@ applied: at start the daemon refuses to run, on reload it keeps the old one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import logging
+import os
 import signal
-import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from . import __version__
@@ -20,30 +23,13 @@ from .config import Config, Problem, has_errors
 from .control import ControlError, ControlServer, MethodTable
 from .feature import VERBS, Summary
 from .loader import load_config
+from .logs import set_level, setup_logging
 from .paths import Paths
 from .runtime import Runtime
 
-__all__ = ["Daemon", "setup_logging"]
+__all__ = ["Daemon", "run"]
 
 log = logging.getLogger("bacrouter")
-
-LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
-
-
-def setup_logging(level: str = "info") -> None:
-    root = logging.getLogger()
-    if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
-    set_level(level)
-
-
-def set_level(level: str) -> None:
-    logging.getLogger().setLevel(LEVELS.get(level, logging.INFO))
-    # bacpypes3 is chatty at info; its warnings still come through
-    logging.getLogger("bacpypes3").setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
-
 
 def report(problems: list[Problem]) -> None:
     for problem in problems:
@@ -60,9 +46,15 @@ class Daemon:
         self.started = time.time()
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
+        self._lock: int | None = None  # the run lock's descriptor, held while running
         self._register_methods()
 
     async def run(self) -> int:
+        try:
+            self._lock = hold_run_lock(self.paths.run_dir)
+        except OSError as err:
+            log.error("not starting: %s", err)
+            return 1
         config, problems = load_config(self.paths)
         report(problems)
         if config is None or has_errors(problems):
@@ -161,6 +153,28 @@ class Daemon:
         status = {"version": __version__, "config_dir": str(self.paths.root or "/etc")}
         status.update(self._runtime().status())
         return status
+
+
+def hold_run_lock(run_dir: Path) -> int:
+    """Hold the run directory's lock for the life of the process: one daemon per configuration.
+
+    Taken before any port opens, so a second ``bacrouter run`` leaves the
+    first one's sockets and serial lines alone. The kernel lets go when the
+    process ends, however it ends."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "bacrouter.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        owner = ""
+        with contextlib.suppress(OSError, ValueError):
+            owner = f" (pid {int(path.read_text().strip())})"
+        raise OSError(f"another bacrouter{owner} is running on this configuration ({path} is locked)") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
 
 
 def describe(summary: Summary) -> str:

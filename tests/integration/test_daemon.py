@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -238,3 +239,33 @@ def test_written_bdt_is_kept_in_the_config_and_survives_reload(tmp_path, udp_por
                                                         "10.0.0.9:47808/255.255.255.0"]
     finally:
         running.close()
+
+
+def test_a_second_daemon_on_the_same_configuration_refuses_before_opening_any_port(daemon, udp_ports):
+    daemon.wait_up()
+    before = daemon.ports()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    second = subprocess.run([sys.executable, "-m", "bacrouter", "run", "--config-dir", str(daemon.dir)],
+                            capture_output=True, text=True, env=env, timeout=30)
+    assert second.returncode == 1
+    assert f"another bacrouter (pid {daemon.proc.pid}) is running on this configuration" in second.stderr
+    assert "port" not in second.stderr.replace("bacrouter.lock", "") and "Traceback" not in second.stderr
+    assert daemon.ports() == before  # the first one's sockets are untouched
+    assert daemon.proc.poll() is None
+
+
+def test_foreground_lines_carry_a_timestamp_and_none_under_procd(tmp_path, udp_ports):
+    for under_procd, pattern in ((False, r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ bacrouter"),
+                                 (True, r"^[A-Z]+ bacrouter")):
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        env.pop("BACROUTER_UNDER_PROCD", None)
+        if under_procd:
+            env["BACROUTER_UNDER_PROCD"] = "1"
+        directory = tmp_path / str(under_procd)
+        directory.mkdir()
+        (directory / "config").mkdir()
+        (directory / "config" / "bacrouter").write_text("config bacrouter 'main'\n\toption device_name 'x'\n")
+        done = subprocess.run([sys.executable, "-m", "bacrouter", "run", "--config-dir", str(directory)],
+                              capture_output=True, text=True, env=env, timeout=30)
+        first = done.stderr.splitlines()[0]
+        assert re.match(pattern, first), first
