@@ -8,6 +8,7 @@ answer ``{"id": 1, "result": ...}`` or ``{"id": 1, "error": {"code": "...", "mes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -22,6 +23,14 @@ log = logging.getLogger("bacrouter.control")
 
 Method = Callable[[dict[str, Any]], Awaitable[Any] | Any]
 MAX_REQUEST = 1 << 20
+#: connections served at once; scripts and the panel use a handful
+MAX_CLIENTS = 32
+#: seconds a connection may stay silent before it is closed
+IDLE_TIMEOUT = 60.0
+#: a full house closes its longest-silent connection if it has been silent this long (seconds)
+EVICT_AFTER = 1.0
+ACCEPT_BACKOFF_MIN, ACCEPT_BACKOFF_MAX = 0.1, 5.0
+BUSY = b'{"id": null, "error": {"code": "busy", "message": "too many control connections"}}\n'
 
 
 class ControlError(Exception):
@@ -56,9 +65,21 @@ class MethodTable:
 
 
 class ControlServer:
+    """The unix socket of the method table: one JSON request per line, one answer per line.
+
+    It survives its clients: at most ``MAX_CLIENTS`` connections (more are
+    told "busy" and closed at once), a connection idle for ``IDLE_TIMEOUT`` is
+    closed, and when the process is out of file descriptors accepting pauses
+    and backs off instead of spinning.
+    """
+
     def __init__(self, table: MethodTable, path: Path) -> None:
         self.table, self.path = table, path
-        self._server: asyncio.base_events.Server | None = None
+        self._sock: socket.socket | None = None
+        self._clients: dict[asyncio.Task[None], float] = {}  # → when it last sent a request
+        self._backoff = ACCEPT_BACKOFF_MIN
+        self._resume: asyncio.TimerHandle | None = None
+        self.counters = {"connections": 0, "refused_busy": 0, "idle_closed": 0, "evicted": 0, "accept_failed": 0}
 
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,24 +88,96 @@ class ControlServer:
             if _alive(self.path):
                 raise ControlError("in_use", f"another bacrouter is serving {self.path}")
             self.path.unlink()
-        self._server = await asyncio.start_unix_server(self._client, path=str(self.path), limit=MAX_REQUEST)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(str(self.path))
+            sock.listen(64)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
         os.chmod(self.path, 0o660)
+        self._sock = sock
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._accept)
+
+    def _accept(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        loop = asyncio.get_running_loop()
+        for _ in range(16):  # a burst, then let the loop breathe
+            try:
+                conn, _ = sock.accept()
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as err:  # EMFILE, ENFILE, ENOBUFS, ENOMEM: wait for descriptors to come back
+                self.counters["accept_failed"] += 1
+                log.warning("control socket: cannot accept a connection (%s): pausing %g s", err.strerror or err,
+                            self._backoff)
+                loop.remove_reader(sock.fileno())
+                if self._clients:
+                    self._evict_idlest(loop.time())  # a silent client's descriptor is better spent on a new one
+                self._resume = loop.call_later(self._backoff, self._listen_again)
+                self._backoff = min(self._backoff * 2, ACCEPT_BACKOFF_MAX)
+                return
+            self._backoff = ACCEPT_BACKOFF_MIN
+            if len(self._clients) >= MAX_CLIENTS and not self._evict_idlest(loop.time()):
+                self.counters["refused_busy"] += 1
+                with contextlib.suppress(OSError):
+                    conn.send(BUSY)
+                conn.close()
+                continue
+            self.counters["connections"] += 1
+            conn.setblocking(False)
+            task = loop.create_task(self._serve(conn), name="control-client")
+            self._clients[task] = loop.time()
+            task.add_done_callback(lambda done: self._clients.pop(done, None))
+
+    def _evict_idlest(self, now: float) -> bool:
+        """Make room by closing the connection that has been silent longest (for a second at least)."""
+        task, last = min(self._clients.items(), key=lambda item: item[1])
+        if now - last < EVICT_AFTER:
+            return False
+        self.counters["evicted"] += 1
+        task.cancel()
+        del self._clients[task]
+        return True
+
+    def _listen_again(self) -> None:
+        self._resume = None
+        if self._sock is not None:
+            asyncio.get_running_loop().add_reader(self._sock.fileno(), self._accept)
+
+    async def _serve(self, conn: socket.socket) -> None:
+        try:
+            reader, writer = await asyncio.open_unix_connection(sock=conn, limit=MAX_REQUEST)
+        except OSError:
+            conn.close()
+            return
+        await self._client(reader, writer)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
                 try:
-                    line = await reader.readline()
+                    line = await asyncio.wait_for(reader.readline(), IDLE_TIMEOUT)
+                except TimeoutError:
+                    self.counters["idle_closed"] += 1
+                    return
                 except (asyncio.LimitOverrunError, ValueError):
                     await _send(writer, {"id": None, "error": {"code": "too_large", "message": "request too large"}})
                     return
                 if not line:
                     return
+                task = asyncio.current_task()
+                if task in self._clients:
+                    self._clients[task] = asyncio.get_running_loop().time()  # type: ignore[index]
                 await _send(writer, await self._answer(line))
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
-            writer.close()
+            with contextlib.suppress(Exception):
+                writer.close()
 
     async def _answer(self, line: bytes) -> dict[str, Any]:
         try:
@@ -105,9 +198,15 @@ class ControlServer:
             return {"id": ident, "error": {"code": "internal", "message": f"{type(err).__name__}: {err}"}}
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        if self._resume is not None:
+            self._resume.cancel()
+        if self._sock is not None:
+            with contextlib.suppress(ValueError, OSError):
+                asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
+        for task in list(self._clients):
+            task.cancel()
         try:
             self.path.unlink()
         except FileNotFoundError:

@@ -152,6 +152,8 @@ class Daemon:
     def _status(self) -> dict[str, Any]:
         status = {"version": __version__, "config_dir": str(self.paths.root or "/etc")}
         status.update(self._runtime().status())
+        if self.control is not None:
+            status["control"] = dict(self.control.counters)
         return status
 
 

@@ -269,3 +269,58 @@ def test_foreground_lines_carry_a_timestamp_and_none_under_procd(tmp_path, udp_p
                               capture_output=True, text=True, env=env, timeout=30)
         first = done.stderr.splitlines()[0]
         assert re.match(pattern, first), first
+
+
+def test_the_control_socket_survives_a_thousand_idle_clients_under_a_small_descriptor_limit(tmp_path, udp_ports):
+    import resource
+    import socket
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "bacrouter").mkdir()
+    (tmp_path / "bacrouter" / "resource.conf").write_text(json.dumps({"loop": {"type": "ETH", "ifname": "lo"}}))
+    (tmp_path / "config" / "bacrouter").write_text(config_text(*udp_ports))
+    log = open(tmp_path / "daemon.log", "w+")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+
+    def few_descriptors() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    proc = subprocess.Popen([sys.executable, "-m", "bacrouter", "run", "--config-dir", str(tmp_path)], stdout=log,
+                            stderr=subprocess.STDOUT, env=env, preexec_fn=few_descriptors)
+    path = tmp_path / "run" / "control.sock"
+    clients: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 15
+        while not path.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "daemon.log").read_text()
+            time.sleep(0.1)
+        for _ in range(1000):
+            client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            client.setblocking(False)
+            try:
+                client.connect(str(path))
+            except (BlockingIOError, OSError):
+                client.close()
+                continue
+            clients.append(client)
+        time.sleep(1.5)  # silent long enough to be the first to go
+        started = time.monotonic()
+        status = call(path, "status", timeout=5)
+        assert time.monotonic() - started < 2
+        counters = status["control"]
+        assert counters["refused_busy"] + counters["evicted"] + counters["accept_failed"] > 0, counters
+        for client in clients:
+            client.close()
+        clients.clear()
+        time.sleep(0.5)
+        assert call(path, "version")["version"]
+        log.flush()
+        lines = (tmp_path / "daemon.log").read_text().splitlines()
+        assert len(lines) < 40, "\n".join(lines[:60])
+        assert "Traceback" not in "\n".join(lines)
+    finally:
+        for client in clients:
+            client.close()
+        proc.kill()
+        proc.wait()
+        log.close()
