@@ -97,7 +97,11 @@ class Daemon:
             self.runtime.stop()
 
     async def _reload_logged(self) -> None:
-        result = await self.reload()
+        try:
+            result = await self.reload()
+        except Exception:  # a task nobody awaits: say it here, once, and keep running
+            log.exception("reload failed: still running the previous configuration")
+            return
         if result["ok"]:
             log.info("configuration reloaded: %s", describe(result["summary"]))
 

@@ -10,12 +10,12 @@ Conversion problems are collected with their location instead of raised, so
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from .files import FileProblem, parse_json, read_file
 from .resources import Resource, ResourceType
 from .uci import UciPackage, UciSection
 
@@ -107,19 +107,18 @@ class Section:
     def read_json(self, path: Path, option: str, what: str, problems: list[Problem]) -> tuple[Any, bytes] | None:
         """The JSON file this section refers to (by ``option``), and its bytes; None after a located problem."""
         try:
-            raw = path.read_bytes()
+            raw = read_file(path)
         except FileNotFoundError:
             problems.append(self.problem(f"{what} {path} not found", option if getattr(self, option, "") else ""))
             return None
-        except OSError as err:
-            problems.append(self.problem(f"cannot read {path}: {err.strerror}", option))
+        except FileProblem as err:
+            problems.append(self.problem(f"{what} {path} {err.message}", option))
             return None
         try:
-            return json.loads(raw.decode("utf-8")), raw
-        except UnicodeDecodeError:
-            problems.append(Problem("not UTF-8 text", str(path), 0, self.label))
-        except json.JSONDecodeError as err:
-            problems.append(Problem(f"{err.msg} (column {err.colno})", str(path), err.lineno, self.label))
+            return parse_json(raw), raw
+        except FileProblem as err:
+            message = f"{err.message} (column {err.column})" if err.column else err.message
+            problems.append(Problem(message, str(path), err.line, self.label))
         return None
 
     @classmethod

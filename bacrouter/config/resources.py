@@ -12,6 +12,7 @@ JSON, and the error says so and points at the character.
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from .errors import TextError
+from .files import FileProblem, read_file
 
 __all__ = ["ResourceType", "Resource", "ResourceError", "parse_resources", "load_resources"]
 
@@ -57,11 +59,20 @@ _LOOKALIKES = {
 _USB_PORT = re.compile(r"(\d+):(\d+)")
 
 
-def _position(text: str, offset: int) -> tuple[int, int, str]:
-    line = text.count("\n", 0, offset) + 1
-    start = text.rfind("\n", 0, offset) + 1
+def _position(text: str, offset: int, starts: list[int] | None = None) -> tuple[int, int, str]:
+    """Line, column and line text of ``offset``; ``starts`` (line start offsets) makes it logarithmic."""
+    if starts is None:
+        line = text.count("\n", 0, offset) + 1
+        start = text.rfind("\n", 0, offset) + 1
+    else:
+        line = bisect.bisect_right(starts, offset)
+        start = starts[line - 1]
     end = text.find("\n", offset)
     return line, offset - start + 1, text[start : end if end >= 0 else len(text)]
+
+
+def _line_starts(text: str) -> list[int]:
+    return [0] + [match.end() for match in re.finditer("\n", text)]
 
 
 def _key_offset(text: str, key: str, after: int = 0) -> int:
@@ -97,12 +108,16 @@ def parse_resources(text: str, path: str = "resource.conf") -> dict[str, Resourc
         raise fail(_key_offset(text, dup.key, _key_offset(text, dup.key) + 1), f"key {dup.key!r} appears twice") from None
     except json.JSONDecodeError as err:
         raise fail(err.pos, err.msg) from None
+    except RecursionError:
+        raise fail(0, "nested too deeply") from None
     if not isinstance(data, dict):
         raise fail(len(text) - len(text.lstrip()), "expected a JSON object of resources: {\"name\": {\"type\": ..., \"ifname\": ...}}")
 
     resources: dict[str, Resource] = {}
+    starts = _line_starts(text)
+    at = 0
     for name, spec in data.items():
-        at = _key_offset(text, name)
+        at = _key_offset(text, name, at)  # keys come in file order: search on from the last one (linear)
         if not isinstance(spec, dict):
             raise fail(at, f"resource {name!r}: expected an object with \"type\" and \"ifname\"")
         type_text = spec.get("type")
@@ -119,7 +134,7 @@ def parse_resources(text: str, path: str = "resource.conf") -> dict[str, Resourc
         ifname = ifname.strip()
         if rtype is ResourceType.USB:
             ifname = tty_path(ifname)
-        resources[name] = Resource(name=name, type=rtype, ifname=ifname, line=_position(text, at)[0])
+        resources[name] = Resource(name=name, type=rtype, ifname=ifname, line=_position(text, at, starts)[0])
     return resources
 
 
@@ -140,9 +155,11 @@ def _reject_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
 def load_resources(path: str | Path) -> dict[str, Resource]:
     file = Path(path)
     try:
-        raw = file.read_bytes()
+        raw = read_file(file)
     except FileNotFoundError:
         raise ResourceError("file not found", path=str(file)) from None
+    except FileProblem as err:
+        raise ResourceError(err.message, path=str(file)) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import TextError
+from .files import FileProblem, read_file
 
 __all__ = [
     "UciError",
@@ -422,9 +423,12 @@ def parse(text: str | bytes, name: str = "", path: str = "") -> UciPackage:
 
 
 def load(path: str | os.PathLike[str]) -> UciPackage:
+    """Parse a UCI file; FileNotFoundError when it is missing, UciError for anything else wrong with it."""
     path = os.fspath(path)
-    with open(path, "rb") as handle:
-        data = handle.read()
+    try:
+        data = read_file(path)
+    except FileProblem as err:
+        raise UciError(err.message, path=path) from None
     return parse(data, name=os.path.basename(path), path=path)
 
 
