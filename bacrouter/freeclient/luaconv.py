@@ -18,8 +18,8 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..lua.sandbox import Sandbox, ScriptError
 from ..modbus.conversions import Conversion, ConversionError
-from .sandbox import Sandbox, ScriptError
 
 __all__ = ["SCRIPTS", "load_script", "load_directory"]
 

@@ -9,7 +9,7 @@ import time
 
 from bacrouter.freeclient.bus import MAX_PENDING_IO, BusRuntime
 from bacrouter.freeclient.definition import INTERFACE_RS485, INTERFACE_TCP, BusDefinition, DevicePlan, PointDef
-from bacrouter.freeclient.link import TCP, TcpLink
+from bacrouter.freeclient.link import RS485, TCP, IdleWait, Reply, TcpLink
 
 
 class Sink:
@@ -208,3 +208,21 @@ def test_the_shipped_rtu_script_takes_a_short_answer_as_damage():
         assert ("online", 1, False) in sink.events  # three bad answers: offline, as with silence
     finally:
         runtime.stop()
+
+
+def test_idle_wait_and_reply_rules():
+    idle = IdleWait(0.010, now=0.0)
+    assert not idle.ready(0.005)
+    idle.heard(0.006)
+    assert not idle.ready(0.012) and idle.ready(0.016)
+    assert not idle.failed(0.5) and idle.failed(1.02)
+    reply = Reply(0.0, timeout=0.1, gap=0.004, maxlen=8)
+    assert reply.outcome(0.05) is None
+    assert Reply(0.0, 0.1, 0.004, 8).outcome(0.1) == (RS485.NOREPLY, b"")
+    reply.feed(b"\x01\x02", 0.02)
+    assert reply.outcome(0.022) is None and reply.outcome(0.025) == (2, b"\x01\x02")
+    full = Reply(0.0, 0.1, 0.004, 4)
+    full.feed(b"abcd", 0.01)
+    assert full.outcome(0.01) == (4, b"abcd")
+    full.feed(b"e", 0.011)
+    assert full.outcome(0.011) == (RS485.OVERFLOW, b"abcd")
