@@ -4,7 +4,7 @@ A conversion script returns a table with ``registers`` (how many registers it
 reads; 0 lets the point's ``reg_num`` decide), ``decode(regs) -> value,
 reliable`` and, for writable points, ``encode(value, count) -> regs``;
 ``regs`` are 16-bit registers, most significant first. Each script becomes a
-:class:`~bacrouter.modbus.conversions.Conversion` named after its file, so a
+:class:`~bacrouter.lua.conversions.Conversion` named after its file, so a
 Modbus point with data type ``o<name>`` uses it.
 
 Each script has a sandbox of its own (one cannot change what another sees),
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..lua.sandbox import Sandbox, ScriptError
-from ..modbus.conversions import Conversion, ConversionError
+from ..lua.conversions import Conversion, ConversionError
 
 __all__ = ["SCRIPTS", "load_script", "load_directory"]
 

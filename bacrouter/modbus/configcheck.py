@@ -23,7 +23,7 @@ def load_conversions(data_dir: Path) -> list[Problem]:
     if not directory.is_dir():
         return []
     from ..freeclient.luaconv import load_directory
-    from .conversions import register
+    from ..lua.conversions import register
 
     found, failed = load_directory(directory)
     for conversion in found:
