@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 from ..config.model import Config, ModbusSlave, Problem
+from ..lua.conversions import load_directory, register
 from .devconfig import WRITABLE, parse_points
 from .mapping import plan_gateway
 
@@ -22,9 +23,6 @@ def load_conversions(data_dir: Path) -> list[Problem]:
     directory = data_dir / "conversions"
     if not directory.is_dir():
         return []
-    from ..freeclient.luaconv import load_directory
-    from ..lua.conversions import register
-
     found, failed = load_directory(directory)
     for conversion in found:
         register(conversion)

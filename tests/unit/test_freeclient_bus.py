@@ -8,7 +8,14 @@ import threading
 import time
 
 from bacrouter.freeclient.bus import MAX_PENDING_IO, BusRuntime
-from bacrouter.freeclient.definition import INTERFACE_RS485, INTERFACE_TCP, BusDefinition, DevicePlan, PointDef
+from bacrouter.freeclient.definition import (
+    INTERFACE_RS485,
+    INTERFACE_TCP,
+    SHIPPED_SCRIPTS,
+    BusDefinition,
+    DevicePlan,
+    PointDef,
+)
 from bacrouter.freeclient.link import RS485, TCP, IdleWait, Reply, TcpLink
 
 
@@ -181,7 +188,6 @@ def test_waits_are_clamped():
 
 def test_the_shipped_rtu_script_takes_a_short_answer_as_damage():
     # a valid CRC around one register when three were asked: the CRC must not become a value
-    from bacrouter.freeclient.luaconv import SCRIPTS as script_dir
     from bacrouter.modbus.codec import rtu_frame
 
     reply = rtu_frame(1, bytes((3, 2, 0x00, 0x2A)))
@@ -196,7 +202,8 @@ def test_the_shipped_rtu_script_takes_a_short_answer_as_damage():
             pass
 
     points = [PointDef(i, f"p{i}", "ai", tag=f"reg={i - 1}") for i in (1, 2, 3)]
-    definition = BusDefinition("b", INTERFACE_RS485, "modbus_rtu.lua", (script_dir / "modbus_rtu.lua").read_bytes(),
+    script = (SHIPPED_SCRIPTS / "modbus_rtu.lua").read_bytes()
+    definition = BusDefinition("b", INTERFACE_RS485, "modbus_rtu.lua", script,
                                tag="update_interval=50", devices=[DevicePlan(1, "dev", tag="unit=1", points=points)])
     sink = Sink()
     runtime = BusRuntime(definition, sink, open_line=lambda path: Line(), device_path="/dev/null")
