@@ -215,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     capture.set_defaults(func=cmd_capture)
     sub.add_parser("version", parents=[common], help="print the version").set_defaults(func=cmd_version)
     from .mbus.tool import add_commands as add_mbus_commands
-    from .modbus.tool import add_commands as add_modbus_commands
+    from .modbus_cli import add_commands as add_modbus_commands
 
     add_modbus_commands(sub, common)
     add_mbus_commands(sub, common)

@@ -25,10 +25,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from ..lua.sandbox import Sandbox, ScriptError
 from ..reliability import Reliability
 from .definition import INTERFACE_RS485, INTERFACE_TCP, BusDefinition
 from .link import RS485, TCP, LineSettings, SharedLine, TcpLink
-from .sandbox import Sandbox, ScriptError
 
 __all__ = ["BusRuntime", "BusSink", "Reliability"]
 

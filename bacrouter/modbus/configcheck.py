@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 from ..config.model import Config, Problem
+from ..lua.conversions import load_directory, register
 from .devconfig import WRITABLE, parse_points
 from .mapping import plan_gateway
 from .schema import ModbusMaster, ModbusSlave
@@ -23,9 +24,6 @@ def load_conversions(data_dir: Path) -> list[Problem]:
     directory = data_dir / "conversions"
     if not directory.is_dir():
         return []
-    from ..freeclient.luaconv import load_directory
-    from .conversions import register
-
     found, failed = load_directory(directory)
     for conversion in found:
         register(conversion)

@@ -15,7 +15,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from . import conversions
+from ..lua import conversions
 
 __all__ = ["DataTypeError", "ByteOrder", "ValueCodec", "REGISTERS", "order_code"]
 

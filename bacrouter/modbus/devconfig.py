@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import conversions
+from ..lua import conversions
 from .datatypes import REGISTERS
 
 __all__ = ["Point", "SLAVE_KEYS", "POINT_KEYS", "parse_points", "split_device_file", "join_device_file",

@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .. import VENDOR_ID
 from .npdu import GLOBAL_NETWORK, DecodeError, Npdu, decode, encode
-
-if TYPE_CHECKING:
-    from .app import RouterApplication
 
 __all__ = ["RouterDevice", "PortDescription", "encode_i_am", "decode_who_is"]
 
@@ -79,11 +76,11 @@ class RouterDevice:
     """The router's device as the node sees it; owns the full application once it is loaded."""
 
     def __init__(self, *, instance: int, name: str, description: str, location: str,
-                 to_router: Callable[[bytes, bool], None], load: Callable[..., RouterApplication]) -> None:
+                 to_router: Callable[[bytes, bool], None], load: Callable[..., Any]) -> None:
         self.instance = instance
         self._settings = {"instance": instance, "name": name, "description": description, "location": location}
         self._to_router, self._load = to_router, load
-        self._full: RouterApplication | None = None
+        self._full: Any = None  # the RouterApplication of .app, once loaded
         self._ports: dict[int, tuple[PortDescription, Any]] = {}
         self.answered_who_is = 0  # answered here, without the full application
 
@@ -93,7 +90,7 @@ class RouterDevice:
     def loaded(self) -> bool:
         return self._full is not None
 
-    def full(self) -> RouterApplication:
+    def full(self) -> Any:
         if self._full is None:
             log.debug("loading the device application")
             self._full = self._load(to_router=self._to_router, **self._settings)

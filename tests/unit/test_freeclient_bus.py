@@ -8,8 +8,15 @@ import threading
 import time
 
 from bacrouter.freeclient.bus import MAX_PENDING_IO, BusRuntime
-from bacrouter.freeclient.definition import INTERFACE_RS485, INTERFACE_TCP, BusDefinition, DevicePlan, PointDef
-from bacrouter.freeclient.link import TCP, TcpLink
+from bacrouter.freeclient.definition import (
+    INTERFACE_RS485,
+    INTERFACE_TCP,
+    SHIPPED_SCRIPTS,
+    BusDefinition,
+    DevicePlan,
+    PointDef,
+)
+from bacrouter.freeclient.link import RS485, TCP, IdleWait, Reply, TcpLink
 
 
 class Sink:
@@ -181,7 +188,6 @@ def test_waits_are_clamped():
 
 def test_the_shipped_rtu_script_takes_a_short_answer_as_damage():
     # a valid CRC around one register when three were asked: the CRC must not become a value
-    from bacrouter.freeclient.luaconv import SCRIPTS as script_dir
     from bacrouter.modbus.codec import rtu_frame
 
     reply = rtu_frame(1, bytes((3, 2, 0x00, 0x2A)))
@@ -196,7 +202,8 @@ def test_the_shipped_rtu_script_takes_a_short_answer_as_damage():
             pass
 
     points = [PointDef(i, f"p{i}", "ai", tag=f"reg={i - 1}") for i in (1, 2, 3)]
-    definition = BusDefinition("b", INTERFACE_RS485, "modbus_rtu.lua", (script_dir / "modbus_rtu.lua").read_bytes(),
+    script = (SHIPPED_SCRIPTS / "modbus_rtu.lua").read_bytes()
+    definition = BusDefinition("b", INTERFACE_RS485, "modbus_rtu.lua", script,
                                tag="update_interval=50", devices=[DevicePlan(1, "dev", tag="unit=1", points=points)])
     sink = Sink()
     runtime = BusRuntime(definition, sink, open_line=lambda path: Line(), device_path="/dev/null")
@@ -208,3 +215,21 @@ def test_the_shipped_rtu_script_takes_a_short_answer_as_damage():
         assert ("online", 1, False) in sink.events  # three bad answers: offline, as with silence
     finally:
         runtime.stop()
+
+
+def test_idle_wait_and_reply_rules():
+    idle = IdleWait(0.010, now=0.0)
+    assert not idle.ready(0.005)
+    idle.heard(0.006)
+    assert not idle.ready(0.012) and idle.ready(0.016)
+    assert not idle.failed(0.5) and idle.failed(1.02)
+    reply = Reply(0.0, timeout=0.1, gap=0.004, maxlen=8)
+    assert reply.outcome(0.05) is None
+    assert Reply(0.0, 0.1, 0.004, 8).outcome(0.1) == (RS485.NOREPLY, b"")
+    reply.feed(b"\x01\x02", 0.02)
+    assert reply.outcome(0.022) is None and reply.outcome(0.025) == (2, b"\x01\x02")
+    full = Reply(0.0, 0.1, 0.004, 4)
+    full.feed(b"abcd", 0.01)
+    assert full.outcome(0.01) == (4, b"abcd")
+    full.feed(b"e", 0.011)
+    assert full.outcome(0.011) == (RS485.OVERFLOW, b"abcd")

@@ -182,7 +182,7 @@ def test_the_original_device_file_with_slave_keys_is_accepted_as_points_file(tmp
 
 
 def test_user_conversion_scripts_extend_the_data_types(tmp_path, monkeypatch):
-    from bacrouter.modbus import conversions as registry
+    from bacrouter.lua import conversions as registry
 
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._registry()))  # this test's registrations stay here
     conversions = tmp_path / "bacrouter" / "conversions"

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bacrouter.modbus import conversions
+from bacrouter.lua import conversions
 from bacrouter.modbus.datatypes import DataTypeError, ValueCodec, order_code
 
 

@@ -1,27 +1,39 @@
-"""Data conversions written in Lua: the shipped ones (bcd, compat_bcd, m10k, low10th) and the user's.
+"""Data conversions written in Lua, and the registry Modbus data types starting with ``o`` look them up in.
+
+Owns :class:`Conversion`, :class:`ConversionError`, the registry
+(:func:`register`, :func:`get`, :func:`names`) and the loading of conversion
+scripts: the four the original product ships (bcd, compat_bcd, m10k,
+low10th, in ``scripts/`` next to this module) are loaded on first use of the
+registry, the user's from ``/etc/bacrouter/conversions`` through
+:func:`load_directory` and :func:`register`.
+
+A point with ``data_type`` ``obcd`` uses the conversion ``bcd``, and so on.
+A conversion turns the point's registers (in the slave's integer register
+order, most significant first) into a number and a verdict on its
+reliability, and back for writes.
 
 A conversion script returns a table with ``registers`` (how many registers it
 reads; 0 lets the point's ``reg_num`` decide), ``decode(regs) -> value,
 reliable`` and, for writable points, ``encode(value, count) -> regs``;
 ``regs`` are 16-bit registers, most significant first. Each script becomes a
-:class:`~bacrouter.modbus.conversions.Conversion` named after its file, so a
-Modbus point with data type ``o<name>`` uses it.
+:class:`Conversion` named after its file.
 
 Each script has a sandbox of its own (one cannot change what another sees),
 used from the event loop's thread only, with a small budget: a conversion
-runs for every value read.
+runs for every value read. Importing this module does not import lupa (every
+``bacrouter`` command imports it through the Modbus data types): the sandbox
+is imported with the first script loaded.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..modbus.conversions import Conversion, ConversionError
-from .sandbox import Sandbox, ScriptError
-
-__all__ = ["SCRIPTS", "load_script", "load_directory"]
+__all__ = ["Conversion", "ConversionError", "register", "get", "names", "SCRIPTS", "load_script",
+           "load_directory"]
 
 log = logging.getLogger("bacrouter.conversions")
 
@@ -33,8 +45,57 @@ TIME_LIMIT = 0.5
 MEMORY = 4 * 2**20
 
 
+class ConversionError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Conversion:
+    name: str
+    registers: int  # registers the conversion reads (0: the point's reg_num decides)
+    decode: Callable[[Sequence[int]], tuple[float, bool]]  # registers -> (value, reliable)
+    encode: Callable[[float, int], list[int]] | None = None  # (value, register count) -> registers
+    doc: str = ""
+
+
+# ---------------------------------------------------------------------- the registry
+
+_REGISTRY: dict[str, Conversion] = {}
+_shipped_loaded = False
+
+
+def _registry() -> dict[str, Conversion]:
+    global _shipped_loaded
+    if not _shipped_loaded:
+        _shipped_loaded = True
+        for conversion in shipped():
+            _REGISTRY.setdefault(conversion.name, conversion)
+    return _REGISTRY
+
+
+def register(conversion: Conversion) -> None:
+    _registry()[conversion.name] = conversion
+
+
+def get(name: str) -> Conversion:
+    registry = _registry()
+    try:
+        return registry[name]
+    except KeyError:
+        raise ConversionError(f"no conversion {name!r} (known: {', '.join(sorted(registry))})") from None
+
+
+def names() -> list[str]:
+    return sorted(_registry())
+
+
+# ---------------------------------------------------------------------- conversion scripts
+
+
 def load_script(path: Path) -> Conversion:
     """The conversion a script file defines; raises ScriptError or OSError."""
+    from .sandbox import Sandbox, ScriptError  # lupa with the first script, not with the registry
+
     sandbox = Sandbox(f"conversion {path.name}", memory_limit=MEMORY, instruction_limit=INSTRUCTIONS,
                       time_limit=TIME_LIMIT)
     returned = sandbox.run(path.read_bytes(), path.name)
@@ -76,6 +137,8 @@ def load_script(path: Path) -> Conversion:
 
 def load_directory(directory: Path) -> tuple[list[Conversion], list[tuple[Path, str]]]:
     """Every ``*.lua`` in ``directory``: (conversions, [(file, problem)])."""
+    from .sandbox import ScriptError
+
     conversions, problems = [], []
     for path in sorted(directory.glob("*.lua")):
         try:

@@ -9,16 +9,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..config import has_errors, uci
-from ..config.model import Config
-from ..control import ControlError, call
-from ..loader import load_config
-from ..paths import Paths
-from .configcheck import points_path
-from .devconfig import load_json, parse_points
-from .exchange import ImportError_, dumps, export_device, section_name, slave_options
-from .plan import ReadRequest
-from .schema import ModbusMaster, ModbusSlave
+from .config import has_errors, uci
+from .config.model import Config
+from .control import ControlError, call
+from .loader import load_config
+from .modbus.configcheck import points_path
+from .modbus.devconfig import load_json, parse_points
+from .modbus.exchange import ImportError_, dumps, export_device, section_name, slave_options
+from .modbus.plan import ReadRequest
+from .modbus.schema import ModbusMaster, ModbusSlave
+from .paths import Paths
 
 __all__ = ["add_commands"]
 
@@ -47,7 +47,7 @@ def _slave(config: Config, name: str) -> ModbusSlave:
 
 
 def _plan_of(args: argparse.Namespace) -> tuple[str, list[ReadRequest]]:
-    from .gateway import slave_planner
+    from .modbus.gateway import slave_planner
 
     path = Path(args.slave)
     if path.suffix == ".json" or (path.exists() and path.is_file()):
@@ -92,7 +92,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 async def _read_group_here(config: Config, slave: ModbusSlave) -> dict[str, Any]:
-    from .gateway import make_transport, run_read_group, slave_planner, slave_target
+    from .modbus.gateway import make_transport, run_read_group, slave_planner, slave_target
 
     master = config.section_of(ModbusMaster, slave.master)
     if master is None:

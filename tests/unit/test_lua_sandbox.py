@@ -7,8 +7,7 @@ import time
 
 import pytest
 
-from bacrouter.freeclient.link import RS485, IdleWait, Reply
-from bacrouter.freeclient.sandbox import Sandbox, ScriptError
+from bacrouter.lua.sandbox import Sandbox, ScriptError
 
 
 @pytest.fixture
@@ -151,20 +150,3 @@ def test_strings_stay_bytes(box):
     echo = box.run("return function(s) return s .. '\\0\\255' end", "t")[0]
     assert box.call(echo, b"\x01\xfe") == (b"\x01\xfe\x00\xff",)
 
-
-def test_idle_wait_and_reply_rules():
-    idle = IdleWait(0.010, now=0.0)
-    assert not idle.ready(0.005)
-    idle.heard(0.006)
-    assert not idle.ready(0.012) and idle.ready(0.016)
-    assert not idle.failed(0.5) and idle.failed(1.02)
-    reply = Reply(0.0, timeout=0.1, gap=0.004, maxlen=8)
-    assert reply.outcome(0.05) is None
-    assert Reply(0.0, 0.1, 0.004, 8).outcome(0.1) == (RS485.NOREPLY, b"")
-    reply.feed(b"\x01\x02", 0.02)
-    assert reply.outcome(0.022) is None and reply.outcome(0.025) == (2, b"\x01\x02")
-    full = Reply(0.0, 0.1, 0.004, 4)
-    full.feed(b"abcd", 0.01)
-    assert full.outcome(0.01) == (4, b"abcd")
-    full.feed(b"e", 0.011)
-    assert full.outcome(0.011) == (RS485.OVERFLOW, b"abcd")

@@ -12,6 +12,9 @@ count hook; ``pcall`` cannot swallow their errors), patterns whose
 backtracking could run for hours in one C call are refused, and the
 runtime has a memory cap (running out is final too). Strings stay bytes
 (``encoding=None``): binary frames pass through untouched.
+
+Owns :class:`Sandbox` and :class:`ScriptError`, shared by every script the
+router runs: the Free Client buses and the data conversions.
 """
 
 from __future__ import annotations
