@@ -10,11 +10,13 @@ changed, and the summary names every part by kind.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .config.model import Config
 from .feature import Feature, FeatureKind, Summary, new_summary
+from .net.host import PortFactory
 from .net.node import RouterNode
 from .registry import PORT_KINDS, feature_kinds
 
@@ -26,9 +28,10 @@ log = logging.getLogger("bacrouter")
 class Runtime:
     """Owns the router node and the running features, in registry order."""
 
-    def __init__(self, config: Config, run_dir: Path | None = None, kinds: list[FeatureKind] | None = None) -> None:
+    def __init__(self, config: Config, run_dir: Path | None = None, kinds: list[FeatureKind] | None = None,
+                 port_kinds: Mapping[str, PortFactory] | None = None) -> None:
         self.config = config
-        self.node = RouterNode(config, PORT_KINDS, run_dir)
+        self.node = RouterNode(config, port_kinds if port_kinds is not None else PORT_KINDS, run_dir)
         self.kinds = kinds if kinds is not None else feature_kinds()
         self.features: dict[str, Feature] = {}
 

@@ -142,99 +142,134 @@ class _Sink:
             device.set_online(False)
 
 
+class _BusParts:
+    """What one running bus put into the router: its devices, objects and virtual devices, and what it was built from."""
+
+    def __init__(self, settings: tuple[Any, ...]) -> None:
+        self.settings = settings
+        self.devices: list[FcDevice] = []
+        self.published = Publications()
+        self.virtual: list[VirtualDeviceHandle] = []
+
+
 class FreeClientGateway:
-    """The running Free Client: one bus runtime (a Lua script on a line) per enabled bus, and its devices' objects."""
+    """The running Free Client: one bus runtime (a Lua script on a line) per enabled bus, and its devices' objects.
+
+    A new configuration is applied per bus: a bus restarts only when its
+    section, its definition (and script), its resource or the placement of its
+    devices changed; the others run on with their objects.
+    """
 
     def __init__(self, config: Config, host: DeviceHost) -> None:
         self.config, self.host = config, host
         self.buses: dict[str, BusRuntime] = {}
-        self.devices: list[FcDevice] = []
-        self._published = Publications()
-        self._virtual: list[VirtualDeviceHandle] = []
+        self._parts: dict[str, _BusParts] = {}
+
+    @property
+    def devices(self) -> list[FcDevice]:
+        return [device for parts in self._parts.values() for device in parts.devices]
 
     async def start(self) -> Summary:
         summary = new_summary()
-        config = self.config
-        plans, _ = plan_freeclient(config)
-        if not plans and not any(b.enabled and b.bus for b in config.sections_of(FreeClientBus)):
-            return summary
-        app = self.host.router_app()
-        virtual_mode = config.vbus is not None
-        loop = asyncio.get_running_loop()
-        by_bus: dict[str, list[FcDevicePlan]] = {}
-        for plan in plans:
-            by_bus.setdefault(plan.bus.name, []).append(plan)
-        for bus_config in config.sections_of(FreeClientBus):
-            definition = bus_config.bus
-            if not bus_config.enabled or definition is None:
-                continue
-            devices: dict[int, FcDevice] = {}
-            resource = config.resources.get(definition.resource) if definition.resource else None
-            runtime = BusRuntime(definition, _Sink(loop, devices), device_path=resource.ifname if resource else None)
-            for plan in by_bus.get(definition.name, []):
-                virtual = None
-                if virtual_mode and plan.device_instance is not None and plan.mac is not None:
-                    virtual = self.host.virtual_device(plan.mac, plan.device_instance, plan.prefix,
-                                                       plan.device.description)
-                    if virtual is not None:
-                        self._virtual.append(virtual)
-                device = FcDevice(plan, runtime, virtual)
-                devices[device.index] = device
-                self.devices.append(device)
-                target = virtual.app if virtual is not None else (None if virtual_mode else app)
-                if target is not None:
-                    for point in device.points.values():
-                        self._published.publish(target, point.obj)
-                if app is not None:
-                    self._published.publish(app, device.status)
-            self.buses[definition.name] = runtime
-            runtime.start()
+        for bus_config, settings in _wanted(self.config):
+            self._start_bus(bus_config, settings)
             summary["started"].append(bus_config.label)
-        log.info("Free Client: %d bus(es), %d device(s), %d point(s)", len(self.buses), len(self.devices),
-                 sum(len(d.points) for d in self.devices))
+        if self.buses:
+            log.info("Free Client: %d bus(es), %d device(s), %d point(s)", len(self.buses), len(self.devices),
+                     sum(len(d.points) for d in self.devices))
         return summary
 
+    def _start_bus(self, bus_config: FreeClientBus, settings: tuple[Any, ...]) -> None:
+        config, definition = self.config, bus_config.bus
+        plans: list[FcDevicePlan] = settings[2]
+        app = self.host.router_app()
+        virtual_mode = config.vbus is not None
+        parts = _BusParts(settings)
+        devices: dict[int, FcDevice] = {}
+        resource = config.resources.get(definition.resource) if definition.resource else None
+        runtime = BusRuntime(definition, _Sink(asyncio.get_running_loop(), devices),
+                             device_path=resource.ifname if resource else None)
+        for plan in plans:
+            virtual = None
+            if virtual_mode and plan.device_instance is not None and plan.mac is not None:
+                virtual = self.host.virtual_device(plan.mac, plan.device_instance, plan.prefix, plan.device.description)
+                if virtual is not None:
+                    parts.virtual.append(virtual)
+            device = FcDevice(plan, runtime, virtual)
+            devices[device.index] = device
+            parts.devices.append(device)
+            target = virtual.app if virtual is not None else (None if virtual_mode else app)
+            if target is not None:
+                for point in device.points.values():
+                    parts.published.publish(target, point.obj)
+            if app is not None:
+                parts.published.publish(app, device.status)
+        self.buses[definition.name] = runtime
+        self._parts[definition.name] = parts
+        runtime.start()
+
     async def apply(self, config: Config) -> Summary:
-        """Restart when the buses or what they are placed after changed."""
-        if _settings(self.config) == _settings(config):
-            self.config = config
-            summary = new_summary()
-            summary["unchanged"] = [f"freeclient_bus '{name}'" for name in self.buses]
-            return summary
-        before = set(self.buses)
-        self.stop()
+        """Switch to ``config``: restart only the buses whose own settings or device placement changed."""
+        summary = new_summary()
+        everything = _globals(self.config) != _globals(config)
+        wanted = {bus.name: (bus, settings) for bus, settings in _wanted(config)}
+        changed = [name for name, parts in self._parts.items()
+                   if everything or name not in wanted or wanted[name][1] != parts.settings]
+        self._stop_buses(changed)
         self.config = config
-        summary = await self.start()
-        after = {label.split("'")[1] for label in summary["started"]}
-        summary["restarted"] = [label for label in summary["started"] if label.split("'")[1] in before]
-        summary["started"] = [label for label in summary["started"] if label.split("'")[1] not in before]
-        summary["stopped"] = [f"freeclient_bus '{name}'" for name in sorted(before - after)]
+        for name, (bus_config, settings) in wanted.items():
+            if name in self.buses:
+                self._parts[name].settings = settings  # equal, but hold the new configuration's objects
+                summary["unchanged"].append(bus_config.label)
+                continue
+            self._start_bus(bus_config, settings)
+            summary["restarted" if name in changed else "started"].append(bus_config.label)
+        summary["stopped"] = [f"freeclient_bus '{name}'" for name in changed if name not in wanted]
+        self.buses = {name: self.buses[name] for name in wanted if name in self.buses}  # the configuration's order
+        self._parts = {name: self._parts[name] for name in self.buses}
         return summary
 
     def summary(self) -> dict[str, Any]:
         return {"buses": len(self.buses), "devices": len(self.devices),
                 "online": sum(1 for d in self.devices if d.online)}
 
-    def stop(self) -> None:
-        for runtime in self.buses.values():  # all at once: each then ends within the same short while
+    def _stop_buses(self, names: list[str]) -> None:
+        runtimes = [self.buses[name] for name in names]
+        for runtime in runtimes:  # all at once: each then ends within the same short while
             runtime.request_stop()
-        for runtime in self.buses.values():
+        for runtime in runtimes:
             runtime.stop()
-        self._published.withdraw()
-        for virtual in self._virtual:
-            virtual.close()
-        self._virtual.clear()
-        self.buses.clear()
-        self.devices.clear()
+        for name in names:
+            parts = self._parts.pop(name)
+            del self.buses[name]
+            parts.published.withdraw()
+            for virtual in parts.virtual:
+                virtual.close()
+
+    def stop(self) -> None:
+        self._stop_buses(list(self.buses))
 
     def snapshot(self) -> list[dict[str, Any]]:
         return [runtime.status() for runtime in self.buses.values()]
 
 
-def _settings(config: Config) -> tuple[Any, ...]:
-    """What the Free Client is built from (the Modbus slaves too: devices are placed after them)."""
-    from ..modbus.schema import ModbusSlave
+def _wanted(config: Config) -> list[tuple[FreeClientBus, tuple[Any, ...]]]:
+    """The buses to run, each with what it is built from: its section (definition and script included), its
+    resource, and where its devices are placed (after the Modbus slaves)."""
+    plans, _ = plan_freeclient(config)
+    by_bus: dict[str, list[FcDevicePlan]] = {}
+    for plan in plans:
+        by_bus.setdefault(plan.bus.name, []).append(plan)
+    wanted: list[tuple[FreeClientBus, tuple[Any, ...]]] = []
+    for bus in config.sections_of(FreeClientBus):
+        definition = bus.bus
+        if not bus.enabled or definition is None:
+            continue
+        resource = config.resources.get(definition.resource) if definition.resource else None
+        wanted.append((bus, (bus, resource, by_bus.get(definition.name, []))))
+    return wanted
 
-    buses = [(b, config.resources.get(b.resource) if b.resource else None) for b in config.sections_of(FreeClientBus)]
-    return (buses, [(s.name, s.enabled, s.block, s.instance) for s in config.sections_of(ModbusSlave)],
-            config.vbus, config.app.delimiter)
+
+def _globals(config: Config) -> tuple[Any, ...]:
+    """What every bus's devices depend on: a change restarts them all."""
+    return config.vbus, config.app.delimiter

@@ -27,7 +27,7 @@ from ..net.host import DeviceHost, VirtualDeviceHandle
 from .codec import DecodeError, Function, ModbusException, Request
 from .datatypes import ByteOrder, DataTypeError, ValueCodec
 from .devconfig import Point
-from .mapping import STATUS_OBJECTS, PointPlan, SlavePlan, plan_gateway
+from .mapping import STATUS_OBJECTS, GatewayPlan, PointPlan, SlavePlan, plan_gateway
 from .objects import GatewayObject, Publications, Reliability, make_object, point_kwargs
 from .plan import Item, Limits, ReadPlanner, ReadRequest, read_function
 from .schedule import MasterSchedule, Outcome, SlaveSchedule, WriteJob
@@ -231,6 +231,8 @@ class SlaveRuntime:
         self.master, self.plan, self.config = master, plan, plan.slave
         self.name = plan.slave.name
         self.device = device
+        #: what this slave put into bacpypes3 applications: taken out when it stops, alone
+        self.published = Publications()
         self.target = slave_target(plan.slave, plan.master)
         self.points = [PointRuntime(self, p) for p in plan.points]
         planner = slave_planner(self.config, [p.point for p in self.points], self.points)
@@ -353,6 +355,17 @@ class MasterRuntime:
         self.slaves.append(slave)
         self.schedule.slaves.append(slave.schedule)
 
+    def remove(self, slave: SlaveRuntime) -> None:
+        """Take a slave off this master while it keeps polling the others; its pending writes are forgotten."""
+        if slave in self.slaves:
+            self.slaves.remove(slave)
+        self.schedule.remove(slave.schedule)
+        slave.close()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None
+
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"modbus-{self.name}")
 
@@ -375,6 +388,11 @@ class MasterRuntime:
             try:
                 if self._urgent:
                     slave, future = self._urgent[0]  # stays queued until answered: stop() answers it then
+                    if slave not in self.slaves:  # removed by a reload since it was asked for
+                        self._urgent.popleft()
+                        if not future.done():
+                            future.set_exception(RuntimeError(f"Modbus slave {slave.name} was stopped (reload)"))
+                        continue
                     try:
                         result = await run_read_group(self.transport, slave.target, slave.schedule.planner)
                     except Exception as err:
@@ -496,88 +514,163 @@ class ModbusGateway:
 
     Objects go into the router's device, or into one virtual device per slave
     on the virtual network, through the :class:`~bacrouter.net.host.DeviceHost`.
+    A new configuration is applied per master and per slave: only what changed
+    restarts, an unchanged slave keeps its objects (values, priority arrays,
+    COV subscriptions) and its pending writes.
     """
 
     def __init__(self, config: Config, host: DeviceHost) -> None:
         self.config, self.host = config, host
         self.masters: dict[str, MasterRuntime] = {}
-        self.devices: list[VirtualDeviceHandle] = []
-        self._published = Publications()
-        #: COV subscriptions of the objects of a previous start, by object name (a reload)
+        #: COV subscriptions of objects taken out by a reload, by object name, for their successors
         self._carried: dict[str, list[Any]] = {}
 
     @property
     def slaves(self) -> list[SlaveRuntime]:
         return [s for m in self.masters.values() for s in m.slaves]
 
+    @property
+    def devices(self) -> list[VirtualDeviceHandle]:
+        return [s.device for s in self.slaves if s.device is not None]
+
     async def start(self) -> Summary:
-        summary = new_summary()
-        config = self.config
-        plan = plan_gateway(config)
-        if not plan.slaves:
-            return summary
-        app = self.host.router_app()
+        plan = plan_gateway(self.config)
         for slave_plan in plan.slaves:
-            master_config = slave_plan.master
-            master = self.masters.get(master_config.name)
-            if master is None:
-                resource = config.resources.get(master_config.resource) if master_config.serial else None
-                try:
-                    transport = make_transport(master_config, resource.ifname if resource else None)
-                except ValueError as err:
-                    log.error("Modbus master %s not started: %s", master_config.name, err)
-                    continue
-                master = self.masters[master_config.name] = MasterRuntime(master_config, transport)
-                summary["started"].append(master_config.label)
-            device = None
-            if plan.virtual and slave_plan.device_instance is not None and slave_plan.mac is not None:
-                device = self.host.virtual_device(slave_plan.mac, slave_plan.device_instance, slave_plan.device_name,
-                                                  slave_plan.slave.description)
-                if device is None:
-                    log.error("virtual-device mode: the vbus port is not running; slave %s is not published",
-                              slave_plan.slave.name)
-                else:
-                    self.devices.append(device)
-            slave = SlaveRuntime(master, slave_plan, device)
-            master.add(slave)
-            summary["started"].append(slave_plan.slave.label)
-            target_app = device.app if device is not None else app
-            if target_app is not None and (device is not None or not plan.virtual):
-                for obj in slave.objects():
-                    self._publish(target_app, obj)
-                if device is None:
-                    self._publish_view(target_app, slave)
-            if app is not None:
-                for obj in slave.status.values():
-                    self._publish(app, obj)
-            slave.update_status()
-            if device is not None and slave.schedule.refreshed:
-                device.appear()  # no points: nothing to wait for
-        for master in self.masters.values():
-            master.start()
+            self._start_slave(slave_plan, plan.virtual)
+        self._run_masters(plan)
         points = sum(len(s.points) for s in self.slaves)
-        log.info("Modbus gateway: %d master(s), %d slave(s), %d point(s), %s mode", len(self.masters),
-                 len(self.slaves), points, "virtual-device" if plan.virtual else "single-device")
-        return summary
+        if plan.slaves:
+            log.info("Modbus gateway: %d master(s), %d slave(s), %d point(s), %s mode", len(self.masters),
+                     len(self.slaves), points, "virtual-device" if plan.virtual else "single-device")
+        return self._report({}, {}, set(), set())
 
     async def apply(self, config: Config) -> Summary:
-        """Switch to ``config``: restart when anything the gateway is built from changed."""
-        if _settings(self.config) == _settings(config):
-            self.config = config
-            summary = new_summary()
-            summary["unchanged"] = [label for m in self.masters.values()
-                                    for label in [m.config.label] + [s.config.label for s in m.slaves]]
-            return summary
-        before = {m.config.label for m in self.masters.values()} | {s.config.label for s in self.slaves}
-        self._carried = self.stop()  # COV subscribers stay subscribed across a reload
+        """Switch to ``config``: restart only the masters and slaves whose own settings changed.
+
+        A master restarts, with its slaves, when its section or its resource
+        changed; a slave restarts when its section (its points file included)
+        or its place in the mapping (block, instances, names, device, MAC)
+        changed. What the whole mapping depends on (virtual-device mode, the
+        delimiter, the router's device) restarts everything.
+        """
+        old, plan = self.config, plan_gateway(config)
+        everything = _globals(old) != _globals(config)
+        wanted = {p.slave.name: p for p in plan.slaves}
+        masters_wanted = {p.master.name: p.master for p in plan.slaves}
+        before_masters = {name: m.config.label for name, m in self.masters.items()}
+        before_slaves = {s.name: s.config.label for s in self.slaves}
+        kept_masters: set[str] = set()
+        kept_slaves: set[str] = set()
+        for name, master in list(self.masters.items()):
+            new = None if everything else masters_wanted.get(name)
+            if new is None or _master_changed(old, config, master.config, new):
+                self._stop_master(master)
+                del self.masters[name]
+                continue
+            kept_masters.add(name)
+            master.config = new  # equal, but the running model must hold the new configuration's objects
+            for slave in list(master.slaves):
+                slave_plan = wanted.get(slave.name)
+                if slave_plan is None or slave_plan != slave.plan:
+                    self._stop_slave(slave)
+                else:
+                    kept_slaves.add(slave.name)
+                    slave.plan, slave.config = slave_plan, slave_plan.slave
         self.config = config
-        summary = await self.start()
-        self._carried = {}
-        started = summary["started"]
-        summary["restarted"] = [label for label in started if label in before]
-        summary["started"] = [label for label in started if label not in before]
-        summary["stopped"] = sorted(before - set(started))
+        try:
+            for slave_plan in plan.slaves:
+                if slave_plan.slave.name not in kept_slaves:
+                    self._start_slave(slave_plan, plan.virtual)
+            self._run_masters(plan)
+        finally:
+            self._carried = {}
+        return self._report(before_masters, before_slaves, kept_masters, kept_slaves)
+
+    def _report(self, before_masters: dict[str, str], before_slaves: dict[str, str], kept_masters: set[str],
+                kept_slaves: set[str]) -> Summary:
+        """Every master and slave, before and after, by what happened to it (a master, then its slaves)."""
+        summary = new_summary()
+
+        def verb(name: str, before: dict[str, str], kept: set[str]) -> str:
+            return "unchanged" if name in kept else "restarted" if name in before else "started"
+
+        after_slaves = set()
+        for name, master in self.masters.items():
+            summary[verb(name, before_masters, kept_masters)].append(master.config.label)
+            for slave in master.slaves:
+                after_slaves.add(slave.name)
+                summary[verb(slave.name, before_slaves, kept_slaves)].append(slave.config.label)
+        summary["stopped"] = [label for name, label in before_masters.items() if name not in self.masters]
+        summary["stopped"] += [label for name, label in before_slaves.items() if name not in after_slaves]
         return summary
+
+    def _master(self, config: ModbusMaster) -> MasterRuntime | None:
+        master = self.masters.get(config.name)
+        if master is None:
+            resource = self.config.resources.get(config.resource) if config.serial else None
+            try:
+                transport = make_transport(config, resource.ifname if resource else None)
+            except ValueError as err:
+                log.error("Modbus master %s not started: %s", config.name, err)
+                return None
+            master = self.masters[config.name] = MasterRuntime(config, transport)
+        return master
+
+    def _start_slave(self, slave_plan: SlavePlan, virtual: bool) -> SlaveRuntime | None:
+        master = self._master(slave_plan.master)
+        if master is None:
+            return None
+        app = self.host.router_app()
+        device = None
+        if virtual and slave_plan.device_instance is not None and slave_plan.mac is not None:
+            device = self.host.virtual_device(slave_plan.mac, slave_plan.device_instance, slave_plan.device_name,
+                                              slave_plan.slave.description)
+            if device is None:
+                log.error("virtual-device mode: the vbus port is not running; slave %s is not published",
+                          slave_plan.slave.name)
+        slave = SlaveRuntime(master, slave_plan, device)
+        master.add(slave)
+        target_app = device.app if device is not None else app
+        if target_app is not None and (device is not None or not virtual):
+            for obj in slave.objects():
+                self._publish(slave, target_app, obj)
+            if device is None:
+                self._publish_view(target_app, slave)
+        if app is not None:
+            for obj in slave.status.values():
+                self._publish(slave, app, obj)
+        slave.update_status()
+        if device is not None and slave.schedule.refreshed:
+            device.appear()  # no points: nothing to wait for
+        return slave
+
+    def _run_masters(self, plan: GatewayPlan) -> None:
+        """Masters and slaves in the configuration's order; start the pollers of new masters."""
+        order = {p.slave.name: i for i, p in enumerate(plan.slaves)}
+        names = dict.fromkeys(p.master.name for p in plan.slaves)
+        self.masters = {name: self.masters[name] for name in names if name in self.masters}
+        for master in self.masters.values():
+            master.slaves.sort(key=lambda s: order.get(s.name, len(order)))
+            master.schedule.slaves[:] = [s.schedule for s in master.slaves]
+            if not master.running:
+                master.start()
+
+    def _stop_slave(self, slave: SlaveRuntime) -> None:
+        """Take one slave off its running master: no more polling, its objects and device are gone."""
+        slave.master.remove(slave)
+        self._withdraw(slave)
+
+    def _stop_master(self, master: MasterRuntime) -> None:
+        master.stop()
+        for slave in master.slaves:
+            self._withdraw(slave)
+
+    def _withdraw(self, slave: SlaveRuntime) -> None:
+        for obj in slave.published.withdraw():
+            if getattr(obj, "_cov", None):  # COV subscribers stay subscribed to the object's successor
+                self._carried[obj.objectName] = obj._cov
+        if slave.device is not None:
+            slave.device.close()
 
     def summary(self) -> dict[str, Any]:
         slaves = self.slaves
@@ -585,8 +678,8 @@ class ModbusGateway:
                 "online": sum(1 for s in slaves if s.answered and s.schedule.online),
                 "points": sum(len(s.points) for s in slaves)}
 
-    def _publish(self, app: Any, obj: Any) -> None:
-        if not self._published.publish(app, obj):
+    def _publish(self, slave: SlaveRuntime, app: Any, obj: Any) -> None:
+        if not slave.published.publish(app, obj):
             return
         carried = self._carried.get(obj.objectName)
         if carried and hasattr(obj, "_cov"):
@@ -605,18 +698,15 @@ class ModbusGateway:
             subordinateList=[DeviceObjectReference(objectIdentifier=obj.objectIdentifier)
                              for obj in slave.objects() + list(slave.status.values())],
         )
-        self._publish(app, view)
+        self._publish(slave, app, view)
 
     def stop(self) -> dict[str, list[Any]]:
         """Stop polling and unpublish; returns the live COV subscriptions by object name (for a successor)."""
         for master in self.masters.values():
-            master.stop()
-        subscriptions = {obj.objectName: obj._cov for obj in self._published.withdraw() if getattr(obj, "_cov", None)}
-        for device in self.devices:
-            device.close()
+            self._stop_master(master)
         self.masters.clear()
-        self.devices.clear()
-        return subscriptions
+        carried, self._carried = self._carried, {}
+        return carried
 
     def find_slave(self, name: str) -> SlaveRuntime | None:
         return next((s for s in self.slaves if s.name == name), None)
@@ -633,8 +723,13 @@ class ModbusGateway:
         return [m.snapshot() for m in self.masters.values()]
 
 
-def _settings(config: Config) -> tuple[Any, ...]:
-    """What the gateway is built from."""
-    masters = [(m, config.resources.get(m.resource) if m.serial else None) for m in config.sections_of(ModbusMaster)]
-    return (masters, config.sections_of(ModbusSlave), config.vbus, config.app.delimiter, config.app.device_instance,
-            config.app.device_name)
+def _globals(config: Config) -> tuple[Any, ...]:
+    """What every slave's mapping depends on: a change restarts the whole gateway."""
+    return config.vbus, config.app.delimiter, config.app.device_instance, config.app.device_name
+
+
+def _master_changed(old: Config, new: Config, before: ModbusMaster, after: ModbusMaster) -> bool:
+    """The master's own settings: its section and, on a serial line, its resource."""
+    if before != after:
+        return True
+    return after.serial and old.resources.get(after.resource) != new.resources.get(after.resource)

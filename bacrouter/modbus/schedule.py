@@ -174,6 +174,14 @@ class MasterSchedule:
         self._order.append(job)
         job.slave.writes.append(job)
 
+    def remove(self, slave: SlaveSchedule) -> None:
+        """A slave leaves the master (a reload removed or restarted it): its waiting writes are dropped."""
+        if slave in self.slaves:
+            self.slaves.remove(slave)
+        if slave.writes:
+            self._order = deque(job for job in self._order if job.slave is not slave)
+            slave.writes.clear()
+
     def next_job(self, now: float) -> tuple[str, Any] | float | None:
         """("write", job) or ("read", (slave, request)), or the time something falls due (None: never)."""
         for job in self._order:

@@ -277,3 +277,58 @@ return swg.interface_rs485, function(ctx) swg.timer(1, 0, function(c) step(c, 1)
         chatting.cancel()
         loop.remove_reader(far)
         os.close(far)
+
+
+@in_loop
+async def test_a_reload_restarts_only_the_bus_that_changed(tmp_path):
+    from bacrouter.loader import load_config
+
+    from ..peers.modbus_peer import tcp_server
+
+    port = free_port()
+    slave = SlavePeer(1)
+    slave.set("holding", 10, 321)
+    server = await tcp_server([slave], "127.0.0.1", port)
+    uci = "".join(f"\nconfig freeclient_bus '{name}'\n\toption server '127.0.0.1:{port}'\n\toption script 'mbtcp.lua'\n"
+                  for name in ("one", "two"))
+    paths = write_config(tmp_path, uci, {}, {})
+    (tmp_path / "bacrouter" / "freeclient" / "mbtcp.lua").parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "bacrouter" / "freeclient" / "mbtcp.lua").write_text(TCP_SCRIPT)
+
+    def definition(name, description=""):
+        bus_files(tmp_path, name, {"type": 2, "fcdevices": [{"name": "meter", "fcpoints": [
+            {"name": "power", "object_type": "ai", "instance": 1, "description": description}]}]})
+
+    definition("one")
+    definition("two")
+    try:
+        async with running(paths) as node:
+            gateway = node.feature("freeclient")
+            one, two = obj(node, "one|meter|power"), obj(node, "two|meter|power")
+            await until(lambda: one.value == 321.0 and two.value == 321.0, what="both buses polling")
+            runtime_one, runtime_two = gateway.buses["one"], gateway.buses["two"]
+            unchanged = await node.apply(load_config(paths)[0])
+            assert unchanged["unchanged"] == ["freeclient_bus 'one'", "freeclient_bus 'two'"]
+            assert gateway.buses["one"] is runtime_one and gateway.buses["two"] is runtime_two
+
+            definition("two", "changed")  # the definition of bus two changes
+            summary = await node.apply(load_config(paths)[0])
+            assert summary["restarted"] == ["freeclient_bus 'two'"]
+            assert summary["unchanged"] == ["freeclient_bus 'one'"]
+            assert gateway.buses["one"] is runtime_one and runtime_one.state == "running"
+            assert obj(node, "one|meter|power") is one and one.value == 321.0
+            assert gateway.buses["two"] is not runtime_two and runtime_two.state != "running"
+            new_two = obj(node, "two|meter|power")
+            assert new_two is not two and new_two.description == "changed"
+            slave.set("holding", 10, 123)
+            await until(lambda: one.value == 123.0 and new_two.value == 123.0, what="both buses polling on")
+            assert [b["name"] for b in gateway.snapshot()] == ["one", "two"]
+
+            write_config(tmp_path, uci.split("\nconfig freeclient_bus 'two'")[0], {}, {})  # bus two removed
+            summary = await node.apply(load_config(paths)[0])
+            assert summary["stopped"] == ["freeclient_bus 'two'"] and summary["unchanged"] == ["freeclient_bus 'one'"]
+            assert "two|meter|power" not in node.app.app.objectName and "two|meter|comm|online" not in \
+                node.app.app.objectName
+            assert gateway.buses["one"] is runtime_one and list(gateway.buses) == ["one"]
+    finally:
+        await server.shutdown()

@@ -431,6 +431,69 @@ async def test_reload_rebuilds_the_gateway_when_its_files_change(tmp_path, port)
         await server.shutdown()
 
 
+def two_slaves(tmp_path, port, b_points, **b_options):
+    uci = tcp_master("tcp1", port) + slave("a", "tcp1", 1, block=1) + slave("b", "tcp1", 2, block=2, **b_options)
+    return write_config(tmp_path, uci, {"a": POINTS, "b": b_points})
+
+
+@in_loop
+async def test_reloading_one_changed_slave_leaves_a_commanded_output_on_another_as_commanded(tmp_path, port):
+    from bacrouter.loader import load_config
+
+    peer_a, peer_b = SlavePeer(1), SlavePeer(2)
+    fill(peer_a)
+    fill(peer_b)
+    server = await tcp_server([peer_a, peer_b], "127.0.0.1", port)
+    try:
+        paths = two_slaves(tmp_path, port, POINTS[:2])
+        async with running(paths) as node:
+            gateway = node.feature("modbus")
+            level, relay = obj(node, "tcp1|a|level"), obj(node, "tcp1|a|relay")
+            await until(lambda: level.reliability == OK and relay.reliability == OK
+                        and obj(node, "tcp1|b|temp").reliability == OK, what="the first polls")
+            node.app.app.request = lambda apdu: None
+            level.subscribe_cov("client", 9, False, None)
+            await level.write_property("presentValue", 30.0, priority=8)
+            await relay.write_property("presentValue", 0, priority=8)
+            await until(lambda: peer_a.get("holding", 30) == [60] and peer_a.get("coil", 5) == [0],
+                        what="the commands")
+            await until(lambda: level.value == 30.0 and relay.reliability == OK, what="the read-back")
+            master, slave_a, slave_b = gateway.masters["tcp1"], gateway.find_slave("a"), gateway.find_slave("b")
+            peer_a.requests.clear()
+
+            two_slaves(tmp_path, port, POINTS[:3])  # b's points file changes: a point added
+            summary = await node.apply(load_config(paths)[0])
+
+            assert summary["restarted"] == ["modbus_slave 'b'"]
+            assert summary["unchanged"] == ["modbus_master 'tcp1'", "modbus_slave 'a'"]
+            assert summary["started"] == summary["stopped"] == []
+            assert gateway.masters["tcp1"] is master and gateway.find_slave("a") is slave_a
+            assert gateway.find_slave("b") is not slave_b and len(gateway.find_slave("b").points) == 3
+            # a's objects are the same objects, still published, still commanded, still subscribed
+            assert obj(node, "tcp1|a|level") is level and obj(node, "tcp1|a|relay") is relay
+            assert level.value == 30.0 and relay.value == 0
+            assert (await level.read_property("priorityArray"))[7].real == 30.0
+            assert level.commanded_value() == (30.0, 8) and relay.commanded_value() == (0, 8)
+            assert [(c.address, c.process) for c in level._cov] == [("client", 9)]
+            # b came back with its new point while a polls on
+            energy = obj(node, "tcp1|b|energy")
+            await until(lambda: energy.reliability == OK and energy.value == 65538.0, what="b's new point")
+            await until(lambda: sum(1 for r in peer_a.requests if r[0] in (1, 3)) >= 4, what="a polled on")
+            assert peer_a.get("holding", 30) == [60] and peer_a.get("coil", 5) == [0]
+            assert not [r for r in peer_a.requests if r[0] in (5, 6, 15, 16)]  # nothing written, relinquish
+            assert level.value == 30.0 and level.reliability == OK  # default included
+
+            # b removed: its objects and status objects go, a still untouched
+            write_config(tmp_path, tcp_master("tcp1", port) + slave("a", "tcp1", 1, block=1), {"a": POINTS})
+            summary = await node.apply(load_config(paths)[0])
+            assert summary["stopped"] == ["modbus_slave 'b'"] and "modbus_slave 'a'" in summary["unchanged"]
+            assert "tcp1|b|temp" not in node.app.app.objectName
+            assert "tcp1|b|comm|online" not in node.app.app.objectName and "tcp1|b" not in node.app.app.objectName
+            assert obj(node, "tcp1|a|level") is level and level.commanded_value() == (30.0, 8)
+    finally:
+        await server.shutdown()
+
+
 @in_loop
 async def test_a_read_group_in_progress_ends_when_the_gateway_stops(tmp_path, port):
     peer = SlavePeer(1)

@@ -179,3 +179,17 @@ def test_probes_take_turns_and_held_writes_keep_only_the_last_per_point():
     a.count(Outcome.OK, 100.0)  # back online: writes queue again one by one, never merged
     master.queue_write(WriteJob(a, 4, key="setpoint"))
     assert [j.payload for j in a.writes] == [3, 9, 4]
+
+
+def test_a_removed_slave_is_neither_read_nor_written_and_its_waiting_writes_are_forgotten():
+    a, b = slave("a"), slave("b")
+    master = MasterSchedule([a, b])
+    master.queue_write(WriteJob(a, "a1"))
+    master.queue_write(WriteJob(b, "b1"))
+    master.queue_write(WriteJob(a, "a2"))
+    master.remove(a)
+    assert master.pending_writes == 1 and not a.writes and master.slaves == [b]
+    log = run(master, 1.5)
+    assert {name for _, _, name, _ in log} == {"b"}
+    assert [what for _, kind, _, what in log if kind == "write"] == ["b1"]
+    master.remove(a)  # twice: nothing happens
