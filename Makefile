@@ -25,7 +25,7 @@ define Package/bacrouter
   CATEGORY:=Network
   TITLE:=BACnet router and Modbus / M-Bus / Lua gateway
   # bacpypes3 and lupa are not in the packages feed; python3-bacpypes3 and python3-lupa are built
-  # alongside (see README)
+  # alongside (see docs/openwrt.md)
   DEPENDS:=+python3-light +python3-asyncio +python3-logging +python3-pyserial +python3-bacpypes3 +python3-lupa
 endef
 
