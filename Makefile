@@ -1,7 +1,7 @@
 # bacrouter: one Makefile, two uses.
 #  - Inside the OpenWrt build system (TOPDIR is set) this is the package's feed
 #    Makefile: place this directory in a feed (or symlink it to package/bacrouter).
-#  - Anywhere else it offers the developer targets: run, test, bench, check, lint.
+#  - Anywhere else it offers the developer targets: run, test, bench, check, lint, docs.
 
 ifneq ($(TOPDIR),)
 # ----------------------------------------------------------------- OpenWrt package
@@ -25,7 +25,7 @@ define Package/bacrouter
   CATEGORY:=Network
   TITLE:=BACnet router and Modbus / M-Bus / Lua gateway
   # bacpypes3 and lupa are not in the packages feed; python3-bacpypes3 and python3-lupa are built
-  # alongside (see README)
+  # alongside (see docs/openwrt.md)
   DEPENDS:=+python3-light +python3-asyncio +python3-logging +python3-pyserial +python3-bacpypes3 +python3-lupa
 endef
 
@@ -67,7 +67,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 RUN_DIR ?= .run
 
-.PHONY: run test test-unit bench check lint clean
+.PHONY: run test test-unit bench check lint docs clean
 
 # a private virtual environment with the pinned dependencies, rebuilt when pyproject changes
 $(VENV)/.installed: pyproject.toml
@@ -96,6 +96,10 @@ check: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(PY) -m pip install --quiet ruff
 	$(PY) -m ruff check bacrouter tests bench
+
+# docs/configuration.md is generated from the schema (tests/unit/test_docs.py fails when it is stale)
+docs: $(VENV)/.installed
+	$(PY) -m bacrouter help config > docs/configuration.md
 
 clean:
 	rm -rf $(VENV) $(RUN_DIR) .pytest_cache .hypothesis *.egg-info

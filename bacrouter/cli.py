@@ -111,6 +111,23 @@ def cmd_version(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_help_config(args: argparse.Namespace) -> int:
+    from .config.reference import render, render_section
+    from .registry import all_section_types as section_types
+
+    types = section_types()
+    if args.section is None:
+        sys.stdout.write(render(types))
+        return 0
+    cls = types.get(args.section)
+    if cls is None:
+        print(f"bacrouter help config: unknown section type '{args.section}'; the known ones are: "
+              f"{', '.join(types)}", file=sys.stderr)
+        return 2
+    sys.stdout.write(render_section(cls, args.section))
+    return 0
+
+
 def _duration(seconds: float) -> str:
     seconds = int(seconds)
     days, rest = divmod(seconds, 86400)
@@ -214,6 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     capture.add_argument("--file", help="where to write (default: a file in the run directory)")
     capture.set_defaults(func=cmd_capture)
     sub.add_parser("version", parents=[common], help="print the version").set_defaults(func=cmd_version)
+    helper = sub.add_parser("help", help="print reference documentation")
+    helper.set_defaults(func=lambda args: parser.print_help() or 0)
+    topics = helper.add_subparsers(dest="topic")
+    config = topics.add_parser("config", help="the configuration reference (docs/configuration.md)")
+    config.add_argument("section", nargs="?", help="one section type (bip, mstp, modbus_slave, ...)")
+    config.set_defaults(func=cmd_help_config)
     from .mbus.tool import add_commands as add_mbus_commands
     from .modbus_cli import add_commands as add_modbus_commands
 

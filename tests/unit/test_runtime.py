@@ -249,7 +249,7 @@ def test_a_rebuilt_device_restarts_the_features_on_it():
         await runtime.start()
         old, app = runtime.feature("fake"), runtime.app
         summary = await runtime.apply(make_config(BASE.replace("'4001'", "'4002'") + THINGS))
-        assert runtime.app is not app and runtime.app.device.objectIdentifier[1] == 4002
+        assert runtime.app is not app and runtime.app.instance == 4002
         new = runtime.feature("fake")
         assert new is not old and ("stop", old) in log and log[-2:] == [("build", new), ("start", new)]
         assert sorted(summary["restarted"]) == ["fake_thing 'a'", "fake_thing 'b'"]
