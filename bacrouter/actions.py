@@ -29,8 +29,13 @@ three times as dear, and the router makes a :class:`Deliver`, a :class:`Send`
 and a :class:`Transmit` for every NPDU it forwards (in a micro-benchmark of
 that path, enforced immutability cost 10 %; these cost 2 % against tuples).
 
-A core with actions of its own (the Modbus schedule's read and write jobs)
-defines them next to itself; this module imports nothing from bacrouter.
+Who returns what: the router core :class:`Send`; the B/IP link
+:class:`Transmit`, :class:`Deliver`, :class:`Persist` (a Write-BDT) and
+:class:`Announce` (registered with its BBMD); the MS/TP link :class:`Transmit`,
+:class:`Deliver` and :class:`SetBaud`. A core with actions of its own defines
+them next to itself: the Modbus schedule's ``next_job`` returns one of
+``WriteJob``, ``ReadJob`` or :class:`Wait` (one, not a list: a master has one
+request out at a time). This module imports nothing from bacrouter.
 """
 
 from __future__ import annotations
