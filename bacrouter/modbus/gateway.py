@@ -30,7 +30,7 @@ from .devconfig import Point
 from .mapping import STATUS_OBJECTS, GatewayPlan, PointPlan, SlavePlan, plan_gateway
 from .objects import GatewayObject, Publications, Reliability, make_object, point_kwargs
 from .plan import Item, Limits, ReadPlanner, ReadRequest, read_function
-from .schedule import MasterSchedule, Outcome, SlaveSchedule, WriteJob
+from .schedule import MasterSchedule, Outcome, ReadJob, SlaveSchedule, Wait, WriteJob
 from .schema import ModbusMaster, ModbusSlave
 from .transport import SerialTransport, Target, TcpTransport, Transport
 
@@ -406,18 +406,19 @@ class MasterRuntime:
                         future.set_result(result)
                     continue
                 job = self.schedule.next_job(time.monotonic())
-                if job is None or isinstance(job, float):
-                    timeout = None if job is None else max(0.0, job - time.monotonic())
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), timeout)
-                    except TimeoutError:
-                        pass
-                    continue
-                kind, what = job
-                if kind == "write":
-                    await self._write(what)
-                else:
-                    await self._read(*what)
+                match job:
+                    case WriteJob():
+                        await self._write(job)
+                    case ReadJob():
+                        await self._read(job.slave, job.request)
+                    case Wait():
+                        timeout = None if job.until is None else max(0.0, job.until - time.monotonic())
+                        try:
+                            await asyncio.wait_for(self._wake.wait(), timeout)
+                        except TimeoutError:
+                            pass
+                    case _:
+                        raise AssertionError(f"the Modbus schedule asked for {job!r}")
             except asyncio.CancelledError:
                 raise
             except Exception:  # the poller must outlive any bug in one request's handling

@@ -12,7 +12,9 @@ read is due at once; when all have been answered the slave is *refreshed*
 (virtual devices reappear then). An exception response is an answer: it
 never counts towards offline.
 
-All times are monotonic seconds handed in by the caller.
+All times are monotonic seconds handed in by the caller. What to do next is an
+action (:meth:`MasterSchedule.next_job`): a :class:`WriteJob`, a
+:class:`ReadJob`, or :class:`~bacrouter.actions.Wait`.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..actions import Wait  # re-exported: a master's jobs are WriteJob, ReadJob and Wait
 from .plan import ReadPlanner, ReadRequest
 
-__all__ = ["SlaveSchedule", "MasterSchedule", "WriteJob", "Outcome", "OFFLINE_AFTER", "HISTORY"]
+__all__ = ["SlaveSchedule", "MasterSchedule", "WriteJob", "ReadJob", "Wait", "Job", "Outcome", "OFFLINE_AFTER", "HISTORY"]
 
 OFFLINE_AFTER = 3  # consecutive failures
 HISTORY = 100  # requests the fail rate is computed over
@@ -47,6 +50,18 @@ class WriteJob:
     slave: SlaveSchedule
     payload: Any
     key: Hashable | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadJob:
+    """Read ``request`` from ``slave`` now."""
+
+    slave: SlaveSchedule
+    request: ReadRequest
+
+
+#: what a master does next: write, read, or wait (for a time, or for a write to be queued)
+Job = WriteJob | ReadJob | Wait
 
 
 def _key(request: ReadRequest) -> Hashable:
@@ -182,23 +197,26 @@ class MasterSchedule:
             self._order = deque(job for job in self._order if job.slave is not slave)
             slave.writes.clear()
 
-    def next_job(self, now: float) -> tuple[str, Any] | float | None:
-        """("write", job) or ("read", (slave, request)), or the time something falls due (None: never)."""
+    def next_job(self, now: float) -> Job:
+        """The one thing to do next: a :class:`WriteJob`, a :class:`ReadJob`, or
+        :class:`Wait` until something falls due (``until`` None: nothing ever will, wait for a write).
+
+        (One action, not a list: the master has one request out at a time.)"""
         for job in self._order:
             if job.slave.online:
                 self._order.remove(job)
                 job.slave.writes.remove(job)
-                return "write", job
+                return job
         best: tuple[float, SlaveSchedule, ReadRequest] | None = None
         for slave in self.slaves:
             due = slave.next_read()
             if due is not None and (best is None or due[0] < best[0]):
                 best = (due[0], slave, due[1])
         if best is None:
-            return None
+            return Wait(None)
         if best[0] <= now:
-            return "read", (best[1], best[2])
-        return best[0]
+            return ReadJob(best[1], best[2])
+        return Wait(best[0])
 
     @property
     def pending_writes(self) -> int:

@@ -1,30 +1,28 @@
 """One MS/TP port's data link, sans-IO: receiver, master node, baud rate, sniffer and capture together.
 
 The serial shell (and the bus simulator) feed it octets with their arrival
-time and carry out what it returns: frames to transmit, NPDUs to hand up,
-baud rates to switch to.
+time and carry out what it returns, as :mod:`bacrouter.actions`: frames to
+:class:`Transmit` (``data`` is the :class:`~.frame.Frame`), NPDUs to
+:class:`Deliver` up, a baud rate to switch to (:class:`SetBaud`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
+from ..actions import Deliver, SetBaud, Transmit
 from .baud import BaudManager
 from .capture import PcapWriter
 from .frame import Frame, FrameType, encode_frame
-from .master import Deliver, MasterNode, MstpTimers, Transmit
+from .master import MasterNode, MstpTimers
 from .receiver import Invalid, LegacyReceiver, Received, Receiver
 from .sniffer import Sniffer
 
-__all__ = ["MstpLink", "SetBaud", "Transmit", "Deliver"]
+__all__ = ["MstpLink"]
 
 log = logging.getLogger("bacrouter.mstp")
-
-
-class SetBaud(NamedTuple):
-    baud: int
 
 
 Action = Transmit | Deliver | SetBaud

@@ -3,7 +3,8 @@
 Feed it what the receiver saw (:meth:`MasterNode.octets`, :meth:`frame`,
 :meth:`invalid`), what went out (:meth:`sent`) and NPDUs to send
 (:meth:`enqueue`); :meth:`run` performs the transitions due at ``now`` and
-returns the frames to transmit and the NPDUs to hand up. :meth:`deadline`
+returns what to do, as :mod:`bacrouter.actions`: :class:`Transmit` a frame
+(``data`` is the :class:`~.frame.Frame`), :class:`Deliver` an NPDU up. :meth:`deadline`
 says when to run it again if nothing happens. SilenceTimer is derived from
 the time of the last octet on the line, received or sent.
 
@@ -24,13 +25,13 @@ from __future__ import annotations
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import NamedTuple
 
+from ..actions import Deliver, Transmit
 from ..net.npdu import DecodeError
 from ..net.npdu import decode as decode_npdu
 from .frame import BROADCAST, MAX_DATA, MAX_EXTENDED_DATA, Frame, FrameType
 
-__all__ = ["State", "MstpTimers", "MasterNode", "Transmit", "Deliver", "reply_matches"]
+__all__ = ["State", "MstpTimers", "MasterNode", "reply_matches"]
 
 
 class State(Enum):
@@ -56,19 +57,6 @@ class MstpTimers:
     npoll: int = 50
     nretry_token: int = 1
     nmin_octets: int = 4
-
-
-class Transmit(NamedTuple):
-    frame: Frame
-
-
-class Deliver(NamedTuple):
-    """An NPDU for the layer above, from station ``source``."""
-
-    source: int
-    npdu: bytes
-    broadcast: bool
-    expecting_reply: bool
 
 
 Action = Transmit | Deliver
@@ -197,7 +185,7 @@ class MasterNode:
         return None
 
     def _send(self, actions: list[Action], frame_type: int, destination: int, data: bytes = b"") -> None:
-        actions.append(Transmit(Frame(frame_type, destination, self.mac, data)))
+        actions.append(Transmit(destination, Frame(frame_type, destination, self.mac, data)))
         # SendFrame restarts SilenceTimer; sent() moves it on to the end of the transmission
         self.last_activity = max(self.last_activity, self._now)
         self.counters[f"sent_{FrameType.name_of(frame_type).lower()}"] += 1

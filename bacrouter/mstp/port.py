@@ -22,10 +22,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from ..actions import Action, Deliver, SetBaud, Transmit
 from ..rs485 import EchoFilter, SerialLine
 from .frame import BROADCAST, Frame, encode_frame
-from .link import MstpLink, SetBaud
-from .master import Deliver, Transmit
+from .link import MstpLink
 from .receiver import BITS_PER_OCTET
 
 __all__ = ["SerialLine", "MstpWorker", "EchoFilter"]  # SerialLine, EchoFilter re-exported from ..rs485
@@ -210,7 +210,7 @@ class MstpWorker:
             timeout = SNAPSHOT_EVERY if deadline is None else min(SNAPSHOT_EVERY, max(0.0, deadline - now))
             readable, _, _ = select.select([fd, wake], [], [], timeout)
             now = time.monotonic()
-            actions: list[Any] = []
+            actions: list[Action] = []
             received = False
             if fd in readable:
                 data = echo.filter(line.read())
@@ -229,16 +229,19 @@ class MstpWorker:
             actions += link.poll(now)
             self._act(link, line, actions, now if received else None)
 
-    def _act(self, link: MstpLink, line: SerialLine, actions: list[Any], heard_at: float | None) -> None:
+    def _act(self, link: MstpLink, line: SerialLine, actions: list[Action], heard_at: float | None) -> None:
         first = True
         for action in actions:
-            if isinstance(action, Deliver):
-                self._deliver(action.source, action.npdu, action.broadcast)
-            elif isinstance(action, SetBaud):
-                line.set_baud(action.baud)
-            elif isinstance(action, Transmit):
-                self._transmit(link, line, action.frame, heard_at if first else None)
-                first = False
+            match action:
+                case Transmit():
+                    self._transmit(link, line, action.data, heard_at if first else None)
+                    first = False
+                case Deliver():
+                    self._deliver(action.source, action.npdu, action.broadcast)
+                case SetBaud():
+                    line.set_baud(action.baud)
+                case _:
+                    raise AssertionError(f"MS/TP link asked for {action!r}")
 
     def _transmit(self, link: MstpLink, line: SerialLine, frame: Frame, heard_at: float | None) -> None:
         octets = encode_frame(frame)

@@ -19,9 +19,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..actions import Deliver, Transmit
 from .frame import Frame, FrameType, encode_frame
 from .link import MstpLink
-from .master import Deliver, MasterNode, Transmit
+from .master import MasterNode
 from .receiver import BITS_PER_OCTET, Invalid, LegacyReceiver, Received, Receiver
 
 __all__ = ["Bus", "SimNode", "MasterSim", "ScriptedSim", "Transmission"]
@@ -125,12 +126,13 @@ class MasterSim(SimNode):
     def _actions(self, actions: list, now: float) -> list[Frame]:
         frames = []
         for action in actions:
-            if isinstance(action, Transmit):
-                frames.append(action.frame)
-            elif isinstance(action, Deliver):
-                self.delivered.append((now, action))
-                if self.on_deliver is not None:
-                    self.on_deliver(self, action, now)
+            match action:
+                case Transmit():
+                    frames.append(action.data)
+                case Deliver():
+                    self.delivered.append((now, action))
+                    if self.on_deliver is not None:
+                        self.on_deliver(self, action, now)
         return frames
 
     def deadline(self) -> float | None:

@@ -1,23 +1,25 @@
 """A BACnet/IP port's link layer (Annex J), sans-IO: normal, foreign device, BBMD.
 
 ``receive`` takes a datagram, its source B/IP address, whether it arrived as a
-broadcast, and the time; it returns the NPDU to hand to the router (if any)
-and the datagrams to transmit. ``send`` wraps an NPDU from the router.
-``poll`` runs the timers (foreign-device registration, FDT expiry).
+broadcast, and the time; ``send`` wraps an NPDU from the router; ``poll`` runs
+the timers (foreign-device registration, FDT expiry). Each returns a list of
+:mod:`bacrouter.actions`, in order: :class:`Transmit` a datagram, :class:`Deliver`
+an NPDU to the router, :class:`Persist` a BDT written over the network (Write-BDT)
+and :class:`Announce` the routes once a foreign device registration succeeds.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..actions import Action, Announce, Deliver, Persist, Transmit
 from . import bvll
 from .bvll import BdtEntry, FdtEntry, Function, Result
 from .npdu import DecodeError
 
-__all__ = ["BipLink", "Inbound", "Datagram", "FDT_GRACE"]
+__all__ = ["BipLink", "FDT_GRACE", "bdt_texts"]
 
 log = logging.getLogger("bacrouter.bip")
 
@@ -26,9 +28,7 @@ FDT_GRACE = 30
 #: retry a registration that got no answer after this many seconds
 REGISTER_RETRY = 5.0
 
-Datagram = tuple[bytes, bytes]  # (destination B/IP address, datagram)
-Inbound = tuple[bytes, bytes, bool]  # (source B/IP address, NPDU, was a broadcast)
-_NONE: list[Datagram] = []
+_NONE: list[Action] = []  # returned, never changed: no list to build when nothing is to be done
 
 
 @dataclass
@@ -63,8 +63,6 @@ class BipLink:
         write_bdt: bool = False,
         bbmd: bytes | None = None,
         ttl: int = 300,
-        on_bdt_written: Callable[[list[BdtEntry]], None] | None = None,
-        on_registered: Callable[[], None] | None = None,
     ) -> None:
         if mode not in ("normal", "foreign", "bbmd"):
             raise ValueError(f"unknown BACnet/IP mode {mode!r}")
@@ -77,31 +75,30 @@ class BipLink:
         self.fdt: dict[bytes, _Foreign] = {}
         self.fdt_size = fdt_size
         self.write_bdt = write_bdt
-        self.on_bdt_written = on_bdt_written
-        #: called when a foreign device registration succeeds after not being registered:
-        #: broadcasts sent before it were dropped, so the router re-announces itself
-        self.on_registered = on_registered
         self.registration = Registration(bbmd, ttl) if mode == "foreign" and bbmd else None
         self.counters: Counter[str] = Counter()
 
     # ------------------------------------------------------------------ receive
 
-    def receive(self, src: bytes, data: bytes, now: float, via_broadcast: bool = False) -> tuple[Inbound | None, list[Datagram]]:
+    def receive(self, src: bytes, data: bytes, now: float, via_broadcast: bool = False) -> list[Action]:
+        """A datagram from ``src``: what to transmit, then the NPDU to deliver (if any)."""
         if src == self.address:
-            return None, _NONE  # our own broadcast coming back
+            return _NONE  # our own broadcast coming back
         try:
             function, body = bvll.split(data)
         except DecodeError as err:
             self.counters["malformed"] += 1
             log.debug("malformed BVLL from %s: %s", bvll.text(src), err)
-            return None, _NONE
+            return _NONE
         if function == Function.ORIGINAL_UNICAST_NPDU:
-            return (src, body, False), _NONE
+            return [Deliver(src, body, False)]
         if function == Function.ORIGINAL_BROADCAST_NPDU:
             if self.mode == "bbmd":
                 forwarded = bvll.pack(Function.FORWARDED_NPDU, src + body)
-                return (src, body, True), self._to_peers_and_foreign(forwarded, exclude=src)
-            return (src, body, True), _NONE
+                out = self._to_peers_and_foreign(forwarded, exclude=src)
+                out.append(Deliver(src, body, True))
+                return out
+            return [Deliver(src, body, True)]
         if function == Function.FORWARDED_NPDU:
             return self._forwarded(src, body, via_broadcast)
         if function == Function.DISTRIBUTE_BROADCAST_TO_NETWORK:
@@ -109,50 +106,52 @@ class BipLink:
         handler = self._MANAGEMENT.get(function)
         if handler is None:
             self.counters["unsupported_function"] += 1
-            return None, _NONE
+            return _NONE
         try:
-            return None, handler(self, src, body, now)
+            return handler(self, src, body, now)
         except DecodeError as err:
             self.counters["malformed"] += 1
             log.debug("malformed BVLL from %s: %s", bvll.text(src), err)
             nak = _MALFORMED_NAK.get(function)  # Annex J: a request that cannot be carried out gets its NAK
-            return None, [(src, _result(nak))] if nak is not None else _NONE
+            return [Transmit(src, _result(nak))] if nak is not None else _NONE
 
-    def _forwarded(self, src: bytes, body: bytes, via_broadcast: bool) -> tuple[Inbound | None, list[Datagram]]:
+    def _forwarded(self, src: bytes, body: bytes, via_broadcast: bool) -> list[Action]:
         if len(body) < 6:
             self.counters["malformed"] += 1
-            return None, _NONE
+            return _NONE
         origin, npdu = body[:6], body[6:]
         if origin == self.address:
-            return None, _NONE
+            return _NONE
         if self.mode != "bbmd":
-            return (origin, npdu, True), _NONE
+            return [Deliver(origin, npdu, True)]
         if not any(peer.address == src for peer in self.bdt):
             # only BDT peers may inject broadcasts into this network
             self.counters["forwarded_from_stranger"] += 1
-            return None, _NONE
-        out: list[Datagram] = []
+            return _NONE
+        out: list[Action] = []
+        datagram = bvll.pack(Function.FORWARDED_NPDU, body)
         if not via_broadcast and self.broadcast is not None:
             # the peer sent it to us alone (two-hop distribution): we broadcast it here
-            out.append((self.broadcast, bvll.pack(Function.FORWARDED_NPDU, body)))
-        datagram = bvll.pack(Function.FORWARDED_NPDU, body)
-        out += [(fd, datagram) for fd in self.fdt]
-        return (origin, npdu, True), out
+            out.append(Transmit(self.broadcast, datagram))
+        out += [Transmit(fd, datagram) for fd in self.fdt]
+        out.append(Deliver(origin, npdu, True))
+        return out
 
-    def _distribute(self, src: bytes, body: bytes) -> tuple[Inbound | None, list[Datagram]]:
+    def _distribute(self, src: bytes, body: bytes) -> list[Action]:
         if self.mode != "bbmd" or src not in self.fdt:
             self.counters["nak_sent"] += 1
-            return None, [(src, _result(Result.DISTRIBUTE_BROADCAST_TO_NETWORK_NAK))]
+            return [Transmit(src, _result(Result.DISTRIBUTE_BROADCAST_TO_NETWORK_NAK))]
         forwarded = bvll.pack(Function.FORWARDED_NPDU, src + body)
-        out: list[Datagram] = []
+        out: list[Action] = []
         if self.broadcast is not None:
-            out.append((self.broadcast, forwarded))
+            out.append(Transmit(self.broadcast, forwarded))
         out += self._to_peers_and_foreign(forwarded, exclude=src)
-        return (src, body, True), out
+        out.append(Deliver(src, body, True))
+        return out
 
     # ------------------------------------------------------------------ management
 
-    def _result(self, src: bytes, body: bytes, now: float) -> list[Datagram]:
+    def _result(self, src: bytes, body: bytes, now: float) -> list[Action]:
         if len(body) < 2:
             raise DecodeError("BVLC-Result without a result code")
         code = int.from_bytes(body[:2], "big")
@@ -165,8 +164,8 @@ class BipLink:
                 reg.next_attempt = now + reg.ttl  # the BBMD keeps us for ttl + 30 s grace
                 if newly:
                     log.info("registered as a foreign device with %s (ttl %d s)", bvll.text(src), reg.ttl)
-                    if self.on_registered is not None:
-                        self.on_registered()
+                    # broadcasts sent before were dropped: the router tells the network its routes again
+                    return [Announce()]
             elif code == Result.REGISTER_FOREIGN_DEVICE_NAK:
                 if reg.state != "rejected":
                     log.warning("BBMD %s refused the foreign device registration", bvll.text(src))
@@ -182,49 +181,48 @@ class BipLink:
             log.info("BVLC-Result NAK 0x%04x from %s", code, bvll.text(src))
         return _NONE
 
-    def _register(self, src: bytes, body: bytes, now: float) -> list[Datagram]:
+    def _register(self, src: bytes, body: bytes, now: float) -> list[Action]:
         if len(body) < 2:
             raise DecodeError("Register-Foreign-Device without a time-to-live")
         ttl = int.from_bytes(body[:2], "big")
         if self.mode != "bbmd" or (src not in self.fdt and len(self.fdt) >= self.fdt_size):
             self.counters["nak_sent"] += 1
-            return [(src, _result(Result.REGISTER_FOREIGN_DEVICE_NAK))]
+            return [Transmit(src, _result(Result.REGISTER_FOREIGN_DEVICE_NAK))]
         if src not in self.fdt:
             log.info("foreign device %s registered (ttl %d s)", bvll.text(src), ttl)
         self.fdt[src] = _Foreign(src, ttl, now + ttl + FDT_GRACE)
-        return [(src, _result(Result.SUCCESS))]
+        return [Transmit(src, _result(Result.SUCCESS))]
 
-    def _read_fdt(self, src: bytes, body: bytes, now: float) -> list[Datagram]:
+    def _read_fdt(self, src: bytes, body: bytes, now: float) -> list[Action]:
         if self.mode != "bbmd":
-            return [(src, _result(Result.READ_FDT_NAK))]
-        return [(src, bvll.pack(Function.READ_FDT_ACK, bvll.encode_fdt(self.fdt_entries(now))))]
+            return [Transmit(src, _result(Result.READ_FDT_NAK))]
+        return [Transmit(src, bvll.pack(Function.READ_FDT_ACK, bvll.encode_fdt(self.fdt_entries(now))))]
 
-    def _delete_fdt(self, src: bytes, body: bytes, now: float) -> list[Datagram]:
+    def _delete_fdt(self, src: bytes, body: bytes, now: float) -> list[Action]:
         if len(body) < 6:
             raise DecodeError("Delete-Foreign-Device-Table-Entry without an address")
         if self.mode != "bbmd" or body[:6] not in self.fdt:
-            return [(src, _result(Result.DELETE_FDT_ENTRY_NAK))]
+            return [Transmit(src, _result(Result.DELETE_FDT_ENTRY_NAK))]
         del self.fdt[body[:6]]
         log.info("%s deleted foreign device %s", bvll.text(src), bvll.text(body[:6]))
-        return [(src, _result(Result.SUCCESS))]
+        return [Transmit(src, _result(Result.SUCCESS))]
 
-    def _read_bdt(self, src: bytes, body: bytes, now: float) -> list[Datagram]:
+    def _read_bdt(self, src: bytes, body: bytes, now: float) -> list[Action]:
         if self.mode != "bbmd":
-            return [(src, _result(Result.READ_BDT_NAK))]
-        return [(src, bvll.pack(Function.READ_BDT_ACK, bvll.encode_bdt(self.bdt)))]
+            return [Transmit(src, _result(Result.READ_BDT_NAK))]
+        return [Transmit(src, bvll.pack(Function.READ_BDT_ACK, bvll.encode_bdt(self.bdt)))]
 
-    def _write_bdt(self, src: bytes, body: bytes, now: float) -> list[Datagram]:
+    def _write_bdt(self, src: bytes, body: bytes, now: float) -> list[Action]:
         if self.mode != "bbmd" or not self.write_bdt:
-            return [(src, _result(Result.WRITE_BDT_NAK))]
+            return [Transmit(src, _result(Result.WRITE_BDT_NAK))]
         entries = bvll.decode_bdt(body)
         self.bdt = entries
         log.warning("%s wrote the broadcast distribution table: %s", bvll.text(src),
                     ", ".join(bvll.text(e.address) for e in entries) or "(empty)")
-        if self.on_bdt_written is not None:
-            self.on_bdt_written(entries)
-        return [(src, _result(Result.SUCCESS))]
+        # the shell keeps it in the port's configuration, so a restart does not undo it
+        return [Persist("bdt", bdt_texts(entries)), Transmit(src, _result(Result.SUCCESS))]
 
-    def _ignore(self, src: bytes, body: bytes, now: float) -> list[Datagram]:
+    def _ignore(self, src: bytes, body: bytes, now: float) -> list[Action]:
         return _NONE  # acks to requests we never make
 
     _MANAGEMENT = {  # noqa: RUF012 - a class-level dispatch table
@@ -240,32 +238,32 @@ class BipLink:
 
     # ------------------------------------------------------------------ send
 
-    def send(self, dest: bytes | None, npdu: bytes) -> list[Datagram]:
-        """Datagrams that carry ``npdu`` to ``dest``, or to everyone on the network when None."""
+    def send(self, dest: bytes | None, npdu: bytes) -> list[Action]:
+        """The datagrams that carry ``npdu`` to ``dest``, or to everyone on the network when None."""
         if dest is not None:
-            return [(dest, bvll.pack(Function.ORIGINAL_UNICAST_NPDU, npdu))]
+            return [Transmit(dest, bvll.pack(Function.ORIGINAL_UNICAST_NPDU, npdu))]
         if self.mode == "foreign":
             reg = self.registration
             assert reg is not None
             if reg.state != "registered":
                 self.counters["dropped_unregistered_broadcast"] += 1
                 return _NONE
-            return [(reg.bbmd, bvll.pack(Function.DISTRIBUTE_BROADCAST_TO_NETWORK, npdu))]
-        out: list[Datagram] = []
+            return [Transmit(reg.bbmd, bvll.pack(Function.DISTRIBUTE_BROADCAST_TO_NETWORK, npdu))]
+        out: list[Action] = []
         if self.broadcast is not None:
-            out.append((self.broadcast, bvll.pack(Function.ORIGINAL_BROADCAST_NPDU, npdu)))
+            out.append(Transmit(self.broadcast, bvll.pack(Function.ORIGINAL_BROADCAST_NPDU, npdu)))
         if self.mode == "bbmd":
             out += self._to_peers_and_foreign(bvll.pack(Function.FORWARDED_NPDU, self.address + npdu), exclude=None)
         return out
 
-    def _to_peers_and_foreign(self, datagram: bytes, exclude: bytes | None) -> list[Datagram]:
-        out = [(peer.forward_to, datagram) for peer in self.bdt if peer.address != self.address]
-        out += [(fd, datagram) for fd in self.fdt if fd != exclude]
+    def _to_peers_and_foreign(self, datagram: bytes, exclude: bytes | None) -> list[Action]:
+        out: list[Action] = [Transmit(peer.forward_to, datagram) for peer in self.bdt if peer.address != self.address]
+        out += [Transmit(fd, datagram) for fd in self.fdt if fd != exclude]
         return out
 
     # ------------------------------------------------------------------ timers
 
-    def poll(self, now: float) -> list[Datagram]:
+    def poll(self, now: float) -> list[Action]:
         for address in [a for a, fd in self.fdt.items() if fd.expires <= now]:
             log.info("foreign device %s expired", bvll.text(address))
             del self.fdt[address]
@@ -279,7 +277,7 @@ class BipLink:
             reg.state = "registering" if reg.state != "rejected" else reg.state
         reg.attempts += 1
         reg.next_attempt = now + min(REGISTER_RETRY * reg.attempts, 60.0)
-        return [(reg.bbmd, bvll.pack(Function.REGISTER_FOREIGN_DEVICE, reg.ttl.to_bytes(2, "big")))]
+        return [Transmit(reg.bbmd, bvll.pack(Function.REGISTER_FOREIGN_DEVICE, reg.ttl.to_bytes(2, "big")))]
 
     def fdt_entries(self, now: float) -> list[FdtEntry]:
         return [FdtEntry(a, fd.ttl, max(0, int(fd.expires - now))) for a, fd in self.fdt.items()]
@@ -288,7 +286,7 @@ class BipLink:
         info: dict[str, object] = {"mode": self.mode, "address": bvll.text(self.address),
                                    "broadcast": bvll.text(self.broadcast) if self.broadcast else None}
         if self.mode == "bbmd":
-            info["bdt"] = [f"{bvll.text(e.address)}/{'.'.join(str(b) for b in e.mask)}" for e in self.bdt]
+            info["bdt"] = list(bdt_texts(self.bdt))
             info["fdt"] = [{"address": bvll.text(e.address), "ttl": e.ttl, "remaining": e.remaining}
                            for e in self.fdt_entries(now)]
             info["fdt_size"] = self.fdt_size
@@ -305,6 +303,11 @@ _MALFORMED_NAK = {
     Function.DELETE_FDT_ENTRY: Result.DELETE_FDT_ENTRY_NAK,
     Function.WRITE_BDT: Result.WRITE_BDT_NAK,
 }
+
+
+def bdt_texts(entries: list[BdtEntry]) -> tuple[str, ...]:
+    """BDT entries as the ``bdt`` option writes them: ``address:port/mask``."""
+    return tuple(f"{bvll.text(e.address)}/{'.'.join(str(b) for b in e.mask)}" for e in entries)
 
 
 def _result(code: int) -> bytes:

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from .. import ifaddr
+from ..actions import Action, Announce, Deliver, Persist, Transmit
 from ..config.model import BipPort
 from ..config.resources import Resource, ResourceType
 from ..config.validate import parse_bdt_entry, parse_host_port
@@ -77,9 +78,7 @@ class BipPortRuntime:
             ip, port, mask = parse_bdt_entry(text)
             bdt.append(BdtEntry(bvll.mac(str(ip), port), mask.packed))
         self.link = BipLink(address, bvll.mac(broadcast_ip, cfg.udp_port) if broadcast_ip else None, cfg.mode,
-                            bdt=bdt, fdt_size=cfg.fdt_size, write_bdt=cfg.write_bdt, bbmd=bbmd, ttl=cfg.ttl,
-                            on_bdt_written=self._bdt_written,
-                            on_registered=self._registered)
+                            bdt=bdt, fdt_size=cfg.fdt_size, write_bdt=cfg.write_bdt, bbmd=bbmd, ttl=cfg.ttl)
         try:
             self.endpoint = UdpEndpoint(self.host.loop, local.address, cfg.udp_port, self._datagram)
             if broadcast_ip:
@@ -106,15 +105,6 @@ class BipPortRuntime:
                 "mode": cfg.mode, "interface": self.local.label, "bbmd": cfg.bbmd, "ttl": cfg.ttl,
                 "fdt_size": cfg.fdt_size, "bdt": [(bvll.text(e.address), e.mask) for e in self.link.bdt]}
 
-    def _registered(self) -> None:
-        self.host.announce(self.port_id)
-
-    def _bdt_written(self, entries: list[BdtEntry]) -> None:
-        """Keep a BDT written over the network (Write-BDT) in the port's ``bdt`` list."""
-        texts = [f"{bvll.text(e.address)}/{'.'.join(str(b) for b in e.mask)}" for e in entries]
-        self.host.save_option(self, "bdt", texts)
-        self.host.port_changed(self)
-
     def _wait(self, reason: str) -> None:
         self._set_state("waiting", reason)
 
@@ -126,28 +116,35 @@ class BipPortRuntime:
         self.state, self.reason = state, reason
 
     def _datagram(self, src: bytes, data: bytes, via_broadcast: bool) -> None:
-        link = self.link
-        if link is None:
-            return
-        up, out = link.receive(src, data, self.host.now(), via_broadcast)
-        if out:
-            sendto = self.endpoint.sendto  # type: ignore[union-attr]
-            for dest, datagram in out:
-                sendto(dest, datagram)
-        if up is not None:
-            self.host.receive(self.port_id, up[0], up[1], up[2])
+        if self.link is not None:
+            self._carry_out(self.link.receive(src, data, self.host.now(), via_broadcast))
 
     def send(self, dest: bytes | None, npdu: bytes) -> None:
-        if self.link is None or self.endpoint is None:
-            return
-        sendto = self.endpoint.sendto
-        for target, datagram in self.link.send(dest, npdu):
-            sendto(target, datagram)
+        if self.link is not None:
+            self._carry_out(self.link.send(dest, npdu))
 
     def poll(self, now: float) -> None:
-        if self.link is not None and self.endpoint is not None:
-            for target, datagram in self.link.poll(now):
-                self.endpoint.sendto(target, datagram)
+        if self.link is not None:
+            self._carry_out(self.link.poll(now))
+
+    def _carry_out(self, actions: list[Action]) -> None:
+        """Do what the link asked, in its order."""
+        for action in actions:
+            match action:  # (attributes, not positional captures: those cost 100 ns each on this path)
+                case Transmit():
+                    if self.endpoint is not None:
+                        self.endpoint.sendto(action.dest, action.data)
+                case Deliver():
+                    self.host.receive(self.port_id, action.source, action.npdu, action.broadcast)
+                case Persist():
+                    # a BDT written over the network: keep it in the port's section, show it in the device
+                    self.host.save_option(self, action.option, list(action.values))
+                    self.host.port_changed(self)
+                case Announce():
+                    # registered with the BBMD: broadcasts sent before were dropped
+                    self.host.announce(self.port_id)
+                case _:
+                    raise AssertionError(f"BACnet/IP link asked for {action!r}")
 
     def fdt_rows(self) -> list[tuple[bytes, int, int]]:
         if self.link is None:

@@ -146,7 +146,7 @@ class EthernetPortRuntime:
         if reason != self.reason:
             log.warning("port %s: %s (retrying every %g s)", self.name, reason, RETRY)
         self.state, self.reason = "fault", reason
-        self._next_try = time.monotonic() + RETRY
+        self._next_try = self.host.now() + RETRY
 
     def _readable(self) -> None:
         sock = self._sock
@@ -190,7 +190,8 @@ class EthernetPortRuntime:
             self.counters["send_errors"] += 1
 
     def poll(self, now: float) -> None:
-        if self.state == "fault" and time.monotonic() >= self._next_try:
+        """Timers, on the router's clock: reopen a faulted interface every RETRY seconds."""
+        if self.state == "fault" and now >= self._next_try:
             self._open()
 
     async def recheck(self, addresses: list[IfAddr]) -> None:

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from .. import ifaddr
+from ..actions import Send
 from ..config import uci
 from ..config.model import AppSettings, Config, MstpPort, Port
 from .device import PortDescription, RouterDevice
 from .host import PortFactory, PortRuntime, VirtualDeviceHandle
-from .router import LOCAL, PortInfo, Router, Send
+from .router import LOCAL, PortInfo, Router
 from .udp import BroadcastListeners
 
 __all__ = ["RouterNode"]
@@ -243,14 +244,15 @@ class RouterNode:
         self.dispatch(self.router.receive(LOCAL, None, npdu, self.now(), broadcast))
 
     def dispatch(self, sends: list[Send]) -> None:
-        for port_id, dest, data in sends:
-            if port_id == LOCAL:
+        """Carry out the router core's actions: it only ever asks for :class:`Send` (no ``match`` needed)."""
+        for send in sends:
+            if send.port_id == LOCAL:
                 if self.app is not None:
-                    self.app.deliver(data, dest is None)
+                    self.app.deliver(send.data, send.dest is None)
                 continue
-            runtime = self.by_id.get(port_id)
+            runtime = self.by_id.get(send.port_id)
             if runtime is not None:
-                runtime.send(dest, data)
+                runtime.send(send.dest, send.data)
 
     # ------------------------------------------------------------------ timers and addresses
 

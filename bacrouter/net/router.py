@@ -1,7 +1,8 @@
 """The BACnet router's network layer (ASHRAE 135 clause 6), sans-IO.
 
 The router is fed NPDUs with the port and data-link source they came from and
-the current time; it returns :class:`Send` actions. It never touches a socket
+the current time; every entry point returns a list of :class:`~bacrouter.actions.Send`
+actions, in order. It never touches a socket
 or a clock, so every behaviour is tested on simulated time.
 
 The router's own application entity (its device object) is attached as the
@@ -16,8 +17,8 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
+from ..actions import Send
 from .npdu import (
     GLOBAL_NETWORK,
     DecodeError,
@@ -45,14 +46,6 @@ LOCAL = 0
 
 #: network messages that only make sense on the network where they are sent
 _LINK_LOCAL = frozenset({NetMsg.WHAT_IS_NETWORK_NUMBER, NetMsg.NETWORK_NUMBER_IS})
-
-
-class Send(NamedTuple):
-    """Transmit ``data`` (an NPDU) on ``port``: to ``dest``, or broadcast when ``dest`` is None."""
-
-    port: int
-    dest: bytes | None
-    data: bytes
 
 
 @dataclass

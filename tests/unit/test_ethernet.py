@@ -55,3 +55,34 @@ def test_random_frames_raise_only_decode_error(data):
 @given(st.binary(max_size=MAX_NPDU), st.binary(min_size=6, max_size=6))
 def test_what_we_send_we_read_back(npdu, destination):
     assert decode_frame(encode_frame(destination, ROUTER, npdu)).npdu == npdu
+
+
+def test_a_faulted_port_retries_on_the_clock_poll_is_given(monkeypatch):
+    import asyncio
+
+    import bacrouter.net.ethernet as ethernet
+    from bacrouter.config.model import EthernetPort
+    from bacrouter.config.resources import Resource, ResourceType
+
+    class Host:
+        clock = 1000.0
+
+        def now(self) -> float:
+            return self.clock
+
+    tries = []
+
+    def no_interface(ifname):
+        tries.append(ifname)
+        raise OSError(f"{ifname} has no Ethernet address")
+
+    monkeypatch.setattr(ethernet, "interface_mac", no_interface)
+    host = Host()
+    port = ethernet.EthernetPortRuntime(host, EthernetPort(name="eth", network=5, resource="wire"),  # type: ignore[arg-type]
+                                        1, Resource("wire", ResourceType.ETH, "nosuch0"))
+    asyncio.run(port.start())
+    assert port.state == "fault" and len(tries) == 1
+    port.poll(1000.0 + ethernet.RETRY - 0.1)  # the router's clock, whatever time.monotonic() says
+    assert len(tries) == 1
+    port.poll(1000.0 + ethernet.RETRY)
+    assert len(tries) == 2 and port.state == "fault"

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import pytest
 
+from bacrouter.actions import Wait
 from bacrouter.modbus.codec import Function
 from bacrouter.modbus.gateway import write_request
 from bacrouter.modbus.plan import Item, Limits, ReadPlanner
-from bacrouter.modbus.schedule import HISTORY, OFFLINE_AFTER, MasterSchedule, Outcome, SlaveSchedule, WriteJob
+from bacrouter.modbus.schedule import (
+    HISTORY,
+    OFFLINE_AFTER,
+    MasterSchedule,
+    Outcome,
+    ReadJob,
+    SlaveSchedule,
+    WriteJob,
+)
 
 
 def slave(name="s", addresses=(0, 10), update=1.0, offline=5.0) -> SlaveSchedule:
@@ -19,20 +28,18 @@ def run(master: MasterSchedule, until: float, outcome=lambda slave, request, now
     """Serve jobs, each taking ``step`` seconds, until ``until``; returns (time, kind, slave name, what)."""
     now, log = 0.0, []
     while now < until:
-        job = master.next_job(now)
-        if job is None:
-            break
-        if isinstance(job, float):
-            now = max(job, now)
-            continue
-        kind, what = job
-        if kind == "write":
-            log.append((now, "write", what.slave.name, what.payload))
-            what.slave.count(outcome(what.slave, None, now), now + step)
-        else:
-            slave_schedule, request = what
-            log.append((now, "read", slave_schedule.name, request.address))
-            slave_schedule.read_done(request, outcome(slave_schedule, request, now), now + step)
+        match master.next_job(now):
+            case Wait(None):
+                break
+            case Wait(due):
+                now = max(due, now)
+                continue
+            case WriteJob(slave, payload):
+                log.append((now, "write", slave.name, payload))
+                slave.count(outcome(slave, None, now), now + step)
+            case ReadJob(slave, request):
+                log.append((now, "read", slave.name, request.address))
+                slave.read_done(request, outcome(slave, request, now), now + step)
         now += step
     return log
 
@@ -79,10 +86,10 @@ def test_offline_after_three_failures_then_probes_then_a_full_refresh():
         if now > 12:
             failing["on"] = False
         job = master.next_job(now)
-        if isinstance(job, float):
-            now = job
+        if isinstance(job, Wait):
+            now = job.until
             continue
-        _, (s, request) = job
+        s, request = job.slave, job.request
         for event in s.read_done(request, outcome(s, request, now), now + 0.01):
             events.append((round(now, 2), event))
         now += 0.01
@@ -104,12 +111,21 @@ def test_exceptions_are_answers_and_writes_wait_for_an_offline_slave():
     assert not a.online
     master = MasterSchedule([a])
     master.queue_write(WriteJob(a, "held"))
-    assert master.next_job(0.0) == 5.0  # nothing until the probe: the write waits
-    kind, (probed, _) = master.next_job(5.0)
-    assert (kind, probed) == ("read", a)
+    assert master.next_job(0.0) == Wait(5.0)  # nothing until the probe: the write waits
+    probe = master.next_job(5.0)
+    assert isinstance(probe, ReadJob) and probe.slave is a
     a.count(Outcome.OK, 0.1)
-    kind, write = master.next_job(0.2)
-    assert (kind, write.payload) == ("write", "held")
+    write = master.next_job(0.2)
+    assert isinstance(write, WriteJob) and write.payload == "held"
+
+
+def test_a_master_with_nothing_to_read_waits_to_be_woken():
+    assert MasterSchedule([]).next_job(0.0) == Wait(None)
+    master = MasterSchedule([slave("a", (0,), update=2.0)])
+    read = master.next_job(1.0)
+    assert read == ReadJob(master.slaves[0], read.request) and read.request.address == 0
+    read.slave.read_done(read.request, Outcome.OK, 1.5)
+    assert master.next_job(1.6) == Wait(3.5)  # due one update interval after it completed
 
 
 def test_the_write_queue_is_bounded():

@@ -70,3 +70,16 @@ def test_a_second_node_with_our_mac_is_noticed():
     node(bus, 3, 38400)
     bus.run(5.0)
     assert first.node.counters["duplicate_mac"] > 0
+
+
+def test_the_link_asks_its_shell_to_switch_the_line_with_a_set_baud_action():
+    from bacrouter.actions import SetBaud
+
+    link = MstpLink(7, baud=19200, baud_mode="auto")
+    bad_header = b"\x55\xff\x00\x01\x02\x00\x00\x00"  # preamble, then a header whose CRC is wrong
+    actions, now = [], 0.0
+    while not any(isinstance(a, SetBaud) for a in actions) and now < 30.0:
+        now += 0.05
+        actions += link.received(bad_header, now) + link.poll(now)
+    switches = [a for a in actions if isinstance(a, SetBaud)]
+    assert switches and switches[0].baud != 19200 and link.receiver.baud == switches[0].baud

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from bacrouter.actions import Deliver, Transmit
 from bacrouter.mstp.frame import Frame, FrameType
 from bacrouter.mstp.link import MstpLink
-from bacrouter.mstp.master import Deliver, MasterNode, State, Transmit, reply_matches
+from bacrouter.mstp.master import MasterNode, State, reply_matches
 from bacrouter.mstp.sim import Bus, MasterSim
 from bacrouter.net.npdu import Npdu, encode
 
@@ -18,7 +19,7 @@ def ring(*macs: int, max_master: int = 10, bus: Bus | None = None, **kwargs) -> 
 
 
 def sent_types(node: MasterNode, now: float) -> list[tuple[int, int]]:
-    return [(a.frame.type, a.frame.destination) for a in node.run(now) if isinstance(a, Transmit)]
+    return [(a.data.type, a.data.destination) for a in node.run(now) if isinstance(a, Transmit)]
 
 
 # ------------------------------------------------------------------ the machine alone
@@ -44,7 +45,7 @@ def test_queued_npdus_go_out_with_the_token_up_to_max_info_frames():
         node.enqueue(0xFF, bytes([1, 0, n]), False, 0.0)
     node.frame(Frame(FrameType.TOKEN, 1, 2), 1.0)
     actions = node.run(1.0)
-    assert [(a.frame.type, a.frame.data) for a in actions] == [
+    assert [(a.data.type, a.data.data) for a in actions] == [
         (FrameType.DATA_NOT_EXPECTING_REPLY, b"\x01\x00\x00"), (FrameType.DATA_NOT_EXPECTING_REPLY, b"\x01\x00\x01"),
         (FrameType.TOKEN, b"")]
     assert len(node.queue) == 1
@@ -67,7 +68,7 @@ def test_expecting_reply_waits_and_broadcasts_never_expect_one():
     node.frame(Frame(FrameType.DATA_NOT_EXPECTING_REPLY, 1, 2, b"\x01\x00\x30\x01\x0c"), 2.05)
     actions = node.run(2.05)
     assert isinstance(actions[0], Deliver) and actions[0].source == 2
-    assert (actions[1].frame.type, actions[1].frame.destination) == (FrameType.TOKEN, 2)
+    assert (actions[1].data.type, actions[1].data.destination) == (FrameType.TOKEN, 2)
 
 
 def test_reply_timeout_gives_up_and_passes_the_token():
@@ -106,7 +107,7 @@ def test_message_delay_guarantee_drops_old_npdus():
     node.enqueue(2, b"\x01\x00new", False, 5.0)
     node.frame(Frame(FrameType.TOKEN, 1, 2), 6.5)
     actions = node.run(6.5)
-    assert [a.frame.data for a in actions if a.frame.type == FrameType.DATA_NOT_EXPECTING_REPLY] == [b"\x01\x00new"]
+    assert [a.data.data for a in actions if a.data.type == FrameType.DATA_NOT_EXPECTING_REPLY] == [b"\x01\x00new"]
     assert node.counters["dropped_message_delay"] == 1
 
 
@@ -114,7 +115,7 @@ def test_test_request_is_answered_and_pfm_for_us_is_replied():
     node = MasterNode(5, max_master=10)
     node.run(0.0)
     node.frame(Frame(FrameType.TEST_REQUEST, 5, 9, b"ping"), 0.1)
-    assert [(a.frame.type, a.frame.destination, a.frame.data) for a in node.run(0.1)] == [
+    assert [(a.data.type, a.data.destination, a.data.data) for a in node.run(0.1)] == [
         (FrameType.TEST_RESPONSE, 9, b"ping")]
     node.frame(Frame(FrameType.TEST_REQUEST, 0xFF, 9, b"ping"), 0.2)
     assert node.run(0.2) == []  # never answer a broadcast test: everyone would at once
@@ -262,7 +263,7 @@ def test_the_six_second_guarantee_holds_while_the_token_never_comes():
     assert node.counters["dropped_message_delay"] >= 190 and len(node.queue) <= 610
     assert all(8.0 - item.queued <= 6.0 for item in node.queue)
     flood = MasterNode(100, max_master=127)
-    for i in range(5000):
+    for _ in range(5000):
         flood.enqueue(5, b"\x01\x00", False, 0.0)
     assert len(flood.queue) == 1000 and flood.counters["dropped_queue_full"] == 4000
 

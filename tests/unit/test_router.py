@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bacrouter.actions import Send
 from bacrouter.net.npdu import (
     GLOBAL_NETWORK,
     NetMsg,
@@ -18,7 +19,7 @@ from bacrouter.net.npdu import (
     encode_routing_table,
     network_list,
 )
-from bacrouter.net.router import LOCAL, PortInfo, Router, Send
+from bacrouter.net.router import LOCAL, PortInfo, Router
 
 MAC1 = bytes([10, 0, 1, 1, 0xBA, 0xC0])  # router on network 1
 MAC2 = bytes([10, 0, 2, 1, 0xBA, 0xC0])  # router on network 2
@@ -44,7 +45,7 @@ def netmsg(mtype: int, body: bytes = b"", **fields) -> bytes:
 
 
 def on(out: list[Send], port: int) -> list[tuple[bytes | None, Npdu]]:
-    return [(s.dest, decode(s.data)) for s in out if s.port == port]
+    return [(s.dest, decode(s.data)) for s in out if s.port_id == port]
 
 
 def test_new_port_is_announced_both_ways():
@@ -52,7 +53,7 @@ def test_new_port_is_announced_both_ways():
     first = r.add_port(PortInfo(1, network=1, mac=MAC1), now=0.0)
     assert [decode(s.data).message_type for s in first] == [NetMsg.NETWORK_NUMBER_IS]
     second = r.add_port(PortInfo(2, network=2, mac=MAC2), now=0.0)
-    i_am = {s.port: network_list(decode(s.data).payload) for s in second
+    i_am = {s.port_id: network_list(decode(s.data).payload) for s in second
             if decode(s.data).message_type == NetMsg.I_AM_ROUTER_TO_NETWORK}
     assert i_am == {2: [1], 1: [2]}
     assert all(s.dest is None for s in second)
@@ -80,7 +81,7 @@ def test_global_broadcast_goes_everywhere_once(router):
 
 def test_local_broadcast_reaches_only_the_application(router):
     out = router.receive(1, CLIENT, apdu(b"\x10\x08"), now=1.0, broadcast=True)
-    assert [s.port for s in out] == [LOCAL]
+    assert [s.port_id for s in out] == [LOCAL]
     up = decode(out[0].data)
     assert (up.snet, up.sadr, up.dnet) == (1, CLIENT, None)
 
@@ -94,7 +95,7 @@ def test_remote_broadcast_is_broadcast_and_seen_by_the_application(router):
 
 def test_message_for_the_routers_own_address_on_another_port_stays_local(router):
     out = router.receive(1, CLIENT, apdu(dnet=2, dadr=MAC2), now=1.0)
-    assert [s.port for s in out] == [LOCAL]
+    assert [s.port_id for s in out] == [LOCAL]
 
 
 def test_unknown_network_is_searched_then_forwarded(router):
@@ -113,7 +114,7 @@ def test_unknown_network_is_searched_then_forwarded(router):
     assert (fwd.dnet, fwd.dadr, fwd.snet, fwd.sadr, fwd.hop_count) == (5, b"\x07", 1, CLIENT, 254)
     # later traffic goes straight through
     out = router.receive(1, CLIENT, msg, now=2.0)
-    assert [(s.port, s.dest) for s in out] == [(2, OTHER_ROUTER)]
+    assert [(s.port_id, s.dest) for s in out] == [(2, OTHER_ROUTER)]
 
 
 def test_failed_search_rejects_with_unknown_network(router):
@@ -265,10 +266,10 @@ def test_application_replies_leave_as_local_traffic(router):
     [(dest, npdu)] = on(out, 1)
     assert dest == CLIENT and npdu.dnet is None and npdu.snet is None
     out = router.receive(LOCAL, None, apdu(b"\x10\x00", dnet=GLOBAL_NETWORK), now=1.0, broadcast=True)
-    assert sorted(s.port for s in out) == [1, 2]
+    assert sorted(s.port_id for s in out) == [1, 2]
     assert all(decode(s.data).snet is None and decode(s.data).dnet == GLOBAL_NETWORK for s in out)
     out = router.receive(LOCAL, None, apdu(b"\x10\x08"), now=1.0, broadcast=True)
-    assert sorted(s.port for s in out) == [1, 2]
+    assert sorted(s.port_id for s in out) == [1, 2]
 
 
 def test_application_asking_for_a_route_gets_an_answer(router):
@@ -318,7 +319,7 @@ def test_search_queue_is_bounded(router):
 
 def test_announce_on_one_port(router):
     [send] = router.announce(2)
-    assert send.port == 2 and send.dest is None and network_list(decode(send.data).payload) == [1]
+    assert send.port_id == 2 and send.dest is None and network_list(decode(send.data).payload) == [1]
     assert router.announce(7) == []
 
 
@@ -351,13 +352,13 @@ def test_parallel_routers_relaying_each_other_settle_instead_of_storming():
         handled += 1
         other = "B" if name == "A" else "A"
         for send in routers[name].receive(port, src, data, 1.0, broadcast=True):
-            if send.port != LOCAL:
-                queue.append((other, send.port, macs[(name, send.port)], send.data))
+            if send.port_id != LOCAL:
+                queue.append((other, send.port_id, macs[(name, send.port_id)], send.data))
     assert not queue and handled <= 6
     for router in routers.values():
         assert (router.routes[9].port_id, router.routes[9].next_hop) == (2, c)
     # a refresh from C changes nothing and is not relayed again
-    assert [s for s in routers["A"].receive(2, c, announce, 2.0, broadcast=True) if s.port != LOCAL] == []
+    assert [s for s in routers["A"].receive(2, c, announce, 2.0, broadcast=True) if s.port_id != LOCAL] == []
 
 
 def test_a_big_table_goes_out_in_messages_that_fit_the_port():
