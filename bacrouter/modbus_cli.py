@@ -15,7 +15,7 @@ from .control import ControlError, call
 from .loader import load_config
 from .modbus.configcheck import points_path
 from .modbus.devconfig import load_json, parse_points
-from .modbus.exchange import ImportError_, dumps, export_device, section_name, slave_options
+from .modbus.devicefile import ImportError_, dumps, export_device, section_name, slave_options
 from .modbus.plan import ReadRequest
 from .modbus.schema import ModbusMaster, ModbusSlave
 from .paths import Paths

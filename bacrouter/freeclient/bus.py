@@ -23,6 +23,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..lua.sandbox import Sandbox, ScriptError
@@ -42,8 +43,26 @@ MAX_PENDING_IO = 256
 MAX_TIMERS = 4096
 
 
-#: what one callback reported, in order: ("point", device, point, value, reliability) or ("online", device, bool)
-Event = tuple[Any, ...]
+@dataclass(frozen=True, slots=True)
+class PointReport:
+    """A script's ``updatepoint``: the point's value and reliability."""
+
+    device: Any
+    point: Any
+    value: Any
+    reliability: int
+
+
+@dataclass(frozen=True, slots=True)
+class OnlineReport:
+    """A script's ``onoff``: the device is online or not."""
+
+    device: Any
+    online: bool
+
+
+#: what one callback reported, in order
+Event = PointReport | OnlineReport
 
 
 class BusSink(Protocol):
@@ -63,6 +82,14 @@ class _PointMirror:
 
 
 class BusRuntime:
+    """One Free Client bus: a Lua script on an RS485 line or a TCP connection, in a thread of its own.
+
+    Owns the script's sandbox, the line it talks on, the mirror of its
+    devices' points (what ``pointvalue`` and ``getwrite`` answer), the BACnet
+    writes waiting for the script, the batch of reports carried to the event
+    loop through its sink, and the bus's state, reason and counters.
+    """
+
     def __init__(self, definition: BusDefinition, sink: BusSink, open_line: Callable[[str], Any] = SharedLine.acquire,
                  device_path: str | None = None) -> None:
         self.definition = definition
@@ -327,7 +354,7 @@ class BusRuntime:
             level = Reliability.UNRELIABLE_OTHER if math.isnan(value) else level
         mirror.value, mirror.reliability = value, level
         self._batch.pop(("point", device, point), None)  # the last word goes last
-        self._batch[("point", device, point)] = ("point", device, point, value, level)
+        self._batch[("point", device, point)] = PointReport(device, point, value, level)
         if level == Reliability.NO_FAULT and value is not None:
             self._online[device] = True  # a good value brings its device online (the gateway does the same)
 
@@ -353,7 +380,7 @@ class BusRuntime:
         state = bool(online)
         self._online[device] = state
         self._batch.pop(("online", device), None)
-        self._batch[("online", device)] = ("online", device, state)
+        self._batch[("online", device)] = OnlineReport(device, state)
 
     def _devicestatus(self, device: Any) -> bool:
         if device not in self._online:

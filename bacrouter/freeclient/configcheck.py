@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..config.model import Config, Problem
-from ..modbus.mapping import place_points, plan_gateway
+from ..modbus.mapping import map_gateway, place_points
 from .definition import BusDefinition, DevicePlan, PointDef
 from .schema import FreeClientBus
 
@@ -30,7 +30,7 @@ class FcDevicePlan:
 
 def plan_freeclient(config: Config) -> tuple[list[FcDevicePlan], list[tuple[str, DevicePlan, str]]]:
     """The devices of every enabled bus, after the Modbus slaves; notes are (bus, device, message)."""
-    modbus = plan_gateway(config)
+    modbus = map_gateway(config)
     virtual = modbus.virtual
     delimiter = config.app.delimiter
     taken = {s.block for s in modbus.slaves}
@@ -77,7 +77,7 @@ def check_freeclient(config: Config) -> list[Problem]:
                                             f"{point.unit!r} is not a BACnet engineering unit", bus.definition_file,
                                             0, bus.label))
     if config.vbus is not None:
-        modbus = plan_gateway(config)
+        modbus = map_gateway(config)
         seen = {s.slave.instance: f"modbus_slave '{s.slave.name}'" for s in modbus.slaves if s.slave.instance}
         seen[config.app.device_instance] = "the router's own"
         for plan in plans:

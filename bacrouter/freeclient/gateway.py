@@ -26,7 +26,7 @@ from ..config.model import Config
 from ..feature import Summary, new_summary
 from ..modbus.objects import GatewayObject, Publications, Reliability, make_object, point_kwargs
 from ..net.host import DeviceHost, VirtualDeviceHandle
-from .bus import BusRuntime, Event
+from .bus import BusRuntime, Event, OnlineReport
 from .configcheck import FcDevicePlan, plan_freeclient
 from .definition import PointDef
 from .schema import FreeClientBus
@@ -120,19 +120,19 @@ class _Sink:
 
     def _report(self, events: list[Event]) -> None:
         for event in events:
-            target = self.devices.get(event[1])
+            target = self.devices.get(event.device)
             if target is None:
                 continue  # a disabled device
-            if event[0] == "online":
-                target.set_online(event[2])
+            if isinstance(event, OnlineReport):
+                target.set_online(event.online)
                 continue
-            _, _, point, value, reliability = event
+            point, value, reliability = event.point, event.value, event.reliability
             if point not in target.points:
                 continue  # a disabled point
             try:
                 target.points[point].update(value, reliability)
             except (TypeError, ValueError, OverflowError) as err:  # one odd value must not cost the others
-                log.warning("Free Client device %s point %s: value %r not taken: %s", event[1], point, value, err)
+                log.warning("Free Client device %s point %s: value %r not taken: %s", event.device, point, value, err)
                 continue
             if reliability == Reliability.NO_FAULT and value is not None and not target.online:
                 target.set_online(True)

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..config.model import Config, Problem
 from ..lua.conversions import load_directory, register
 from .devconfig import WRITABLE, parse_points
-from .mapping import plan_gateway
+from .mapping import map_gateway
 from .schema import ModbusMaster, ModbusSlave
 
 __all__ = ["attach_points", "check_modbus", "points_path", "load_conversions"]
@@ -77,7 +77,7 @@ def check_modbus(config: Config) -> list[Problem]:
             problems.append(slave.problem(f"the name contains the delimiter {delimiter!r}: object names get ambiguous",
                                           severity="warning"))
         problems += _check_points(slave)
-    plan = plan_gateway(config)
+    plan = map_gateway(config)
     for slave, point, message in plan.notes:
         where = f"{point.label}: " if point is not None else ""
         problems.append(Problem(f"{where}{message}", slave.points_file, 0, slave.label, severity="warning"))

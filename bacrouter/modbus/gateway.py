@@ -27,7 +27,7 @@ from ..net.host import DeviceHost, VirtualDeviceHandle
 from .codec import DecodeError, Function, ModbusException, Request
 from .datatypes import ByteOrder, DataTypeError, ValueCodec
 from .devconfig import Point
-from .mapping import STATUS_OBJECTS, GatewayPlan, PointPlan, SlavePlan, plan_gateway
+from .mapping import STATUS_OBJECTS, GatewayMapping, PointMapping, SlaveMapping, map_gateway
 from .objects import GatewayObject, Publications, Reliability, make_object, point_kwargs
 from .plan import Item, Limits, ReadPlanner, ReadRequest, read_function
 from .schedule import MasterSchedule, Outcome, ReadJob, SlaveSchedule, Wait, WriteJob
@@ -78,7 +78,7 @@ def write_request(address_type: str, address: int, words: list[int], single_coil
     return Request(Function.WRITE_MULTIPLE_REGISTERS, address, len(words), tuple(words))
 
 
-def point_codec(slave: ModbusSlave, plan: PointPlan) -> ValueCodec:
+def point_codec(slave: ModbusSlave, plan: PointMapping) -> ValueCodec:
     point = plan.point
     integer = ByteOrder(slave.integer_little_endian, slave.integer_byte_reverse)
     floats = ByteOrder(slave.float_little_endian, slave.float_byte_reverse)
@@ -99,7 +99,7 @@ class PointRuntime:
     __slots__ = ("plan", "point", "codec", "obj", "slave", "written", "written_at", "_rewrite", "_rewrites",
                  "_mismatch")
 
-    def __init__(self, slave: SlaveRuntime, plan: PointPlan) -> None:
+    def __init__(self, slave: SlaveRuntime, plan: PointMapping) -> None:
         self.slave, self.plan, self.point = slave, plan, plan.point
         self.codec = point_codec(slave.config, plan)
         self.written: Any = None  # last value commanded to an output (read-back is compared with it)
@@ -227,7 +227,7 @@ class WriteOp:
 
 
 class SlaveRuntime:
-    def __init__(self, master: MasterRuntime, plan: SlavePlan, device: VirtualDeviceHandle | None) -> None:
+    def __init__(self, master: MasterRuntime, plan: SlaveMapping, device: VirtualDeviceHandle | None) -> None:
         self.master, self.plan, self.config = master, plan, plan.slave
         self.name = plan.slave.name
         self.device = device
@@ -535,7 +535,7 @@ class ModbusGateway:
         return [s.device for s in self.slaves if s.device is not None]
 
     async def start(self) -> Summary:
-        plan = plan_gateway(self.config)
+        plan = map_gateway(self.config)
         for slave_plan in plan.slaves:
             self._start_slave(slave_plan, plan.virtual)
         self._run_masters(plan)
@@ -554,7 +554,7 @@ class ModbusGateway:
         changed. What the whole mapping depends on (virtual-device mode, the
         delimiter, the router's device) restarts everything.
         """
-        old, plan = self.config, plan_gateway(config)
+        old, plan = self.config, map_gateway(config)
         everything = _globals(old) != _globals(config)
         wanted = {p.slave.name: p for p in plan.slaves}
         masters_wanted = {p.master.name: p.master for p in plan.slaves}
@@ -617,7 +617,7 @@ class ModbusGateway:
             master = self.masters[config.name] = MasterRuntime(config, transport)
         return master
 
-    def _start_slave(self, slave_plan: SlavePlan, virtual: bool) -> SlaveRuntime | None:
+    def _start_slave(self, slave_plan: SlaveMapping, virtual: bool) -> SlaveRuntime | None:
         master = self._master(slave_plan.master)
         if master is None:
             return None
@@ -645,7 +645,7 @@ class ModbusGateway:
             device.appear()  # no points: nothing to wait for
         return slave
 
-    def _run_masters(self, plan: GatewayPlan) -> None:
+    def _run_masters(self, plan: GatewayMapping) -> None:
         """Masters and slaves in the configuration's order; start the pollers of new masters."""
         order = {p.slave.name: i for i, p in enumerate(plan.slaves)}
         names = dict.fromkeys(p.master.name for p in plan.slaves)

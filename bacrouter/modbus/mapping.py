@@ -27,7 +27,7 @@ from ..config.model import Config
 from .devconfig import Point
 from .schema import ModbusMaster, ModbusSlave
 
-__all__ = ["PointPlan", "SlavePlan", "GatewayPlan", "plan_gateway", "place_points", "STATUS_OBJECTS", "BACNET_TYPES",
+__all__ = ["PointMapping", "SlaveMapping", "GatewayMapping", "map_gateway", "place_points", "STATUS_OBJECTS", "BACNET_TYPES",
            "BLOCK"]
 
 BACNET_TYPES = {"ai": "analog-input", "ao": "analog-output", "av": "analog-value", "bi": "binary-input",
@@ -39,7 +39,7 @@ BLOCK = 1000
 
 
 @dataclass(slots=True)
-class PointPlan:
+class PointMapping:
     point: Point
     object_type: str  # ai, ao, ...
     instance: int
@@ -47,11 +47,11 @@ class PointPlan:
 
 
 @dataclass
-class SlavePlan:
+class SlaveMapping:
     slave: ModbusSlave
     master: ModbusMaster
     block: int
-    points: list[PointPlan] = field(default_factory=list)
+    points: list[PointMapping] = field(default_factory=list)
     device_instance: int | None = None  # virtual-device mode
     device_name: str = ""
     mac: int | None = None  # on the VBUS network
@@ -63,9 +63,9 @@ class SlavePlan:
 
 
 @dataclass
-class GatewayPlan:
+class GatewayMapping:
     virtual: bool
-    slaves: list[SlavePlan] = field(default_factory=list)
+    slaves: list[SlaveMapping] = field(default_factory=list)
     #: (slave, point or None, message) for things the plan decided on its own
     notes: list[tuple[ModbusSlave, Point | None, str]] = field(default_factory=list)
 
@@ -101,10 +101,10 @@ def place_points(points: list[tuple[Any, str, int, str]], base: int, virtual: bo
     return placed, notes
 
 
-def plan_gateway(config: Config) -> GatewayPlan:
+def map_gateway(config: Config) -> GatewayMapping:
     virtual = config.vbus is not None
     delimiter = config.app.delimiter
-    plan = GatewayPlan(virtual)
+    plan = GatewayMapping(virtual)
     masters = {m.name: m for m in config.sections_of(ModbusMaster) if m.enabled}
     slaves = [s for s in config.sections_of(ModbusSlave) if s.enabled and s.master in masters]
     taken_blocks = {s.block for s in slaves if s.block}
@@ -118,7 +118,7 @@ def plan_gateway(config: Config) -> GatewayPlan:
             block = next_block
             taken_blocks.add(block)
         master = masters[slave.master]
-        slave_plan = SlavePlan(slave, master, block)
+        slave_plan = SlaveMapping(slave, master, block)
         prefix = f"{master.name}{delimiter}{slave.name}"
         slave_plan.status_names = {name: f"{prefix}{delimiter}comm{delimiter}{name}" for name, _, _ in STATUS_OBJECTS}
         if virtual:
@@ -128,7 +128,7 @@ def plan_gateway(config: Config) -> GatewayPlan:
             mac += 1
         wanted = [(point, point.object_type, point.instance, point.name) for point in slave.point_list if point.enabled]
         placed, notes = place_points(wanted, slave_plan.base, virtual, f"{prefix}{delimiter}")
-        slave_plan.points = [PointPlan(point, code, instance, name) for point, code, instance, name in placed]
+        slave_plan.points = [PointMapping(point, code, instance, name) for point, code, instance, name in placed]
         plan.notes += [(slave, point, message) for point, message in notes]
         plan.slaves.append(slave_plan)
     return plan

@@ -17,7 +17,7 @@ from .baud import BaudManager
 from .capture import PcapWriter
 from .frame import Frame, FrameType, encode_frame
 from .master import MasterNode, MstpTimers
-from .receiver import Invalid, LegacyReceiver, Received, Receiver
+from .receiver import Invalid, Received, Receiver, StandardReceiver
 from .sniffer import Sniffer
 
 __all__ = ["MstpLink"]
@@ -31,7 +31,7 @@ Action = Transmit | Deliver | SetBaud
 class MstpLink:
     def __init__(self, mac: int, *, baud: int = 38400, baud_mode: str = "fixed", max_master: int = 127,
                  max_info_frames: int = 1, extended_frames: bool = True, timers: MstpTimers | None = None,
-                 tolerance: float = 0.0, receiver: Receiver | LegacyReceiver | None = None) -> None:
+                 tolerance: float = 0.0, receiver: Receiver | StandardReceiver | None = None) -> None:
         self.receiver = receiver or Receiver(baud, tolerance)
         self.master = MasterNode(mac, max_master=max_master, max_info_frames=max_info_frames,
                                  timers=timers or MstpTimers(), extended_frames=extended_frames)

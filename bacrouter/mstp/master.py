@@ -87,6 +87,15 @@ MAX_QUEUE = 1000  # NPDUs waiting for the token (6 s of them at most; this bound
 
 @dataclass
 class MasterNode:
+    """One MS/TP master node's state machine (clause 9.5.6), sans-IO.
+
+    Owns the token logic (use the token, pass it, poll for a successor,
+    claim it when the line is silent), the queue of NPDUs waiting for the
+    token (bounded, with the 6 s drop rule), the reply-postponed state, the
+    known next station and the counters. It is fed received frames and
+    timestamps and returns the frames to transmit and the NPDUs to deliver.
+    """
+
     mac: int
     max_master: int = 127
     max_info_frames: int = 1

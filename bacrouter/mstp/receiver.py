@@ -14,7 +14,7 @@ traffic, where a frame's data can hold a valid-looking header; it waits for
 the line to go idle. Extended frames (types 32 and 33) must also have a
 length an extended frame can have, which throws out short fake headers.
 
-:class:`LegacyReceiver` is the standard's machine (clause 9.5.4 with
+:class:`StandardReceiver` is the standard's machine (clause 9.5.4 with
 Tframe_abort and SKIP_DATA) as most devices implement it; the bus simulation
 uses it to show the stall the revised machine avoids.
 
@@ -40,7 +40,7 @@ from .frame import (
     decode_extended_data,
 )
 
-__all__ = ["Received", "Invalid", "Receiver", "LegacyReceiver", "BITS_PER_OCTET", "length_is_valid"]
+__all__ = ["Received", "Invalid", "Receiver", "StandardReceiver", "BITS_PER_OCTET", "length_is_valid"]
 
 BITS_PER_OCTET = 10  # start, 8 data, stop
 ABORT_GAP_BITS = 20
@@ -248,7 +248,7 @@ class Receiver(_Base):
         return []
 
 
-class LegacyReceiver(_Base):
+class StandardReceiver(_Base):
     """The standard receive machine: hunts for a preamble anywhere, skips other nodes' data.
 
     ``this_station`` decides which frames are "for us" (their data is kept and

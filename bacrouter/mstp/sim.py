@@ -23,7 +23,7 @@ from ..actions import Deliver, Transmit
 from .frame import Frame, FrameType, encode_frame
 from .link import MstpLink
 from .master import MasterNode
-from .receiver import BITS_PER_OCTET, Invalid, LegacyReceiver, Received, Receiver
+from .receiver import BITS_PER_OCTET, Invalid, Received, Receiver, StandardReceiver
 
 __all__ = ["Bus", "SimNode", "MasterSim", "ScriptedSim", "Transmission"]
 
@@ -50,7 +50,7 @@ class Transmission:
 class SimNode:
     """Something attached to the bus. Subclasses decide what to send."""
 
-    def __init__(self, mac: int, receiver: Receiver | LegacyReceiver, reaction: float = 0.0) -> None:
+    def __init__(self, mac: int, receiver: Receiver | StandardReceiver, reaction: float = 0.0) -> None:
         self.mac = mac
         self.receiver = receiver
         self.reaction = reaction
@@ -145,7 +145,7 @@ class MasterSim(SimNode):
 class ScriptedSim(SimNode):
     """A node that runs a script on every valid frame it hears: ``script(node, frame, now) -> frames``."""
 
-    def __init__(self, mac: int, receiver: Receiver | LegacyReceiver,
+    def __init__(self, mac: int, receiver: Receiver | StandardReceiver,
                  script: Callable[[ScriptedSim, Frame, float], list[Frame]], reaction: float = 0.0) -> None:
         super().__init__(mac, receiver, reaction)
         self.script = script

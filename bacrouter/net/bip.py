@@ -52,6 +52,15 @@ class Registration:
 
 
 class BipLink:
+    """One BACnet/IP port's data link (Annex J), sans-IO: normal, foreign device or BBMD.
+
+    Owns the broadcast distribution table and the foreign device table (a
+    BBMD), the registration with a BBMD and its renewal (a foreign device),
+    and the BVLL counters. ``receive``, ``send`` and ``poll`` take datagrams
+    and timestamps and return actions: datagrams to transmit, the NPDU to
+    deliver to the router, a written BDT to persist, a registration to announce.
+    """
+
     def __init__(
         self,
         address: bytes,

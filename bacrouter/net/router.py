@@ -94,6 +94,17 @@ class _Search:
 
 
 class Router:
+    """The network layer of a BACnet router (clause 6), sans-IO.
+
+    Owns the port table (network number, MAC, max NPDU of each port), the
+    routing table (directly connected networks and those learned from
+    I-Am-Router-To-Network, with their next hop and Router-Busy state), the
+    Who-Is-Router searches for unknown networks with the NPDUs queued behind
+    them, and the counters. ``receive``, ``poll`` and ``announce`` take bytes
+    and a timestamp and return the ``Send`` actions to carry out; ``LOCAL``
+    is the router's own device.
+    """
+
     def __init__(self, timers: RouterTimers | None = None) -> None:
         self.timers = timers or RouterTimers()
         self.ports: dict[int, PortInfo] = {}

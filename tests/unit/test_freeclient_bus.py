@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 
-from bacrouter.freeclient.bus import MAX_PENDING_IO, BusRuntime
+from bacrouter.freeclient.bus import MAX_PENDING_IO, BusRuntime, OnlineReport, PointReport
 from bacrouter.freeclient.definition import (
     INTERFACE_RS485,
     INTERFACE_TCP,
@@ -67,8 +67,8 @@ def test_events_arrive_in_the_order_said_and_online_follows_the_last_word():
         end""")
     try:
         until(lambda: len(sink.events) >= 5)
-        assert sink.events == [("point", 1, 1, 20.5, 0), ("online", 1, False), ("point", 1, 1, 21.5, 0),
-                               ("online", 1, False), ("point", 1, 2, 1, 0)]
+        assert sink.events == [PointReport(1, 1, 20.5, 0), OnlineReport(1, False), PointReport(1, 1, 21.5, 0),
+                               OnlineReport(1, False), PointReport(1, 2, 1, 0)]
         assert runtime._online[1] is True  # the last update (good) brought it back, as the gateway does
     finally:
         runtime.stop()
@@ -93,10 +93,10 @@ def test_nan_is_unreliable_and_writes_merge_per_point():
         runtime.post_write(1, 3, 10.0)
         runtime.post_write(1, 2, 2)
         runtime.post_write(1, 3, 12.0)  # replaces the first: one pending write per point, its place kept
-        until(lambda: any(e[:3] == ("point", 1, 3) for e in sink.events))
+        until(lambda: any(isinstance(e, PointReport) and (e.device, e.point) == (1, 3) for e in sink.events))
         nan = sink.events[0]
-        assert nan[:3] == ("point", 1, 1) and nan[4] == 7  # UNRELIABLE_OTHER
-        assert sink.events[-1] == ("point", 1, 3, 2, 0)
+        assert (nan.device, nan.point, nan.reliability) == (1, 1, 7)  # UNRELIABLE_OTHER
+        assert sink.events[-1] == PointReport(1, 3, 2, 0)
     finally:
         runtime.stop()
 
@@ -211,8 +211,8 @@ def test_the_shipped_rtu_script_takes_a_short_answer_as_damage():
     try:
         until(lambda: len(asked) >= 4)
         assert runtime.state == "running"
-        assert not [e for e in sink.events if e[0] == "point" and e[4] == 0]  # no good value from it
-        assert ("online", 1, False) in sink.events  # three bad answers: offline, as with silence
+        assert not [e for e in sink.events if isinstance(e, PointReport) and e.reliability == 0]  # no good value from it
+        assert OnlineReport(1, False) in sink.events  # three bad answers: offline, as with silence
     finally:
         runtime.stop()
 

@@ -8,7 +8,7 @@ import pytest
 
 from bacrouter.config import Paths, has_errors
 from bacrouter.loader import load_config
-from bacrouter.modbus.mapping import plan_gateway
+from bacrouter.modbus.mapping import map_gateway
 from bacrouter.modbus.schema import ModbusSlave
 
 RESOURCES = {"eth0": {"type": "ETH", "ifname": "br-lan"}, "RS485-1": {"type": "USB", "ifname": "/dev/ttyUSB0"}}
@@ -55,7 +55,7 @@ def test_a_good_slave(tmp_path):
     assert problems == []
     [slave] = config.sections_of(ModbusSlave)
     assert [p.name for p in slave.point_list] == ["temp", "setpoint"]
-    plan = plan_gateway(config)
+    plan = map_gateway(config)
     assert not plan.virtual
     [meter] = plan.slaves
     assert [(p.object_type, p.instance, p.name) for p in meter.points] == [("ai", 1001, "rtu1|meter|temp"),
@@ -155,7 +155,7 @@ def test_taken_instances_are_moved_and_reported(tmp_path):
     assert F + "warning: point 2 'b': instance 5 is taken: using 0" in problems
     assert F + "warning: point 3 'c': instance 1500 is outside 0..999: using 1" in problems
     assert not has_errors(load_config(Paths(tmp_path))[1])
-    [meter] = plan_gateway(config).slaves
+    [meter] = map_gateway(config).slaves
     assert [p.instance for p in meter.points] == [1005, 1000, 1001]
 
 

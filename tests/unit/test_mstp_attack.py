@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from bacrouter.mstp.frame import Frame, FrameType
 from bacrouter.mstp.link import MstpLink
-from bacrouter.mstp.receiver import LegacyReceiver, Receiver
+from bacrouter.mstp.receiver import Receiver, StandardReceiver
 from bacrouter.mstp.sim import Bus, MasterSim, ScriptedSim
 
 BAUD = 38400
@@ -35,8 +35,8 @@ def attacker(node: ScriptedSim, frame: Frame, now: float) -> list[Frame]:
 
 def attacked_bus(node10_receiver) -> tuple[Bus, MasterSim, MasterSim, dict]:
     bus = Bus(BAUD)
-    source = bus.add(ScriptedSim(1, LegacyReceiver(BAUD, 1, extended=True), attacker))
-    node8 = bus.add(MasterSim(MstpLink(8, baud=BAUD, max_master=10, receiver=LegacyReceiver(BAUD, 8))))
+    source = bus.add(ScriptedSim(1, StandardReceiver(BAUD, 1, extended=True), attacker))
+    node8 = bus.add(MasterSim(MstpLink(8, baud=BAUD, max_master=10, receiver=StandardReceiver(BAUD, 8))))
     node10 = bus.add(MasterSim(MstpLink(10, baud=BAUD, max_master=10, receiver=node10_receiver)))
     noise = {"next": 30.0, "hits": 0}
 
@@ -57,7 +57,7 @@ def test_the_attack_frames_are_what_the_documentation_says():
 
 
 def test_standard_receivers_stall_the_bus():
-    bus, node8, node10, noise = attacked_bus(LegacyReceiver(BAUD, 10))
+    bus, node8, node10, noise = attacked_bus(StandardReceiver(BAUD, 10))
     bus.run(120.0)
     assert noise["hits"] >= 1
     assert node10.token_gap(120.0) > 60.0  # no token since the first desynchronization

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bacrouter.mstp.frame import Frame, FrameType, encode_frame
-from bacrouter.mstp.receiver import Invalid, LegacyReceiver, Received, Receiver
+from bacrouter.mstp.receiver import Invalid, Received, Receiver, StandardReceiver
 
 BAUD = 38400
 BIT = 1 / BAUD
@@ -149,14 +149,14 @@ def test_attack_frame_cannot_lead_the_revised_machine_astray():
 
 
 def test_attack_frame_leads_the_standard_machine_astray():
-    legacy = LegacyReceiver(BAUD, this_station=8)
+    legacy = StandardReceiver(BAUD, this_station=8)
     events, _ = feed(legacy, lose_sync_in(ATTACK_A), 0.0)
     # it finds the Test-Request hidden in the data, addressed to node 8
     assert Frame(FrameType.TEST_REQUEST, 8, 1, ATTACK_A[20:37]) in frames(events)
 
 
 def test_both_machines_receive_the_attack_frames_when_in_sync():
-    for receiver in (Receiver(BAUD), LegacyReceiver(BAUD, this_station=10)):
+    for receiver in (Receiver(BAUD), StandardReceiver(BAUD, this_station=10)):
         events, t = feed(receiver, ATTACK_A, 0.0)
         events2, _ = feed(receiver, ATTACK_B, t, gaps={0: 40 * BIT})
         assert [f.type for f in frames(events + events2)] == [0x80, 0x80]
