@@ -35,6 +35,8 @@ __all__ = [
     "parse",
     "load",
     "dumps",
+    "dump_bytes",
+    "save",
     "write_atomic",
 ]
 
@@ -72,6 +74,8 @@ class UciPackage:
     name: str
     sections: list[UciSection] = field(default_factory=list)
     path: str = ""
+    #: libuci's n_section: sections ever added; it only grows, so an anonymous name is never reused
+    counter: int = 0
 
     def __iter__(self) -> Iterator[UciSection]:
         return iter(self.sections)
@@ -106,10 +110,10 @@ class UciPackage:
                 return existing
         if not validate_type(type_):
             raise ValueError(f"invalid section type {type_!r}")
-        position = len(self.sections) + 1
+        self.counter += 1
         section = UciSection(
             type=type_,
-            name=name or anonymous_name(position, type_),
+            name=name or anonymous_name(self.counter, type_),
             anonymous=not name,
         )
         self.sections.append(section)
@@ -159,7 +163,9 @@ class _Parser:
     """State of libuci's ``uci_parse_context``: one line buffer and a position."""
 
     def __init__(self, text: bytes, path: str):
-        self.lines = text.splitlines(keepends=True)
+        # fgets(): only LF ends a line (a bare CR is an ordinary blank character to libuci)
+        self.lines = text.split(b"\n")
+        self.lines = [line + b"\n" for line in self.lines[:-1]] + ([self.lines[-1]] if self.lines[-1] else [])
         self.next_line = 0
         self.path = path
         self.buf = bytearray()
@@ -365,9 +371,7 @@ class _Parser:
             # completed lookup, which the parser never does: libuci ignores the line
             return
         else:
-            if options.get(name) != value:
-                options.pop(name, None)  # a changed option moves to the end, as in libuci
-                options[name] = value
+            options[name] = value  # set again: it keeps its place (libuci 2022-11 and later)
         self.section.option_lines[name] = self.line
 
     def parse_package(self, word_len: int) -> None:
@@ -419,6 +423,7 @@ def parse(text: str | bytes, name: str = "", path: str = "") -> UciPackage:
     package = parser.run()
     package.name = name
     package.path = path
+    package.counter = parser.count
     return package
 
 
@@ -440,7 +445,7 @@ def _escape(text: str) -> str:
 
 
 def dumps(package: UciPackage) -> str:
-    """The package in ``uci commit``'s canonical form."""
+    """The package in ``uci commit``'s canonical form (as text; see :func:`dump_bytes` for the file)."""
     out: list[str] = []
     for section in package.sections:
         out.append(f"\nconfig {_escape(section.type)}")
@@ -493,5 +498,10 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes, mode: int | No
         os.close(dir_fd)
 
 
+def dump_bytes(package: UciPackage) -> bytes:
+    """The file's bytes: octets that are not UTF-8 (read with surrogateescape) are written back as they were."""
+    return dumps(package).encode("utf-8", "surrogateescape")
+
+
 def save(package: UciPackage, path: str | os.PathLike[str] | None = None) -> None:
-    write_atomic(path or package.path, dumps(package))
+    write_atomic(path or package.path, dump_bytes(package))

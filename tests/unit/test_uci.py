@@ -52,9 +52,32 @@ def test_lists_and_conversion_of_a_plain_option():
     assert section.options["l"] == ["first", "second", "third"]
 
 
-def test_repeated_option_replaces_and_moves_to_the_end():
+def test_repeated_option_replaces_and_keeps_its_place():
+    # libuci 2022-11 and later (OpenWrt 23.05+): uci_set on an existing option keeps its position
     section = only("config t\n\toption a 1\n\toption b 2\n\toption a 3\n")
-    assert list(section.options.items()) == [("b", "2"), ("a", "3")]
+    assert list(section.options.items()) == [("a", "3"), ("b", "2")]
+
+
+def test_a_bare_cr_is_not_a_line_break():
+    section = only("config t\n\toption a 'x\ry'\n\toption b 1\r\n")
+    assert section.options == {"a": "x\ry", "b": "1"}
+
+
+def test_bytes_that_are_not_utf8_load_and_save_unchanged(tmp_path):
+    raw = b"\nconfig t 'n'\n\toption a '\xff\xfe caf\xe9'\n\n"
+    path = tmp_path / "pkg"
+    path.write_bytes(raw)
+    package = uci.load(path)
+    uci.save(package)
+    assert path.read_bytes() == raw
+
+
+def test_anonymous_names_never_repeat_after_a_removal():
+    package = uci.parse("config t\nconfig t\n")
+    first, second = (s.name for s in package.sections)
+    package.remove(second)
+    added = package.add("t")
+    assert added.name not in (first, second)
 
 
 def test_empty_value_is_ignored_like_libuci():
