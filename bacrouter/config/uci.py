@@ -37,6 +37,7 @@ __all__ = [
     "dumps",
     "dump_bytes",
     "save",
+    "show",
     "write_atomic",
 ]
 
@@ -496,6 +497,29 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes, mode: int | No
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def _show_value(text: str) -> str:
+    return "'" + _escape(text) + "'"
+
+
+def show(package: UciPackage, export_names: bool = False) -> str:
+    """The package as ``uci show`` prints it (``uci -X show`` with ``export_names``)."""
+    out: list[str] = []
+    index: dict[str, int] = {}
+    for section in package.sections:
+        if section.anonymous and not export_names:
+            position = index.get(section.type, 0)
+            index[section.type] = position + 1
+            ref = f"@{section.type}[{position}]"
+        else:
+            ref = section.name
+            index[section.type] = index.get(section.type, 0) + 1
+        out.append(f"{package.name}.{ref}={section.type}\n")
+        for option, value in section.options.items():
+            shown = " ".join(_show_value(v) for v in value) if isinstance(value, list) else _show_value(value)
+            out.append(f"{package.name}.{ref}.{option}={shown}\n")
+    return "".join(out)
 
 
 def dump_bytes(package: UciPackage) -> bytes:
