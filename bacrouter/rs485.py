@@ -90,7 +90,7 @@ class IdleWait:
         self.last = now
 
     def ready(self, now: float) -> bool:
-        return now - self.last >= self.need
+        return now >= self.wake_at()  # (the same sum as wake_at: waking then is never a hair too early)
 
     def failed(self, now: float) -> bool:
         return now - self.start > self.need + self.limit
@@ -121,7 +121,7 @@ class Answer:
             return OVERFLOW
         if self.last is None:
             return NO_ANSWER if now >= self.deadline else None
-        if len(self.data) == self.maxlen or now - self.last >= self.gap:
+        if len(self.data) == self.maxlen or now >= self.wake_at():
             return ANSWERED
         return None
 
