@@ -169,7 +169,10 @@ class SerialTransactions:
 
     Counts ``noise`` (octets heard while no answer was awaited, late answers
     included) and ``late`` (timed-out requests whose answer came after all,
-    before the next request went out).
+    before the next request went out). A late answer that starts only after
+    the next request has left cannot be told from its answer (RTU and ASCII
+    have no ids): on a half-duplex line it would have collided with it, and
+    the receiver's unit, function and length checks are all that remains.
     """
 
     def __init__(self, gap: float = 0.0) -> None:
