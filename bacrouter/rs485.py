@@ -1,7 +1,15 @@
-"""The tty of an RS485 resource, shared by MS/TP ports, Modbus masters and Free Client buses.
+"""RS485 lines: the tty, and the one shell through which masters talk on it in transactions.
 
-Non-blocking raw octets; kernel RS485 direction control, low-latency mode and
-a 1 ms FTDI latency timer where the adapter has them.
+:class:`SerialLine` is the tty of an RS485 resource (non-blocking raw octets;
+exclusive open, kernel RS485 direction control, low-latency mode and a 1 ms
+FTDI latency timer where the adapter has them), shared by MS/TP ports and by
+the masters. MS/TP keeps its own real-time thread on it; the Modbus master,
+the Free Client buses and the M-Bus tools go through :class:`Rs485Line`.
+
+The timing rules are sans-IO, so every user keeps the same ones:
+:class:`SerialSettings` (character time), :class:`IdleWait` (the line must
+have been silent for a frame gap before we transmit), :class:`Answer` (an
+answer ends with a silence) and :class:`EchoFilter` (adapters that echo).
 """
 
 from __future__ import annotations
@@ -12,10 +20,13 @@ import select
 import termios
 import time
 from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["SerialLine", "EchoFilter", "PARITY", "octet_bits"]
+__all__ = ["SerialLine", "EchoFilter", "PARITY", "octet_bits", "SerialSettings", "IdleWait", "Answer", "Rs485Line",
+           "QUIET", "BUSY", "STOPPED", "ANSWERED", "NO_ANSWER", "OVERFLOW"]
 
 log = logging.getLogger("bacrouter.rs485")
 
@@ -25,11 +36,94 @@ PARITY = {"none": "N", "even": "E", "odd": "O"}
 
 #: a write that cannot get into the tty in this long means the adapter is stuck
 WRITE_DEADLINE = 1.0
+#: how long past its frame gap a line may stay busy before a quiet wait gives up
+BUSY_LIMIT = 1.0
+#: the longest a blocking wait goes without looking whether its caller is stopping
+SLICE = 0.1
+
+# outcomes of Rs485Line's waits
+QUIET, BUSY, STOPPED = "quiet", "busy", "stopped"  # wait_quiet
+ANSWERED, NO_ANSWER, OVERFLOW = "answered", "no answer", "overflow"  # receive (and STOPPED)
 
 
 def octet_bits(parity: str = "none", stop_bits: int = 1, data_bits: int = 8) -> int:
     """Bits on the wire per character: start, data, parity, stop."""
     return 1 + data_bits + (parity != "none") + stop_bits
+
+
+@dataclass(frozen=True)
+class SerialSettings:
+    """How the UART frames characters on the line; a master may switch them per request."""
+
+    baud: int = 9600
+    parity: str = "none"
+    stop_bits: int = 1
+    data_bits: int = 8
+
+    @property
+    def bits(self) -> int:
+        return octet_bits(self.parity, self.stop_bits, self.data_bits)
+
+    @property
+    def octet_time(self) -> float:
+        return self.bits / self.baud
+
+    def transmit_time(self, octets: int) -> float:
+        """How long ``octets`` characters take on the wire."""
+        return octets * self.bits / self.baud
+
+
+class IdleWait:
+    """A wait for ``need`` seconds of silence before we transmit, sans-IO.
+
+    The silence counts from ``last`` (the last octet known on the line: heard,
+    or the end of our own frame), or from ``now`` when the line's past is
+    unknown. Every octet heard meanwhile restarts it; a line still busy
+    ``limit`` seconds past ``need`` has failed the wait.
+    """
+
+    def __init__(self, need: float, now: float, limit: float = BUSY_LIMIT, last: float | None = None) -> None:
+        self.need, self.start, self.limit = need, now, limit
+        self.last = now if last is None else last
+
+    def heard(self, now: float) -> None:
+        self.last = now
+
+    def ready(self, now: float) -> bool:
+        return now >= self.wake_at()  # (the same sum as wake_at: waking then is never a hair too early)
+
+    def failed(self, now: float) -> bool:
+        return now - self.start > self.need + self.limit
+
+    def wake_at(self) -> float:
+        return self.last + self.need
+
+
+class Answer:
+    """An answer being collected, sans-IO: its first octet due within ``timeout`` of ``start`` (the end of the
+    request on the wire), then octets until ``gap`` of silence ends it, or ``maxlen`` of them."""
+
+    def __init__(self, start: float, timeout: float, gap: float, maxlen: int | None = None) -> None:
+        self.deadline, self.gap, self.maxlen = start + timeout, gap, maxlen
+        self.data = bytearray()
+        self.last: float | None = None
+
+    def feed(self, data: bytes, now: float) -> None:
+        self.data += data
+        self.last = now
+
+    def wake_at(self) -> float:
+        return self.deadline if self.last is None else self.last + self.gap
+
+    def result(self, now: float) -> str | None:
+        """ANSWERED, NO_ANSWER or OVERFLOW once decided, else None (keep collecting)."""
+        if self.maxlen is not None and len(self.data) > self.maxlen:
+            return OVERFLOW
+        if self.last is None:
+            return NO_ANSWER if now >= self.deadline else None
+        if len(self.data) == self.maxlen or now >= self.wake_at():
+            return ANSWERED
+        return None
 
 
 class SerialLine:
@@ -173,3 +267,130 @@ class EchoFilter:
                 self.held.clear()
             out.append(octet)
         return bytes(out)
+
+
+class Tty(Protocol):
+    """What :class:`Rs485Line` needs of a tty (a :class:`SerialLine`, or a test's fake)."""
+
+    fd: int
+
+    def configure(self, baud: int, parity: str = "none", stop_bits: int = 1, data_bits: int = 8) -> None: ...
+    def write(self, data: bytes) -> None: ...
+    def read(self) -> bytes: ...
+    def close(self) -> None: ...
+
+
+class Rs485Line:
+    """One RS485 line as a master uses it: a transaction at a time, blocking (a bus's thread, a tool).
+
+    Owns the tty (opened on first use, exclusively; reopened after ``close``),
+    the settings it runs at (switched only when a request needs others), the
+    moment the line last carried an octet, the count of octets heard while
+    waiting for quiet (``noise``) and, for adapters that echo, an
+    :class:`EchoFilter`. The asyncio Modbus master uses the same object
+    without its blocking waits: it watches ``fd`` and calls :meth:`read`.
+
+    An ``OSError`` (adapter unplugged) goes to the caller, who closes the line;
+    the next :meth:`use` opens it again.
+    """
+
+    def __init__(self, path: str, echo: bool = False, open_line: Callable[..., Tty] = SerialLine) -> None:
+        self.path = path
+        self._open_line = open_line
+        self.tty: Tty | None = None
+        self.settings: SerialSettings | None = None
+        self.echo = EchoFilter() if echo else None
+        self.last = 0.0  # monotonic time of the last octet on the line: heard, or the end of our own frame
+        self.noise = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.tty is not None
+
+    @property
+    def fd(self) -> int:
+        if self.tty is None:
+            raise OSError(f"{self.path}: the line is not open")
+        return self.tty.fd
+
+    def use(self, settings: SerialSettings) -> Tty:
+        """Open the tty at ``settings``, or switch an open one to them if they differ."""
+        if self.tty is None:
+            self.tty = self._open_line(self.path, settings.baud, settings.parity, settings.stop_bits,
+                                       settings.data_bits)
+            self.last = time.monotonic()  # what the line carried before is unknown: count the silence from now
+        elif settings != self.settings:
+            self.tty.configure(settings.baud, settings.parity, settings.stop_bits, settings.data_bits)
+        self.settings = settings
+        return self.tty
+
+    def read(self, now: float | None = None) -> bytes:
+        """What is waiting (non-blocking), our own echo removed; every octet moves ``last``."""
+        if self.tty is None:
+            return b""
+        data = self.tty.read()
+        if not data:
+            return b""
+        now = time.monotonic() if now is None else now
+        self.last = now
+        return self.echo.filter(data, now) if self.echo is not None else data
+
+    def send(self, data: bytes) -> float:
+        """Write ``data``; returns when its last octet leaves the UART (the start of the answer timeout)."""
+        if self.tty is None or self.settings is None:
+            raise OSError(f"{self.path}: the line is not open")
+        if self.echo is not None:
+            self.echo.wrote(data)
+        self.tty.write(data)
+        self.last = time.monotonic() + self.settings.transmit_time(len(data))
+        return self.last
+
+    def wait_quiet(self, need: float, limit: float = BUSY_LIMIT, stop: Any = None) -> str:
+        """Block until the line has been silent for ``need``: QUIET, BUSY (still busy ``limit`` past ``need``)
+        or STOPPED (``stop``, a threading.Event, was set). Octets heard meanwhile are noise."""
+        self._drain()  # octets waiting arrived at some unknown moment before now: the silence starts now
+        idle = IdleWait(need, time.monotonic(), limit, last=self.last)
+        while True:
+            now = time.monotonic()
+            if idle.ready(now):
+                return QUIET
+            if idle.failed(now):
+                return BUSY
+            if stop is not None and stop.is_set():
+                return STOPPED
+            if self._wait(idle.wake_at()):
+                self.noise += len(self.read())
+                idle.heard(self.last)
+
+    def receive(self, start: float, timeout: float, gap: float, maxlen: int | None = None,
+                stop: Any = None) -> tuple[str, bytes]:
+        """Collect an answer (see :class:`Answer`): (ANSWERED, octets), (NO_ANSWER, b""),
+        (OVERFLOW, the first ``maxlen`` octets) or (STOPPED, b"")."""
+        answer = Answer(start, timeout, gap, maxlen)
+        while True:
+            outcome = answer.result(time.monotonic())
+            if outcome is not None:
+                data = bytes(answer.data)
+                return outcome, data[:maxlen] if outcome == OVERFLOW else data
+            if stop is not None and stop.is_set():
+                return STOPPED, b""
+            if self._wait(answer.wake_at()):
+                data = self.read()
+                if data:
+                    answer.feed(data, self.last)
+
+    def _drain(self) -> None:
+        for _ in range(64):  # a babbling line does not hold the caller here: the quiet wait gives up on it
+            if self.tty is None or not select.select([self.tty.fd], [], [], 0)[0]:
+                return
+            self.noise += len(self.read())
+
+    def _wait(self, until: float) -> bool:
+        """True when octets are waiting, False when ``until`` (or the end of a slice) passed first."""
+        return bool(select.select([self.fd], [], [], min(max(0.0, until - time.monotonic()), SLICE))[0])
+
+    def close(self) -> None:
+        if self.tty is not None:
+            tty, self.tty = self.tty, None
+            self.settings = None
+            tty.close()

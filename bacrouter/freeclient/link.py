@@ -1,9 +1,11 @@
 """The lines a Free Client script talks on: an RS485 transaction (``sndrcv485``) and a TCP exchange.
 
-The timing rules are sans-IO (:class:`IdleWait`, :class:`Reply`); the shells
-(:class:`SharedLine`, :class:`TcpLink`) run blocking in a bus's own thread.
-Several buses may share one RS485 line: a transaction holds the line from
-the idle wait to the end of the answer, so they take turns.
+The RS485 side is :class:`~bacrouter.rs485.Rs485Line` (quiet wait, settings,
+silence-ended answer, all shared with the Modbus and M-Bus masters);
+:class:`SharedLine` only lets several buses take turns on one line and turns
+the outcomes into sndrcv485's result codes. Both shells run blocking in a
+bus's own thread: a transaction holds the line from the idle wait to the end
+of the answer.
 """
 
 from __future__ import annotations
@@ -13,9 +15,8 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
 
-from ..rs485 import SerialLine, octet_bits
+from ..rs485 import ANSWERED, BUSY, OVERFLOW, QUIET, SLICE, Answer, IdleWait, Rs485Line, SerialSettings
 
 __all__ = ["RS485", "TCP", "LineSettings", "IdleWait", "Reply", "SharedLine", "TcpLink"]
 
@@ -37,22 +38,22 @@ class TCP:
     CONNECT = -4
 
 
-#: how long past before_idle the line may stay busy before the transaction gives up (busmess)
-BUSY_LIMIT = 1.0
-#: the longest a line or socket wait goes without looking whether the bus is stopping
-SLICE = 0.1
-
-
 @dataclass(frozen=True)
 class LineSettings:
+    """A bus's line: its serial settings and the silence that ends an answer."""
+
     baud: int = 9600
     parity: str = "none"
     data_bits: int = 8
     frame_ms: int | None = None  # silence that ends an answer; None: 3.5 characters (at least 2 ms)
 
     @property
+    def serial(self) -> SerialSettings:
+        return SerialSettings(self.baud, self.parity, 1, self.data_bits)
+
+    @property
     def octet_time(self) -> float:
-        return octet_bits(self.parity, 1, self.data_bits) / self.baud
+        return self.serial.octet_time
 
     @property
     def frame_gap(self) -> float:
@@ -61,53 +62,29 @@ class LineSettings:
         return max(3.5 * self.octet_time, 0.002)
 
 
-class IdleWait:
-    """The line must carry nothing for ``need`` seconds before we talk; busy for too long: give up."""
-
-    def __init__(self, need: float, now: float, limit: float = BUSY_LIMIT) -> None:
-        self.need, self.start, self.last, self.limit = need, now, now, limit
-
-    def heard(self, now: float) -> None:
-        self.last = now
-
-    def ready(self, now: float) -> bool:
-        return now - self.last >= self.need
-
-    def failed(self, now: float) -> bool:
-        return now - self.start > self.need + self.limit
-
-    def wake_at(self) -> float:
-        return self.last + self.need
-
-
-class Reply:
-    """Collects an answer: the first octet within ``timeout``, then until ``gap`` of silence or ``maxlen``."""
+class Reply(Answer):
+    """An answer collected for sndrcv485: :class:`~bacrouter.rs485.Answer` with the script's result codes."""
 
     def __init__(self, now: float, timeout: float, gap: float, maxlen: int) -> None:
-        self.deadline, self.gap, self.maxlen = now + timeout, gap, maxlen
-        self.data = bytearray()
-        self.last: float | None = None
-
-    def feed(self, data: bytes, now: float) -> None:
-        self.data += data
-        self.last = now
-
-    def wake_at(self) -> float:
-        return self.deadline if self.last is None else self.last + self.gap
+        super().__init__(now, timeout, gap, maxlen)
 
     def outcome(self, now: float) -> tuple[int, bytes] | None:
         """(result, data) once the answer is complete (or missing), else None."""
-        if len(self.data) > self.maxlen:
-            return RS485.OVERFLOW, bytes(self.data[: self.maxlen])
-        if self.last is None:
-            return (RS485.NOREPLY, b"") if now >= self.deadline else None
-        if len(self.data) == self.maxlen or now - self.last >= self.gap:
-            return len(self.data), bytes(self.data)
+        return _result(self.result(now), bytes(self.data), self.maxlen or 0)
+
+
+def _result(outcome: str | None, data: bytes, maxlen: int) -> tuple[int, bytes] | None:
+    if outcome == ANSWERED:
+        return len(data), data
+    if outcome == OVERFLOW:
+        return RS485.OVERFLOW, data[:maxlen]
+    if outcome is None:
         return None
+    return RS485.NOREPLY, b""  # no answer, or the bus is stopping
 
 
 class SharedLine:
-    """One RS485 tty for every bus on it; opened by the first bus, closed with the last."""
+    """One RS485 line for every bus on it; opened by the first bus's transaction, closed with the last bus."""
 
     _lines: dict[str, SharedLine] = {}
     _registry_lock = threading.Lock()
@@ -116,7 +93,7 @@ class SharedLine:
         self.path = path
         self.lock = threading.Lock()
         self.users = 0
-        self._line: Any = None
+        self.line = Rs485Line(path)
         self.transactions = 0
 
     @classmethod
@@ -134,12 +111,7 @@ class SharedLine:
             if self.users <= 0:
                 SharedLine._lines.pop(self.path, None)
                 with self.lock:
-                    self._close()
-
-    def _close(self) -> None:
-        if self._line is not None:
-            line, self._line = self._line, None
-            line.close()
+                    self.line.close()
 
     def transaction(self, settings: LineSettings, packet: bytes, before_idle: float, timeout: float,
                     maxlen: int, stop: threading.Event | None = None) -> tuple[int, bytes]:
@@ -148,42 +120,18 @@ class SharedLine:
         ``stop`` set ends the transaction within a slice (NOREPLY): a bus that is stopping lets go of the line."""
         with self.lock:
             self.transactions += 1
+            line = self.line
             try:
-                if self._line is None:
-                    self._line = SerialLine(self.path, settings.baud, settings.parity, 1, settings.data_bits)
-                else:
-                    self._line.configure(settings.baud, settings.parity, 1, settings.data_bits)
-                line = self._line
-                idle = IdleWait(before_idle, time.monotonic())
-                while not idle.ready(time.monotonic()):
-                    if idle.failed(time.monotonic()):
-                        return RS485.BUSMESS, b""
-                    if stop is not None and stop.is_set():
-                        return RS485.NOREPLY, b""
-                    if self._wait(line, idle.wake_at()):
-                        line.read()
-                        idle.heard(time.monotonic())
-                if packet:
-                    line.write(packet)
-                sent = time.monotonic() + len(packet) * settings.octet_time  # the last octet leaves the UART
-                reply = Reply(sent, timeout, settings.frame_gap, maxlen)
-                while True:
-                    now = time.monotonic()
-                    outcome = reply.outcome(now)
-                    if outcome is not None:
-                        return outcome
-                    if stop is not None and stop.is_set():
-                        return RS485.NOREPLY, b""
-                    if self._wait(line, reply.wake_at()):
-                        reply.feed(line.read(), time.monotonic())
+                line.use(settings.serial)
+                quiet = line.wait_quiet(before_idle, stop=stop)
+                if quiet != QUIET:
+                    return (RS485.BUSMESS, b"") if quiet == BUSY else (RS485.NOREPLY, b"")
+                sent = line.send(packet) if packet else time.monotonic()
+                outcome, data = line.receive(sent, timeout, settings.frame_gap, maxlen, stop)
+                return _result(outcome, data, maxlen) or (RS485.NOREPLY, b"")
             except OSError:
-                self._close()  # unplugged: the next transaction opens it again
+                line.close()  # unplugged: the next transaction opens it again
                 return RS485.BYTE, b""
-
-    @staticmethod
-    def _wait(line: Any, until: float) -> bool:
-        """True when octets are waiting, False when ``until`` (or the end of a slice) passed first."""
-        return bool(select.select([line.fd], [], [], min(max(0.0, until - time.monotonic()), SLICE))[0])
 
 
 class TcpLink:

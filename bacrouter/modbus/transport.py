@@ -1,15 +1,15 @@
 """The I/O shells of a Modbus master: one request at a time on a serial line or a TCP connection.
 
-Everything protocol-shaped is in :mod:`.codec`; here only octets, clocks and
-file descriptors. ``exchange`` sends one request and returns its response, or
+Everything protocol-shaped is sans-IO: the frames in :mod:`.codec`, the
+transactions (t3.5 and request gap, per-slave serial settings, answer
+framing and timeout, transaction ids, noise and late answers) in
+:mod:`.transaction`. Here only octets, clocks and file descriptors: each
+shell hands the core what arrived and when, and carries out the actions it
+gets back. ``exchange`` sends one request and returns its response, or
 raises: :class:`~.codec.ModbusException` (the slave said no),
 :class:`~.codec.DecodeError` (garbled or foreign answer), ``TimeoutError``
 (no answer) or ``OSError`` (the line or connection failed; the next exchange
 reopens it).
-
-On a serial line every slave may have its own baud rate, parity, stop bits
-and RTU or ASCII framing: the line is switched before each request, but only
-after the previous frame has left the UART and t3.5 of silence has passed.
 """
 
 from __future__ import annotations
@@ -18,50 +18,27 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..rs485 import SerialLine, octet_bits
-from .codec import (
-    AsciiReceiver,
-    DecodeError,
-    Request,
-    Response,
-    RtuReceiver,
-    TcpReceiver,
-    ascii_frame,
-    decode_response,
-    encode_request,
-    rtu_frame,
-    tcp_frame,
+from ..rs485 import Rs485Line, SerialLine, SerialSettings
+from .codec import Request, Response
+from .transaction import (
+    SETTLE,
+    Action,
+    Completed,
+    Disconnect,
+    SerialTransactions,
+    SetSerial,
+    Target,
+    TcpTransactions,
+    Transmit,
+    Wait,
+    silent_interval,
 )
 
-#: silence that ends a garbled answer (seconds): longer than the bursts of USB serial adapters
-SETTLE = 0.02
-
-__all__ = ["Target", "Transport", "SerialTransport", "TcpTransport", "silent_interval"]
+__all__ = ["Target", "Transport", "SerialTransport", "TcpTransport", "silent_interval", "SETTLE"]
 
 log = logging.getLogger("bacrouter.modbus.transport")
-
-
-@dataclass(frozen=True)
-class Target:
-    """Who a request is for, and how to reach it."""
-
-    unit: int
-    timeout: float = 1.0
-    baud: int = 9600
-    parity: str = "none"
-    stop_bits: int = 1
-    ascii: bool = False
-    data_bits: int = 8
-
-
-def silent_interval(baud: int, bits: int = 11) -> float:
-    """t3.5: 3.5 character times, fixed at 1.75 ms above 19200 baud (Modbus over serial line, 2.5.1.1)."""
-    if baud > 19200:
-        return 0.00175
-    return 3.5 * bits / baud
 
 
 class Transport(Protocol):
@@ -70,131 +47,147 @@ class Transport(Protocol):
 
 
 class SerialTransport:
-    """A master on an RS485 line, shared by slaves with different settings.
+    """The asyncio shell of a master on an RS485 line: :class:`~.transaction.SerialTransactions` over an
+    :class:`~bacrouter.rs485.Rs485Line`.
 
-    One reader stays on the tty for as long as it is open: octets that arrive
-    while no answer is awaited (late or foreign answers, noise) are counted
-    and dropped, and every octet moves the moment the line last carried
-    something. A request goes out only after that moment plus t3.5 (of the
-    slower of the previous and the next settings) plus ``gap``.
+    One reader stays on the tty for as long as it is open, so the core hears
+    every octet (late or foreign answers, noise) with the moment it arrived.
     """
 
     def __init__(self, path: str, gap: float = 0.0, open_line: Callable[..., Any] = SerialLine) -> None:
         self.path = path
-        self.gap = gap  # extra silence between requests (request_gap_ms)
-        self._open_line = open_line
-        self._line: Any = None
-        self._receiver: Any = None
-        self._answer: asyncio.Future[bytes] | None = None
-        self._last_activity = 0.0  # monotonic end of the last frame on the line, ours or heard
-        self._silence = 0.0  # t3.5 of the settings that used the line last
+        self.line = Rs485Line(path, open_line=open_line)
+        self.core = SerialTransactions(gap)
         self.closed = False
-        self.noise = 0  # octets heard while no answer was expected
+        self._lock = asyncio.Lock()
+        self._pending: list[Action] = []  # what the core answered to octets the reader handed it
+        self._wakeup: asyncio.Future[None] | None = None
+        self._error: OSError | None = None
 
-    def _line_for(self, target: Target) -> Any:
-        if self.closed:
-            raise OSError(f"{self.path}: the master is stopped")
-        if self._line is None:
-            self._line = self._open_line(self.path, target.baud, target.parity, target.stop_bits, target.data_bits)
-            asyncio.get_running_loop().add_reader(self._line.fd, self._readable)
-        else:
-            self._line.configure(target.baud, target.parity, target.stop_bits, target.data_bits)
-        return self._line
+    @property
+    def gap(self) -> float:
+        return self.core.gap
 
-    def _readable(self) -> None:
-        answer = self._answer
-        try:
-            data = self._line.read()
-        except OSError as err:  # the adapter is gone
-            self._drop_line()
-            if answer is not None and not answer.done():
-                answer.set_exception(err)
-            return
-        if not data:
-            return
-        self._last_activity = time.monotonic()
-        if answer is None or answer.done():
-            self.noise += len(data)
-            return
-        try:
-            pdu = self._receiver.feed(data)
-        except DecodeError as err:
-            answer.set_exception(err)
-            return
-        if pdu is not None:
-            answer.set_result(pdu)
+    @property
+    def noise(self) -> int:
+        """Octets heard while no answer was awaited."""
+        return self.core.noise
 
-    async def _quiet(self, silence: float, limit: float = 2.0) -> None:
-        """Wait until the line has carried nothing for ``silence`` (+ gap); a babbling line waits ``limit``."""
-        give_up = time.monotonic() + limit
-        while True:
-            wait = self._last_activity + silence + self.gap - time.monotonic()
-            if wait <= 0 or time.monotonic() >= give_up:
-                return
-            await asyncio.sleep(wait)
+    @property
+    def stale(self) -> int:
+        """Answers that came after their request had timed out."""
+        return self.core.late
 
     async def exchange(self, target: Target, request: Request) -> Response:
-        loop = asyncio.get_running_loop()
-        bits = octet_bits(target.parity, target.stop_bits, target.data_bits)
-        silence = silent_interval(target.baud, bits)
-        await self._quiet(max(silence, self._silence))
+        async with self._lock:
+            if self.closed:
+                raise OSError(f"{self.path}: the master is stopped")
+            self._pending, self._error = [], None
+            actions = self.core.request(target, request, time.monotonic())
+            while True:
+                until: float | None = None
+                for action in actions:
+                    if isinstance(action, SetSerial):
+                        self._use(action.settings)
+                    elif isinstance(action, Transmit):
+                        self._call(self.line.send, action.data)
+                    elif isinstance(action, Wait):
+                        until = action.until
+                    elif isinstance(action, Completed):
+                        return action.result()
+                assert until is not None, actions
+                actions = await self._next(until)
+
+    async def _next(self, until: float) -> list[Action]:
+        """The core's next actions: on octets from the reader, or once ``until`` has passed."""
+        if not self._pending and self._error is None:
+            self._wakeup = wakeup = asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.wait((wakeup,), timeout=max(0.0, until - time.monotonic()))
+            finally:
+                self._wakeup = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        if self._pending:
+            actions, self._pending = self._pending, []
+            return actions
+        return self.core.poll(time.monotonic())
+
+    def _wake(self) -> None:
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
+    def _use(self, settings: SerialSettings) -> None:
+        opening = not self.line.is_open
+        self._call(self.line.use, settings)
+        if opening:
+            asyncio.get_running_loop().add_reader(self.line.fd, self._readable)
+
+    def _call(self, method: Callable[..., Any], *args: Any) -> Any:
         try:
-            line = self._line_for(target)
+            return method(*args)
         except OSError:
             self._drop_line()
             raise
-        pdu = encode_request(request)
-        frame = ascii_frame(target.unit, pdu) if target.ascii else rtu_frame(target.unit, pdu)
-        self._receiver = AsciiReceiver(target.unit, request) if target.ascii else RtuReceiver(target.unit, request)
-        self._answer = answer = loop.create_future()
+
+    def _readable(self) -> None:
         try:
-            line.write(frame)
-            tx_end = time.monotonic() + len(frame) * bits / target.baud
-            self._last_activity = tx_end  # the frame leaves the UART then
-            pdu_in = await asyncio.wait_for(answer, tx_end - time.monotonic() + target.timeout)
-        except TimeoutError:  # (before OSError, its base class): the line itself is fine
-            raise
-        except DecodeError:
-            self._answer = None
-            # let the rest of the garbled answer pass before anything else; USB adapters hand octets over
-            # in bursts, so a gap shorter than SETTLE may still be inside one frame
-            await self._quiet(max(silence, SETTLE))
-            raise
-        except OSError:
+            data = self.line.read()
+        except OSError as err:  # the adapter is gone
+            busy = self.core.busy
             self._drop_line()
-            raise
-        finally:
-            self._answer = None
-            self._silence = silence
-        return decode_response(request, pdu_in)
+            if busy:
+                self._error = err
+                self._wake()
+            return
+        if data:
+            self._pending += self.core.received(data, self.line.last)
+            self._wake()
 
     def _drop_line(self) -> None:
-        if self._line is not None:
-            line, self._line = self._line, None
+        if self.line.is_open:
             try:
-                asyncio.get_running_loop().remove_reader(line.fd)
+                asyncio.get_running_loop().remove_reader(self.line.fd)
             except (RuntimeError, ValueError, OSError):
                 pass
-            line.close()
+            self.line.close()
+        self.core.line_lost()
 
     def close(self) -> None:
         """For good: a stopped master never reopens the line (a new one may own it by then)."""
         self.closed = True
+        busy = self.core.busy
         self._drop_line()
+        if busy:
+            self._error = OSError(f"{self.path}: the master is stopped")
+            self._wake()
 
 
 class TcpTransport:
-    """A master talking to one Modbus TCP server (or a serial gateway with RTU frames over TCP)."""
+    """The asyncio shell of a master talking to one Modbus TCP server (or a serial gateway with RTU frames
+    over TCP): :class:`~.transaction.TcpTransactions` over an asyncio stream."""
 
     def __init__(self, host: str, port: int, rtu: bool = False, gap: float = 0.0) -> None:
-        self.host, self.port, self.rtu, self.gap = host, port, rtu, gap
+        self.host, self.port, self.rtu = host, port, rtu
+        self.core = TcpTransactions(rtu, gap)
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
-        self._transaction = 0
-        self._receiver = TcpReceiver()
-        self._quiet_from = 0.0
-        self.stale = 0  # answers that came after their request timed out
+        self._lock = asyncio.Lock()
         self.closed = False
+
+    @property
+    def gap(self) -> float:
+        return self.core.gap
+
+    @property
+    def stale(self) -> int:
+        """Answers that came after their request timed out (recognised by their transaction id)."""
+        return self.core.stale
+
+    @property
+    def noise(self) -> int:
+        return self.core.noise
 
     async def _connect(self, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if self.closed:
@@ -203,52 +196,51 @@ class TcpTransport:
             self._disconnect()
             self._reader, self._writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port),
                                                                 max(timeout, 1.0))
-            self._receiver = TcpReceiver()
         return self._reader, self._writer
 
     async def exchange(self, target: Target, request: Request) -> Response:
-        delay = self._quiet_from - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        try:
-            return await self._exchange(target, request)
-        except TimeoutError:  # (before OSError, its base class)
-            if self.rtu:
-                self._disconnect()  # a late RTU answer would be taken for the next one
-            raise
-        except (OSError, DecodeError, asyncio.IncompleteReadError):
-            self._disconnect()  # a broken stream cannot be resynchronised: start a fresh connection
-            raise
-        finally:
-            self._quiet_from = time.monotonic() + self.gap
+        async with self._lock:
+            try:
+                return await self._exchange(target, request)
+            except (OSError, asyncio.IncompleteReadError):  # TimeoutError included: of connecting
+                if self.core.busy:
+                    self._disconnect()  # a broken stream cannot be resynchronised: start a fresh connection
+                    self.core.connection_lost(time.monotonic())
+                raise
 
     async def _exchange(self, target: Target, request: Request) -> Response:
-        deadline = time.monotonic() + target.timeout
-        reader, writer = await self._connect(target.timeout)
-        pdu = encode_request(request)
-        if self.rtu:
-            writer.write(rtu_frame(target.unit, pdu))
-            receiver = RtuReceiver(target.unit, request)
-        else:
-            self._transaction = (self._transaction + 1) & 0xFFFF
-            writer.write(tcp_frame(self._transaction, target.unit, pdu))
-        await writer.drain()
+        if self.closed:
+            raise OSError(f"{self.host}:{self.port}: the master is stopped")
+        actions = self.core.request(target, request, time.monotonic())
         while True:
-            data = await asyncio.wait_for(reader.read(4096), max(0.0, deadline - time.monotonic()))
-            if not data:
-                raise ConnectionResetError(f"{self.host}:{self.port} closed the connection")
-            if self.rtu:
-                answer = receiver.feed(data)
-                if answer is not None:
-                    return decode_response(request, answer)
-                continue
-            for transaction, unit, answer in self._receiver.feed(data):
-                if transaction != self._transaction:
-                    self.stale += 1
-                    continue
-                if unit != target.unit and unit not in (0, 255):
-                    raise DecodeError(f"answer from unit {unit}, not {target.unit}")
-                return decode_response(request, answer)
+            until: float | None = None
+            for action in actions:
+                if isinstance(action, Transmit):
+                    _, writer = await self._connect(target.timeout)
+                    writer.write(action.data)
+                    await writer.drain()
+                elif isinstance(action, Disconnect):
+                    self._disconnect()
+                elif isinstance(action, Wait):
+                    until = action.until
+                elif isinstance(action, Completed):
+                    return action.result()
+            assert until is not None, actions
+            actions = await self._next(until)
+
+    async def _next(self, until: float) -> list[Action]:
+        """The core's next actions: on octets from the connection, or once ``until`` has passed."""
+        wait = max(0.0, until - time.monotonic())
+        if self._reader is None:
+            await asyncio.sleep(wait)
+            return self.core.poll(time.monotonic())
+        try:
+            data = await asyncio.wait_for(self._reader.read(4096), wait)
+        except TimeoutError:
+            return self.core.poll(time.monotonic())
+        if not data:
+            raise ConnectionResetError(f"{self.host}:{self.port} closed the connection")
+        return self.core.received(data, time.monotonic())
 
     def _disconnect(self) -> None:
         if self._writer is not None:
@@ -262,4 +254,3 @@ class TcpTransport:
         """For good: a stopped master never reconnects."""
         self.closed = True
         self._disconnect()
-
