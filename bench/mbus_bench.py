@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from bacrouter.mbus.frame import req_ud2, snd_nke  # noqa: E402
 from bacrouter.mbus.master import MBusMaster  # noqa: E402
-from bacrouter.mbus.search import DECIMAL_DIGITS, HEX_DIGITS, Outcome, SecondarySearch  # noqa: E402
+from bacrouter.mbus.search import DECIMAL_DIGITS, HEX_DIGITS, Replies, SecondarySearch  # noqa: E402
 from tests.peers.mbus_meters import corpus_telegram as telegram  # noqa: E402
 
 SIMULATOR = ROOT / "tests" / "peers" / "mbus_meters.py"
@@ -73,7 +73,7 @@ def scan(path: str, search: SecondarySearch) -> tuple[SecondarySearch, float]:
     try:
         while (mask := search.next_mask()) is not None:
             outcome = master.select(mask)
-            address = master.address_of_selected() if outcome == Outcome.ONE else None
+            address = master.address_of_selected() if outcome == Replies.ONE else None
             search.answer(outcome, address)
     finally:
         master.close()

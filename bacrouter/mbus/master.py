@@ -31,7 +31,7 @@ from .frame import (
 )
 from .receiver import FrameReceiver
 from .records import VariableData, parse_payload
-from .search import Outcome
+from .search import Replies
 
 __all__ = ["MBusMaster", "Exchange", "NoAnswer", "Collision", "response_timeout", "SELECTED"]
 
@@ -59,8 +59,8 @@ class Exchange:
     @property
     def outcome(self) -> str:
         if self.errors or len(self.frames) > 1:
-            return Outcome.COLLISION
-        return Outcome.ONE if self.frames else Outcome.NONE
+            return Replies.COLLISION
+        return Replies.ONE if self.frames else Replies.NONE
 
 
 class MBusMaster:
@@ -112,14 +112,14 @@ class MBusMaster:
         last = Exchange([], [])
         for _ in range(self.retries + 1):
             last = self.exchange(request)
-            if last.outcome == Outcome.COLLISION:
+            if last.outcome == Replies.COLLISION:
                 continue
             if last.frames:
                 frame = last.frames[0]
                 if frame.kind is not want:
                     raise MBusError(f"expected {want.value}, got a {frame.kind.value} frame")
                 return frame
-        if last.outcome == Outcome.COLLISION:
+        if last.outcome == Replies.COLLISION:
             raise Collision("; ".join(str(e) for e in last.errors) or f"{len(last.frames)} answers")
         raise NoAnswer(f"no answer in {self.retries + 1} attempt(s)")
 
@@ -168,9 +168,9 @@ class MBusMaster:
                 self.exchange(snd_nke(address))
             return address
         outcome = self.select(address)
-        if outcome == Outcome.NONE:
+        if outcome == Replies.NONE:
             raise NoAnswer(f"no meter with secondary address {address}")
-        if outcome == Outcome.COLLISION:
+        if outcome == Replies.COLLISION:
             raise Collision(f"more than one meter matches {address}")
         return SELECTED
 

@@ -29,14 +29,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["SecondarySearch", "Outcome", "HEX_DIGITS", "DECIMAL_DIGITS", "WILDCARD"]
+__all__ = ["SecondarySearch", "Replies", "HEX_DIGITS", "DECIMAL_DIGITS", "WILDCARD"]
 
 WILDCARD = "F" * 16
 HEX_DIGITS = "0123456789ABCDEF"
 DECIMAL_DIGITS = "0123456789"
 
 
-class Outcome:
+class Replies:
+    """How many meters answered a selection: none, one, or several at once (a collision)."""
+
     NONE = "none"
     ONE = "one"
     COLLISION = "collision"
@@ -116,10 +118,10 @@ class SecondarySearch:
             raise RuntimeError("no mask asked")
         mask, refined_at, parent = self._asked
         self._asked = None
-        if outcome != Outcome.NONE and parent in self._heard:
+        if outcome != Replies.NONE and parent in self._heard:
             self._heard[parent] = True
-        if outcome == Outcome.ONE:
+        if outcome == Replies.ONE:
             if address and address.upper() not in self.found:
                 self.found.append(address.upper())
-        elif outcome == Outcome.COLLISION:
+        elif outcome == Replies.COLLISION:
             self._refine(mask, refined_at, parent)

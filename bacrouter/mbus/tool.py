@@ -111,24 +111,24 @@ def _done_progress(args: argparse.Namespace) -> None:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     """Primary scan: SND_NKE to every address; an ACK is a meter, garbage a collision."""
-    from .search import Outcome
+    from .search import Replies
 
     master = _master(args)
     found: list[dict[str, Any]] = []
     try:
         for address in range(args.first, args.last + 1):
             _progress(args, f"scanning primary address {address} of {args.first}..{args.last}")
-            outcome = Outcome.NONE
+            outcome = Replies.NONE
             for _ in range(args.retries + 1):
                 outcome = master.ping(address)
-                if outcome != Outcome.NONE:
+                if outcome != Replies.NONE:
                     break
-            if outcome == Outcome.NONE:
+            if outcome == Replies.NONE:
                 continue
-            found.append({"address": address, "collision": outcome == Outcome.COLLISION})
+            found.append({"address": address, "collision": outcome == Replies.COLLISION})
             if not (args.json or args.xml):
                 _done_progress(args)
-                print(f"Collision at address {address}" if outcome == Outcome.COLLISION
+                print(f"Collision at address {address}" if outcome == Replies.COLLISION
                       else f"Found a M-Bus device at address {address}", flush=True)
     finally:
         _done_progress(args)
@@ -143,7 +143,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 def cmd_scan_secondary(args: argparse.Namespace) -> int:
     """Secondary scan: select masks, refined digit by digit where meters collide."""
     from .master import Collision, NoAnswer
-    from .search import DECIMAL_DIGITS, HEX_DIGITS, Outcome, SecondarySearch
+    from .search import DECIMAL_DIGITS, HEX_DIGITS, Replies, SecondarySearch
 
     master = _master(args)
     if args.decimal:  # exactly libmbus's search, for comparison
@@ -156,11 +156,11 @@ def cmd_scan_secondary(args: argparse.Namespace) -> int:
             _progress(args, f"select {search.selects}: {mask}, {len(search.found)} found")
             outcome = master.select(mask)
             address = None
-            if outcome == Outcome.ONE:
+            if outcome == Replies.ONE:
                 try:
                     address = master.address_of_selected()
                 except (Collision, MBusError):  # two meters ACKed as one, then their data collided
-                    outcome = Outcome.COLLISION
+                    outcome = Replies.COLLISION
                 except NoAnswer:
                     print(f"a meter matching {mask} acknowledged but sent no data", file=sys.stderr)
                 if address and not (args.json or args.xml):

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from bacrouter.mbus.search import DECIMAL_DIGITS, Outcome, SecondarySearch
+from bacrouter.mbus.search import DECIMAL_DIGITS, Replies, SecondarySearch
 
 
 def matches(mask: str, meter: str) -> bool:
@@ -17,7 +17,7 @@ def search(meters: list[str], **options) -> SecondarySearch:
     s = SecondarySearch(**options)
     while (mask := s.next_mask()) is not None:
         hits = [m for m in meters if matches(mask, m)]
-        outcome = Outcome.NONE if not hits else Outcome.ONE if len(hits) == 1 else Outcome.COLLISION
+        outcome = Replies.NONE if not hits else Replies.ONE if len(hits) == 1 else Replies.COLLISION
         s.answer(outcome, hits[0] if len(hits) == 1 else None)
     return s
 
@@ -69,9 +69,9 @@ def test_the_protocol_of_use():
     s.next_mask()
     with pytest.raises(RuntimeError):
         s.next_mask()
-    s.answer(Outcome.NONE)
+    s.answer(Replies.NONE)
     with pytest.raises(RuntimeError):
-        s.answer(Outcome.NONE)
+        s.answer(Replies.NONE)
     with pytest.raises(ValueError):
         SecondarySearch(start="FFFF")
 
