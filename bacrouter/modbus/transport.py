@@ -46,7 +46,23 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-class SerialTransport:
+class _Shell:
+    """What both shells show of their core."""
+
+    core: SerialTransactions | TcpTransactions
+
+    @property
+    def gap(self) -> float:
+        """Extra silence between requests, seconds."""
+        return self.core.gap
+
+    @property
+    def noise(self) -> int:
+        """Octets heard while no answer was awaited."""
+        return self.core.noise
+
+
+class SerialTransport(_Shell):
     """The asyncio shell of a master on an RS485 line: :class:`~.transaction.SerialTransactions` over an
     :class:`~bacrouter.rs485.Rs485Line`.
 
@@ -63,15 +79,6 @@ class SerialTransport:
         self._pending: list[Action] = []  # what the core answered to octets the reader handed it
         self._wakeup: asyncio.Future[None] | None = None
         self._error: OSError | None = None
-
-    @property
-    def gap(self) -> float:
-        return self.core.gap
-
-    @property
-    def noise(self) -> int:
-        """Octets heard while no answer was awaited."""
-        return self.core.noise
 
     @property
     def stale(self) -> int:
@@ -164,7 +171,7 @@ class SerialTransport:
             self._wake()
 
 
-class TcpTransport:
+class TcpTransport(_Shell):
     """The asyncio shell of a master talking to one Modbus TCP server (or a serial gateway with RTU frames
     over TCP): :class:`~.transaction.TcpTransactions` over an asyncio stream."""
 
@@ -177,17 +184,9 @@ class TcpTransport:
         self.closed = False
 
     @property
-    def gap(self) -> float:
-        return self.core.gap
-
-    @property
     def stale(self) -> int:
         """Answers that came after their request timed out (recognised by their transaction id)."""
         return self.core.stale
-
-    @property
-    def noise(self) -> int:
-        return self.core.noise
 
     async def _connect(self, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if self.closed:
