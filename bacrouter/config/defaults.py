@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import logging
+import secrets
 from pathlib import Path
 
 from .. import ifaddr
@@ -20,7 +21,7 @@ from . import uci
 from .model import PORT_TYPES
 from .resources import Resource, ResourceType, dumps_resources, load_resources
 
-__all__ = ["init", "detect_resources", "identity_from_mac"]
+__all__ = ["init", "detect_resources", "identity_from_mac", "any_mac"]
 
 log = logging.getLogger("bacrouter.init")
 
@@ -53,10 +54,22 @@ def _mac(device: str) -> bytes | None:
 
 
 def identity_from_mac(mac: bytes | None) -> tuple[int, str]:
+    """Device instance and name of a router: from its MAC address, else random (never one every unit shares)."""
     if mac is None:
-        return 4000, "BACRouter"
+        low = secrets.randbelow(1 << 16)
+        return INSTANCE_BASE + low, f"BACRouter-R{low:04X}"
     low = int.from_bytes(mac[-2:], "big")
     return INSTANCE_BASE + low, f"BACRouter-{mac[-2:].hex().upper()}"
+
+
+def any_mac() -> bytes | None:
+    """The MAC address of some real interface, when the Ethernet resource's has none."""
+    for entry in sorted(Path("/sys/class/net").glob("*")):
+        if entry.name != "lo":
+            mac = _mac(entry.name)
+            if mac is not None:
+                return mac
+    return None
 
 
 def init(paths: Paths) -> list[str]:
@@ -72,13 +85,16 @@ def init(paths: Paths) -> list[str]:
     package = uci.load(paths.uci_file) if paths.uci_file.exists() else uci.UciPackage("bacrouter", path=str(paths.uci_file))
     changed = False
     main = package.section("@bacrouter[0]") or package.add("bacrouter", "main")
-    if "device_instance" not in main.options:
+    if "device_instance" not in main.options or "device_name" not in main.options:
         eth = next((r for r in resources.values() if r.type is ResourceType.ETH), None)
-        instance, name = identity_from_mac(_mac(eth.ifname) if eth else None)
-        main.options["device_instance"] = str(instance)
+        mac = (_mac(eth.ifname) if eth else None) or any_mac()
+        instance, name = identity_from_mac(mac)
+        main.options.setdefault("device_instance", str(instance))
         main.options.setdefault("device_name", name)
         changed = True
-        done.append(f"device instance {instance}, name {main.options['device_name']}")
+        if mac is None:
+            done.append(f"no MAC address found: picked the random device instance {main.options['device_instance']}")
+        done.append(f"device instance {main.options['device_instance']}, name {main.options['device_name']}")
     if package.section("@panel[0]") is None:
         package.add("panel", "panel")
         changed = True
