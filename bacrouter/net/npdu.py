@@ -101,6 +101,17 @@ class Npdu:
         return self.control & CTRL_PRIORITY
 
 
+def _network_address(data: bytes | bytearray | memoryview, pos: int, which: str) -> tuple[int, bytes, int]:
+    """DNET, DLEN, DADR (or the S ones) at ``pos``: (network, address, position after them)."""
+    if len(data) < pos + 3:
+        raise DecodeError(f"truncated {which}NET/{which}LEN")
+    network = (data[pos] << 8) | data[pos + 1]
+    end = pos + 3 + data[pos + 2]
+    if len(data) < end:
+        raise DecodeError(f"truncated {which}ADR")
+    return network, bytes(data[pos + 3 : end]), end
+
+
 def decode(data: bytes | bytearray | memoryview) -> Npdu:
     length = len(data)
     if length < 2:
@@ -111,25 +122,9 @@ def decode(data: bytes | bytearray | memoryview) -> Npdu:
     pos = 2
     npdu = Npdu(control=control & CTRL_KEEP)
     if control & CTRL_DNET:
-        if length < pos + 3:
-            raise DecodeError("truncated DNET/DLEN")
-        npdu.dnet = (data[pos] << 8) | data[pos + 1]
-        dlen = data[pos + 2]
-        pos += 3
-        if length < pos + dlen:
-            raise DecodeError("truncated DADR")
-        npdu.dadr = bytes(data[pos : pos + dlen])
-        pos += dlen
+        npdu.dnet, npdu.dadr, pos = _network_address(data, pos, "D")
     if control & CTRL_SNET:
-        if length < pos + 3:
-            raise DecodeError("truncated SNET/SLEN")
-        npdu.snet = (data[pos] << 8) | data[pos + 1]
-        slen = data[pos + 2]
-        pos += 3
-        if length < pos + slen:
-            raise DecodeError("truncated SADR")
-        npdu.sadr = bytes(data[pos : pos + slen])
-        pos += slen
+        npdu.snet, npdu.sadr, pos = _network_address(data, pos, "S")
     if control & CTRL_DNET:
         if length < pos + 1:
             raise DecodeError("missing hop count")
