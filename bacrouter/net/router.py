@@ -781,9 +781,12 @@ class Router:
         return [RoutingEntry(n, r.port_id, self.ports[r.port_id].name.encode()[:255])
                 for n, r in sorted(self.routes.items()) if r.port_id in self.ports]
 
-    def route_list(self, now: float) -> list[dict[str, object]]:
+    def route_list(self, now: float, offset: int = 0, limit: int | None = None) -> list[dict[str, object]]:
+        """The routes by network, from the ``offset``-th, at most ``limit`` of them."""
+        items = sorted(self.routes.items())
+        end = len(items) if limit is None else offset + limit
         rows = []
-        for network, route in sorted(self.routes.items()):
+        for network, route in items[offset:end]:
             port = self.ports.get(route.port_id)
             rows.append({
                 "network": network,
@@ -794,6 +797,13 @@ class Router:
                 "age_s": round(now - route.learned, 1) if route.next_hop else None,
             })
         return rows
+
+
+    def route_summary(self) -> dict[str, int]:
+        """How full the table is."""
+        direct = sum(1 for r in self.routes.values() if r.next_hop is None)
+        return {"total": len(self.routes), "direct": direct, "learned": len(self.routes) - direct,
+                "max_learned": self.timers.max_routes}
 
 
 def _hex(mac: bytes | None) -> str:

@@ -543,3 +543,10 @@ def test_a_who_is_storm_is_rate_limited_before_the_application_and_routing_goes_
         router.receive(1, ATTACKER, who_is, now=10.0 + i / 1000, broadcast=True)
     assert router.counters["to_local"] - before <= timers.local_source_burst + timers.local_source_rate
     assert router.counters["dropped_local_rate_source"] > 0
+
+
+def test_the_route_list_pages_and_sums_up(router):
+    router.receive(2, OTHER_ROUTER, i_am_router(range(100, 300)), now=0.0)
+    page = router.route_list(1.0, offset=10, limit=5)
+    assert [r["network"] for r in page] == [108, 109, 110, 111, 112]
+    assert router.route_summary() == {"total": 202, "direct": 2, "learned": 200, "max_learned": 2000}
