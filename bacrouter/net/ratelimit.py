@@ -54,7 +54,8 @@ class KeyedLimit:
         self.total = TokenBucket(total_rate, total_burst)
         self.buckets: dict[Hashable, TokenBucket] = {}
 
-    def allow(self, key: Hashable, now: float) -> str | None:
+    def allow(self, key: Hashable, now: float, total: bool = True) -> str | None:
+        """May a message from ``key`` pass (``total``: and count against everyone's share)?"""
         bucket = self.buckets.get(key)
         if bucket is None:
             if len(self.buckets) >= self.max_keys:
@@ -62,7 +63,7 @@ class KeyedLimit:
             bucket = self.buckets[key] = TokenBucket(self.rate, self.burst, now)
         if bucket.refill(now) < 1.0:
             return "source"
-        if not self.total.allow(now):
+        if total and not self.total.allow(now):
             return "total"
         bucket.tokens -= 1.0
         return None

@@ -473,8 +473,12 @@ class Router:
         self.counters["dropped_announce_rate"] += 1
         return False
 
-    def _query_allowed(self, port_id: int, src: bytes | None, npdu: Npdu, now: float) -> bool:
-        """Another query to answer (a small request, a large answer: a reflector if unbounded)?"""
+    def _query_allowed(self, port_id: int, src: bytes | None, npdu: Npdu, now: float, small: bool = False) -> bool:
+        """Another query to answer (a small request, a large answer: a reflector if unbounded)?
+
+        A ``small`` answer (no larger than the query) counts against the asker's share only, so
+        a flood of big queries from made-up sources does not stop stations finding their routes.
+        """
         if port_id == LOCAL:
             return True
         limit = self._query_limits.get(port_id)
@@ -483,7 +487,7 @@ class Router:
             limit = self._query_limits[port_id] = KeyedLimit(t.query_rate, t.query_burst,
                                                              t.query_port_rate, t.query_port_burst)
         key = (npdu.snet, npdu.sadr) if npdu.snet is not None else src
-        if limit.allow(key, now) is None:
+        if limit.allow(key, now, total=not small) is None:
             return True
         self.counters["dropped_query_rate"] += 1
         return False
@@ -608,7 +612,8 @@ class Router:
         return self._reject(port_id, src, npdu, RejectReason.UNKNOWN_MESSAGE_TYPE, npdu.dnet or 0)
 
     def _on_who_is_router(self, port_id: int, src: bytes | None, npdu: Npdu, broadcast: bool, now: float) -> list[Send]:
-        if not self._query_allowed(port_id, src, npdu, now):
+        known = len(npdu.payload) >= 2 and int.from_bytes(npdu.payload[:2], "big") in self.routes
+        if not self._query_allowed(port_id, src, npdu, now, small=known):
             return []
         if npdu.payload:
             if len(npdu.payload) < 2:

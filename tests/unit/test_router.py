@@ -550,3 +550,13 @@ def test_the_route_list_pages_and_sums_up(router):
     page = router.route_list(1.0, offset=10, limit=5)
     assert [r["network"] for r in page] == [108, 109, 110, 111, 112]
     assert router.route_summary() == {"total": 202, "direct": 2, "learned": 200, "max_learned": 2000}
+
+
+def test_a_query_flood_does_not_stop_stations_finding_a_known_route(router):
+    table = netmsg(NetMsg.INITIALIZE_ROUTING_TABLE, b"\x00")
+    for i in range(1000):  # big answers asked for by made-up sources: the port's share is spent
+        router.receive(1, bytes([10, 0, 1, i % 250, 0xBA, 0xC0]), table, now=1.0 + i / 1000)
+    out = router.receive(1, CLIENT, netmsg(NetMsg.WHO_IS_ROUTER_TO_NETWORK, (2).to_bytes(2, "big")), now=2.0,
+                         broadcast=True)
+    [(_, answer)] = on(out, 1)
+    assert answer.message_type == NetMsg.I_AM_ROUTER_TO_NETWORK and network_list(answer.payload) == [2]
