@@ -19,7 +19,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ..actions import Send
-from .ratelimit import KeyedLimit, TokenBucket
 from .npdu import (
     GLOBAL_NETWORK,
     DecodeError,
@@ -37,6 +36,7 @@ from .npdu import (
     encode_routing_table,
     network_list,
 )
+from .ratelimit import KeyedLimit, TokenBucket
 
 __all__ = ["LOCAL", "Send", "PortInfo", "Route", "Router", "RouterTimers"]
 
