@@ -67,9 +67,11 @@ def _call(args: argparse.Namespace, method: str, params: dict[str, Any] | None =
 def cmd_status(args: argparse.Namespace) -> int:
     status = _call(args, "status")
     ports = _call(args, "ports")
-    routes = _call(args, "routes")
+    routes = _call(args, "routes", {"limit": STATUS_ROUTES})
     if args.json:
-        print(json.dumps({"status": status, "ports": ports, "routes": routes}, indent=2))
+        summary = {k: v for k, v in routes.items() if k != "routes"}
+        print(json.dumps({"status": status, "ports": ports, "routes": routes["routes"], "routes_summary": summary},
+                         indent=2))
         return 0
     print(format_status(status, ports, routes))
     return 0
@@ -148,7 +150,11 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def format_status(status: dict[str, Any], ports: list[dict[str, Any]], routes: list[dict[str, Any]]) -> str:
+#: routes `bacrouter status` lists (the rest: bacrouter call routes '{"offset": N, "limit": M}')
+STATUS_ROUTES = 50
+
+
+def format_status(status: dict[str, Any], ports: list[dict[str, Any]], routes: dict[str, Any]) -> str:
     device = status["device"]
     out = [f"bacrouter {status['version']}: device {device['instance']} '{device['name']}', up {_duration(status['uptime_s'])}"]
     out.append("Ports:")
@@ -165,9 +171,13 @@ def format_status(status: dict[str, Any], ports: list[dict[str, Any]], routes: l
             detail += f", {len(link['fdt'])} foreign device(s)"
         rows.append([port["name"], port["kind"], port["network"], port["state"], port.get("address") or "-", detail])
     out.append(_table(["NAME", "KIND", "NETWORK", "STATE", "ADDRESS", "DETAIL"], rows))
-    out.append("Routes:")
+    out.append(f"Routes: {routes['total']} ({routes['direct']} direct, {routes['learned']} learned of at most "
+               f"{routes['max_learned']})")
     out.append(_table(["NETWORK", "PORT", "NEXT HOP", "STATUS"],
-                      [[r["network"], r["port"], _hop(r["next_hop"]), r["status"]] for r in routes]))
+                      [[r["network"], r["port"], _hop(r["next_hop"]), r["status"]] for r in routes["routes"]]))
+    more = routes["total"] - routes["offset"] - len(routes["routes"])
+    if more > 0:
+        out.append(f"  ... and {more} more: bacrouter call routes '{{\"offset\": {len(routes['routes'])}, \"limit\": 500}}'")
     modbus = status.get("modbus")
     if modbus:
         out.append(f"Modbus: {modbus['slaves']} slave(s) on {modbus['masters']} master(s), {modbus['online']} online, "

@@ -125,7 +125,8 @@ class Daemon:
         table = self.table
         table.add("status", lambda p: self._status(), "router overview: device, ports, counters")
         table.add("ports", lambda p: self._runtime().node.port_status(), "every port with its state and link details")
-        table.add("routes", lambda p: self._runtime().node.routes(), "the routing table")
+        table.add("routes", self._routes,
+                  "the routing table; with {offset?, limit?} a page of it and how many routes there are")
         table.add("reload", lambda p: self.reload(), "re-read the configuration and apply the changes")
         table.add("version", lambda p: {"version": __version__}, "the bacrouter version")
         table.add("methods", lambda p: table.describe(), "the methods this daemon answers")
@@ -152,6 +153,17 @@ class Daemon:
             return port.capture(str(params.get("action", "")), params.get("path"))
         except (RuntimeError, ValueError, OSError) as err:
             raise ControlError("failed", str(err)) from None
+
+    def _routes(self, params: dict[str, Any]) -> Any:
+        node = self._runtime().node
+        if not params:
+            return node.routes()  # the whole list, as before (at most max_routes learned ones)
+        unknown = set(params) - {"offset", "limit"}
+        offset, limit = params.get("offset", 0), params.get("limit", 100)
+        if unknown or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (offset, limit)):
+            raise ControlError("bad_params", "routes takes {offset, limit}: integers from 0"
+                               + (f" (unknown: {', '.join(sorted(unknown))})" if unknown else ""))
+        return node.route_page(offset, min(limit, 10000))
 
     def _status(self) -> dict[str, Any]:
         status = {"version": __version__, "config_dir": str(self.paths.root or "/etc")}

@@ -12,9 +12,14 @@ them. It measures:
 - added latency: ``count`` NPDUs paced at ``rate`` per second, one-way
   generator-to-sink time through the router minus the same without a router
   (sent straight to the sink), at p50 and p99;
-- the idle RSS of the daemon on its default configuration.
+- the idle RSS of the daemon on its default configuration;
+- under a flood (ours only): 94 I-Am-Router-To-Network datagrams of 700 made-up
+  networks each, then a global Who-Is storm at ``--storm-rate`` a second while
+  the throughput is measured again; the routes the router learned and the
+  Who-Is that reached its device.
 
 Ends with: BENCH router pps=… bacpypes3_pps=… throughput_ratio=… p50_us=… p99_us=… idle_rss_mb=…
+flood_pps=… flood_routes=… storm_to_device=…
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from bacrouter.control import ControlError, call  # noqa: E402
 from bacrouter.net import bvll  # noqa: E402
 from bacrouter.net.bvll import Function  # noqa: E402
-from bacrouter.net.npdu import Npdu, encode  # noqa: E402
+from bacrouter.net.npdu import GLOBAL_NETWORK, NetMsg, Npdu, encode, encode_network_list  # noqa: E402
 
 HOST = "127.0.0.1"
 # a ReadProperty request, as most routed traffic is
@@ -67,6 +72,7 @@ class OurRouter:
     name = "bacrouter"
 
     def __init__(self, port1: int, port2: int, tmp: Path) -> None:
+        self.control = tmp / "run" / "control.sock"
         (tmp / "config").mkdir(parents=True)
         (tmp / "bacrouter").mkdir()
         (tmp / "bacrouter" / "resource.conf").write_text(json.dumps({"loop": {"type": "ETH", "ifname": "lo"}}))
@@ -205,6 +211,41 @@ class Traffic:
         return [(arrived[i] - sent[i]) / 1000 for i in sent if i in arrived]
 
 
+class Storm:
+    """Route announcements, then global Who-Is at ``rate`` a second, from another socket, in a thread."""
+
+    def __init__(self, target: tuple[str, int], rate: float) -> None:
+        import threading
+
+        self.target, self.rate = target, rate
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((HOST, 0))
+        self.stopping = threading.Event()
+        self.sent = 0
+        for i in range(94):
+            networks = [n for n in range(3 + i * 700, 3 + (i + 1) * 700) if n < GLOBAL_NETWORK]
+            npdu = Npdu(message_type=NetMsg.I_AM_ROUTER_TO_NETWORK, payload=encode_network_list(networks))
+            self.sock.sendto(bvll.pack(Function.ORIGINAL_UNICAST_NPDU, encode(npdu)), target)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        who_is = bvll.pack(Function.ORIGINAL_BROADCAST_NPDU,
+                           encode(Npdu(dnet=GLOBAL_NETWORK, hop_count=255, payload=b"\x10\x08")))
+        start = time.monotonic()
+        while not self.stopping.is_set():
+            due = int((time.monotonic() - start) * self.rate)
+            while self.sent < due:
+                self.sock.sendto(who_is, self.target)
+                self.sent += 1
+            time.sleep(0.001)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join()
+        self.sock.close()
+
+
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
@@ -238,6 +279,7 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=64)
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--count", type=int, default=3000)
+    parser.add_argument("--storm-rate", type=float, default=2000.0, help="global Who-Is a second in the flood")
     args = parser.parse_args()
 
     traffic = Traffic()
@@ -253,6 +295,16 @@ def main() -> None:
                 pps = traffic.throughput(ports[0], args.seconds, args.window)
                 lat = traffic.latencies((HOST, ports[0]), routed=True, rate=args.rate, count=args.count)
                 rss = rss_mb(router.proc.pid)
+                if router.name == "bacrouter":
+                    before = call(router.control, "status")["counters"]
+                    storm = Storm((HOST, ports[0]), args.storm_rate)
+                    try:
+                        flood_pps = traffic.throughput(ports[0], args.seconds, args.window)
+                    finally:
+                        storm.stop()
+                    status = call(router.control, "status")
+                    flood = {"pps": flood_pps, "routes": status["networks"], "storm": storm.sent,
+                             "to_device": status["counters"].get("to_local", 0) - before.get("to_local", 0)}
             finally:
                 router.stop()
             results[router.name] = {"pps": pps, "latency": lat, "rss": rss}
@@ -269,10 +321,14 @@ def main() -> None:
     ours, peer = results["bacrouter"], results["bacpypes3"]
     idle = idle_rss()
     print(f"idle daemon on the default configuration: RSS {idle:.1f} MB")
+    print(f"bacrouter under a flood (94 I-Am-Router of 700 networks, Who-Is at {args.storm_rate:.0f}/s): "
+          f"throughput {flood['pps']:.0f} NPDU/s, {flood['routes']} routes, "
+          f"{flood['to_device']} of {flood['storm']} Who-Is reached the device")
     p50 = percentile(ours["latency"], 50) - base50
     p99 = percentile(ours["latency"], 99) - base99
     print(f"BENCH router pps={ours['pps']:.0f} bacpypes3_pps={peer['pps']:.0f} "
-          f"throughput_ratio={ours['pps'] / peer['pps']:.1f} p50_us={p50:.0f} p99_us={p99:.0f} idle_rss_mb={idle:.1f}")
+          f"throughput_ratio={ours['pps'] / peer['pps']:.1f} p50_us={p50:.0f} p99_us={p99:.0f} idle_rss_mb={idle:.1f} "
+          f"flood_pps={flood['pps']:.0f} flood_routes={flood['routes']} storm_to_device={flood['to_device']}")
 
 
 if __name__ == "__main__":

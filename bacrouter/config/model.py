@@ -201,6 +201,9 @@ class AppSettings(Section):
     location: str = opt("", max=255, doc="device location")
     delimiter: str = opt("|", min=1, max=1, doc="separator in gateway object names (master|slave|object)")
     log_level: str = opt("info", choices=("debug", "info", "warning", "error"), doc="daemon log level")
+    max_routes: int = opt(2000, min=16, max=65534,
+                          doc="routes to remote networks the router learns at most (more are refused until "
+                              "unused ones age out after an hour); bounds what a flood of announcements can take")
 
 
 @dataclass

@@ -39,6 +39,7 @@ from bacpypes3.basetypes import (
 )
 from bacpypes3.comm import Server
 from bacpypes3.constructeddata import ListOf
+from bacpypes3.errors import ExecutionError
 from bacpypes3.local.device import DeviceObject
 from bacpypes3.local.networkport import NetworkPortObject
 from bacpypes3.pdu import PDU, Address, LocalBroadcast, LocalStation
@@ -54,6 +55,9 @@ APP_MAC = b"\x01"
 ROUTER_MAC = b"\x02"
 #: NPDUs waiting for the application before new ones are dropped (it is slower than the router)
 QUEUE_LIMIT = 1000
+#: routes a Network Port's Routing_Table property lists at most; a longer table is refused with an
+#: error (building and segmenting tens of thousands of entries blocked all routing for seconds)
+ROUTING_TABLE_PROPERTY_MAX = 500
 
 
 class RouterLink(Server[PDU]):
@@ -200,9 +204,13 @@ class RouterApplication:
         obj = (BbmdPortObject if port.ip.get("mode") == "bbmd" else RouterPortObject)(**kwargs)
 
         def routes() -> list[RouterEntry]:
+            table = port.routes()
+            if len(table) > ROUTING_TABLE_PROPERTY_MAX:
+                # refused before anything is built: the answer would not fit in any segmented APDU we send
+                raise ExecutionError("resources", "abortOutOfResources")
             return [RouterEntry(networkNumber=network, macAddress=mac,
                                 status=RouterEntryStatus.busy if busy else RouterEntryStatus.available)
-                    for network, mac, busy in port.routes()]
+                    for network, mac, busy in table]
 
         obj._routes = routes
         if fdt is not None and isinstance(obj, BbmdPortObject):

@@ -25,7 +25,7 @@ from ..config import uci
 from ..config.model import AppSettings, Config, MstpPort, Port
 from .device import PortDescription, RouterDevice
 from .host import PortFactory, PortRuntime, VirtualDeviceHandle
-from .router import LOCAL, PortInfo, Router
+from .router import LOCAL, PortInfo, Router, RouterTimers
 from .udp import BroadcastListeners
 
 __all__ = ["RouterNode"]
@@ -48,7 +48,7 @@ class RouterNode:
         self.port_kinds = port_kinds
         self.capture_dir = (run_dir or Path("/tmp")) / "captures"
         self.loop = asyncio.get_running_loop()
-        self.router = Router()
+        self.router = Router(RouterTimers(max_routes=config.app.max_routes))
         self.app: RouterDevice | None = None
         self.ports: dict[str, PortRuntime] = {}
         self.by_id: dict[int, PortRuntime] = {}
@@ -113,6 +113,7 @@ class RouterNode:
         old = self.config
         summary: dict[str, list[str]] = {"stopped": [], "started": [], "restarted": [], "unchanged": []}
         device_changed = _device_settings(old.app) != _device_settings(new.app)
+        self.router.set_max_routes(new.app.max_routes)
         if device_changed:
             log.info("device settings changed: restarting the router's device object")
             self._build_app(new.app)
@@ -314,6 +315,12 @@ class RouterNode:
 
     def routes(self) -> list[dict[str, Any]]:
         return self.router.route_list(self.now())
+
+    def route_page(self, offset: int = 0, limit: int = 100) -> dict[str, Any]:
+        """A page of the routing table and how full it is (a table of thousands is not one answer)."""
+        summary: dict[str, Any] = self.router.route_summary()
+        summary.update(offset=offset, limit=limit, routes=self.router.route_list(self.now(), offset, limit))
+        return summary
 
 
 def _load_application(**settings: Any) -> Any:

@@ -36,6 +36,7 @@ from .npdu import (
     encode_routing_table,
     network_list,
 )
+from .ratelimit import KeyedLimit, TokenBucket
 
 __all__ = ["LOCAL", "Send", "PortInfo", "Route", "Router", "RouterTimers"]
 
@@ -66,7 +67,11 @@ class Route:
     port_id: int
     next_hop: bytes | None  # None: directly connected
     busy_until: float = 0.0
-    learned: float = 0.0
+    learned: float = 0.0  # last announced (confirmed)
+    used: float = 0.0  # last routed through, or heard from
+
+    def last_heard(self) -> float:
+        return self.learned if self.learned > self.used else self.used
 
     def busy(self, now: float) -> bool:
         return self.busy_until > now
@@ -85,6 +90,41 @@ class RouterTimers:
     #: messages queued per searched network, and in total
     pending_per_network: int = 32
     pending_total: int = 512
+    #: learned routes kept at most (directly connected networks are not counted)
+    max_routes: int = 2000
+    #: a learned route neither confirmed (announced again) nor used for this long is forgotten
+    route_idle: float = 3600.0
+    #: seconds between scans for idle routes
+    aging_interval: float = 10.0
+    #: route announcements (I-Am-Router, Router-Busy/Available, routing table updates) taken in,
+    #: a second and in a burst, from one router, and on one port from all
+    announce_rate: float = 2.0
+    announce_burst: int = 20
+    announce_port_rate: float = 20.0
+    announce_port_burst: int = 100
+    #: I-Am-Router-To-Network sent on a port about newly learned networks (more wait, coalesced)
+    reannounce_rate: float = 1.0
+    reannounce_burst: int = 5
+    #: queries answered (Who-Is-Router-To-Network, Initialize-Routing-Table), from one station and on one port
+    query_rate: float = 1.0
+    query_burst: int = 5
+    query_port_rate: float = 5.0
+    query_port_burst: int = 10
+    #: octets of Initialize-Routing-Table-Ack sent for one query (a longer table is cut short)
+    query_answer_octets: int = 4096
+    #: Who-Is-Router-To-Network searches started for unknown networks
+    search_rate: float = 10.0
+    search_burst: int = 20
+    #: broadcasts (Who-Is, Who-Has, ...) handed to the router's own application, from one station and in total
+    local_source_rate: float = 10.0
+    local_source_burst: int = 20
+    local_rate: float = 100.0
+    local_burst: int = 200
+    #: messages addressed to the router's own application, from one station and in total
+    local_unicast_source_rate: float = 100.0
+    local_unicast_source_burst: int = 200
+    local_unicast_rate: float = 400.0
+    local_unicast_burst: int = 800
 
 
 @dataclass
@@ -116,6 +156,18 @@ class Router:
         #: our network on a port -> the number a neighbour's Network-Number-Is gives it
         self.conflicts: dict[int, int] = {}
         self._claims_logged: set[int] = set()
+        # flood limits (issue 10): what one station, one port, or everyone may make the router do
+        t = self.timers
+        self._announce_limits: dict[int, KeyedLimit] = {}  # port -> per-router and per-port buckets
+        self._query_limits: dict[int, KeyedLimit] = {}
+        self._reannounce_buckets: dict[int, TokenBucket] = {}  # port -> I-Am-Router about new networks
+        self._deferred: dict[int, set[int]] = {}  # port -> networks waiting to be announced there
+        self._search_bucket = TokenBucket(t.search_rate, t.search_burst)
+        self._local_broadcast = KeyedLimit(t.local_source_rate, t.local_source_burst, t.local_rate, t.local_burst)
+        self._local_unicast = KeyedLimit(t.local_unicast_source_rate, t.local_unicast_source_burst,
+                                         t.local_unicast_rate, t.local_unicast_burst)
+        self._next_aging = 0.0
+        self._full_logged = False
 
     # ------------------------------------------------------------------ ports
 
@@ -155,6 +207,8 @@ class Router:
             return
         for network in [n for n, r in self.routes.items() if r.port_id == port_id]:
             del self.routes[network]
+        for table in (self._deferred, self._announce_limits, self._query_limits, self._reannounce_buckets):
+            table.pop(port_id, None)
 
     # ------------------------------------------------------------------ input
 
@@ -188,11 +242,13 @@ class Router:
                 return []
             if route is None:
                 self._learn(npdu.snet, port.port_id, src, now)
+            elif route.port_id == port.port_id:
+                route.used = now  # traffic from behind it: the route is alive
         dnet = npdu.dnet
         if dnet is None:
             if npdu.is_network_message:
                 return self._network_message(port.port_id, src, npdu, broadcast, now)
-            return [self._to_local(port, src, npdu, broadcast)]
+            return self._to_local(port, src, npdu, broadcast, now)
         if dnet == GLOBAL_NETWORK:
             if npdu.dadr:
                 return self._reject(port.port_id, src, npdu, RejectReason.ADDRESSING_ERROR, dnet)
@@ -200,14 +256,14 @@ class Router:
             if npdu.is_network_message:
                 out += self._network_message(port.port_id, src, npdu, True, now)
             else:
-                out.append(self._to_local(port, src, npdu, True))
+                out += self._to_local(port, src, npdu, True, now)
             return out
         if dnet == port.network:
             # addressed to the network it arrived on: only the router itself can be meant
             if npdu.dadr and npdu.dadr == port.mac:
                 if npdu.is_network_message:
                     return self._network_message(port.port_id, src, npdu, False, now)
-                return [self._to_local(port, src, npdu, False)]
+                return self._to_local(port, src, npdu, False, now)
             self.counters["dropped_loop"] += 1
             return []
         return self._route(port.port_id, src, npdu, now)
@@ -255,6 +311,7 @@ class Router:
             npdu.sadr = src or b""
         if route.next_hop is None:
             return self._deliver(from_port, src, npdu, out_port, now)
+        route.used = now
         if from_port != LOCAL:
             if npdu.hop_count <= 1:
                 self.counters["dropped_hop_count"] += 1
@@ -282,7 +339,7 @@ class Router:
                 if for_us:
                     return self._network_message(from_port, src, npdu, False, now)
             else:
-                out.append(self._to_local(self.ports[from_port], src or b"", npdu, not for_us))
+                out += self._to_local(self.ports[from_port], src or b"", npdu, not for_us, now)
         if for_us:
             return out
         last = Npdu(control=npdu.control, snet=npdu.snet, sadr=npdu.sadr, message_type=npdu.message_type,
@@ -320,17 +377,23 @@ class Router:
             out.append(Send(port.port_id, None, data))
         return out
 
-    def _to_local(self, port: PortInfo, src: bytes, npdu: Npdu, broadcast: bool) -> Send:
-        """Hand an APDU to the router's application as coming from a remote station."""
+    def _to_local(self, port: PortInfo, src: bytes, npdu: Npdu, broadcast: bool, now: float) -> list[Send]:
+        """Hand an APDU to the router's application as coming from a remote station (within its rate)."""
         up = Npdu(control=npdu.control, payload=npdu.payload)
         if npdu.snet is not None:
             up.snet, up.sadr = npdu.snet, npdu.sadr
         else:
             up.snet, up.sadr = port.network, src
+        # a broadcast storm must not keep the application (and so the event loop) busy: the router
+        # goes on forwarding what the application is spared
+        limited = (self._local_broadcast if broadcast else self._local_unicast).allow((up.snet, up.sadr), now)
+        if limited is not None:
+            self.counters[f"dropped_local_rate_{limited}"] += 1
+            return []
         if npdu.dnet == GLOBAL_NETWORK:
             up.dnet, up.hop_count = GLOBAL_NETWORK, npdu.hop_count
         self.counters["to_local"] += 1
-        return Send(LOCAL, None if broadcast else b"", encode(up))
+        return [Send(LOCAL, None if broadcast else b"", encode(up))]
 
     def _learn(self, network: int, port_id: int, router: bytes, now: float) -> bool:
         """Record that ``network`` is reached through ``router`` on ``port_id``."""
@@ -355,9 +418,118 @@ class Router:
                 log.warning("network %d is announced on port %d by %s as well as on port %d: keeping port %d",
                             network, port_id, _hex(router), route.port_id, route.port_id)
             return False
+        if route is None and len(self.routes) - len(self.ports) >= self.timers.max_routes and not self._make_room(network, now):
+            return False
         self.routes[network] = Route(network, port_id, router, learned=now)
         self.counters["routes_learned"] += 1
         return True
+
+    def _make_room(self, network: int, now: float) -> bool:
+        """The table is full: only a network we are searching for displaces the least used route."""
+        if network in self._searches:
+            victim = min((r for r in self.routes.values() if r.next_hop is not None),
+                         key=lambda r: (r.used, r.learned), default=None)
+            if victim is not None:
+                del self.routes[victim.network]
+                self.counters["routes_evicted"] += 1
+                return True
+        self.counters["dropped_route_table_full"] += 1
+        if not self._full_logged:
+            self._full_logged = True
+            log.warning("routing table full (%d learned routes): new networks are not learned until routes age out",
+                        self.timers.max_routes)
+        return False
+
+    def _age_routes(self, now: float) -> None:
+        """Forget learned routes neither confirmed nor used for ``route_idle`` (a search finds them again)."""
+        self._next_aging = now + self.timers.aging_interval
+        idle = now - self.timers.route_idle
+        expired = [n for n, r in self.routes.items()
+                   if r.next_hop is not None and r.last_heard() < idle and not r.busy(now)]
+        for network in expired:
+            del self.routes[network]
+        if expired:
+            self.counters["routes_expired"] += len(expired)
+            log.info("%d learned routes expired (neither confirmed nor used for %.0f s)", len(expired),
+                     self.timers.route_idle)
+        if self._full_logged and len(self.routes) - len(self.ports) < self.timers.max_routes:
+            self._full_logged = False
+
+    def set_max_routes(self, max_routes: int) -> None:
+        """A new bound (a reload); a lower one than the table holds applies as routes age out."""
+        self.timers.max_routes = max_routes
+
+    # ------------------------------------------------------------------ flood limits
+
+    def _announcement_allowed(self, port_id: int, src: bytes | None, now: float) -> bool:
+        """Another route announcement from ``src`` on the port, within the rates?"""
+        limit = self._announce_limits.get(port_id)
+        if limit is None:
+            t = self.timers
+            limit = self._announce_limits[port_id] = KeyedLimit(t.announce_rate, t.announce_burst,
+                                                                t.announce_port_rate, t.announce_port_burst)
+        if limit.allow(src, now) is None:
+            return True
+        self.counters["dropped_announce_rate"] += 1
+        return False
+
+    def _query_allowed(self, port_id: int, src: bytes | None, npdu: Npdu, now: float, small: bool = False) -> bool:
+        """Another query to answer (a small request, a large answer: a reflector if unbounded)?
+
+        A ``small`` answer (no larger than the query) counts against the asker's share only, so
+        a flood of big queries from made-up sources does not stop stations finding their routes.
+        """
+        if port_id == LOCAL:
+            return True
+        limit = self._query_limits.get(port_id)
+        if limit is None:
+            t = self.timers
+            limit = self._query_limits[port_id] = KeyedLimit(t.query_rate, t.query_burst,
+                                                             t.query_port_rate, t.query_port_burst)
+        key = (npdu.snet, npdu.sadr) if npdu.snet is not None else src
+        if limit.allow(key, now, total=not small) is None:
+            return True
+        self.counters["dropped_query_rate"] += 1
+        return False
+
+    def _reannounce(self, from_port: int, networks: list[int], now: float) -> list[Send]:
+        """Tell the other ports (and the application) about newly learned networks, at a bounded rate.
+
+        What cannot go now waits in a set per port and goes out coalesced from
+        :meth:`poll`, so a flood of announcements is not repeated, batch by
+        batch, onto every other network.
+        """
+        out: list[Send] = []
+        for port_id in [*self.ports, LOCAL]:
+            if port_id == from_port:
+                continue
+            waiting = self._deferred.get(port_id)
+            if self._reannounce_bucket(port_id).allow(now):
+                if waiting:
+                    networks = sorted(waiting.union(networks))
+                    waiting.clear()
+                out += self._i_am_router(port_id, networks)
+            else:
+                self._deferred.setdefault(port_id, set()).update(networks)
+                self.counters["deferred_reannouncements"] += 1
+        return out
+
+    def _reannounce_bucket(self, port_id: int) -> TokenBucket:
+        bucket = self._reannounce_buckets.get(port_id)
+        if bucket is None:
+            bucket = self._reannounce_buckets[port_id] = TokenBucket(self.timers.reannounce_rate,
+                                                                     self.timers.reannounce_burst)
+        return bucket
+
+    def _flush_deferred(self, now: float) -> list[Send]:
+        out: list[Send] = []
+        for port_id, waiting in self._deferred.items():
+            if waiting and self._reannounce_bucket(port_id).allow(now):
+                networks = sorted(n for n in waiting if n in self.routes and self.routes[n].port_id != port_id)
+                waiting.clear()
+                if networks:
+                    out += self._i_am_router(port_id, networks)
+        return out
 
     def _reachable(self, excluding_port: int) -> list[int]:
         return sorted(n for n, r in self.routes.items() if r.port_id != excluding_port)
@@ -370,6 +542,10 @@ class Router:
         search = self._searches.get(dnet)
         out: list[Send] = []
         if search is None:
+            if not self._search_bucket.allow(now):
+                # traffic for made-up networks must not make us broadcast a search for each
+                self.counters["dropped_search_rate"] += 1
+                return self._reject(from_port, src, npdu, RejectReason.ROUTER_BUSY, dnet)
             search = _Search(deadline=now + self.timers.search_timeout)
             self._searches[dnet] = search
             self.counters["searches"] += 1
@@ -408,6 +584,10 @@ class Router:
         for route in self.routes.values():
             if route.busy_until and route.busy_until <= now:
                 route.busy_until = 0.0
+        if now >= self._next_aging:
+            self._age_routes(now)
+        if self._deferred:
+            out += self._flush_deferred(now)
         return out
 
     # ------------------------------------------------------------------ network messages
@@ -432,6 +612,9 @@ class Router:
         return self._reject(port_id, src, npdu, RejectReason.UNKNOWN_MESSAGE_TYPE, npdu.dnet or 0)
 
     def _on_who_is_router(self, port_id: int, src: bytes | None, npdu: Npdu, broadcast: bool, now: float) -> list[Send]:
+        known = len(npdu.payload) >= 2 and int.from_bytes(npdu.payload[:2], "big") in self.routes
+        if not self._query_allowed(port_id, src, npdu, now, small=known):
+            return []
         if npdu.payload:
             if len(npdu.payload) < 2:
                 raise DecodeError("Who-Is-Router-To-Network with a 1-octet network")
@@ -453,15 +636,10 @@ class Router:
 
     def _on_i_am_router(self, port_id: int, src: bytes | None, npdu: Npdu, broadcast: bool, now: float) -> list[Send]:
         networks = network_list(npdu.payload)
-        if port_id == LOCAL:
+        if port_id == LOCAL or not self._announcement_allowed(port_id, src, now):
             return []
         learned = [n for n in networks if n != GLOBAL_NETWORK and self._learn(n, port_id, src or b"", now)]
-        out: list[Send] = []
-        if learned:
-            for other in self.ports:
-                if other != port_id:
-                    out += self._i_am_router(other, learned)
-            out += self._i_am_router(LOCAL, learned)
+        out = self._reannounce(port_id, learned, now) if learned else []
         return out + self._release_searches(now)
 
     def _on_reject(self, port_id: int, src: bytes | None, npdu: Npdu, broadcast: bool, now: float) -> list[Send]:
@@ -469,18 +647,20 @@ class Router:
         self.counters["rejects_received"] += 1
         log.info("port %d: %s rejected a message for network %d (reason %d)", port_id, _hex(src), dnet, reason)
         route = self.routes.get(dnet)
-        if reason == RejectReason.UNKNOWN_NETWORK and route is not None and route.next_hop == src:
+        if reason == RejectReason.UNKNOWN_NETWORK and route is not None and route.next_hop is not None \
+                and route.next_hop == src:
             del self.routes[dnet]
         return []
 
     def _on_busy(self, port_id: int, src: bytes | None, npdu: Npdu, broadcast: bool, now: float) -> list[Send]:
-        return self._set_busy(port_id, src, network_list(npdu.payload), now + self.timers.busy_hold, npdu)
+        return self._set_busy(port_id, src, network_list(npdu.payload), now + self.timers.busy_hold, npdu, now)
 
     def _on_available(self, port_id: int, src: bytes | None, npdu: Npdu, broadcast: bool, now: float) -> list[Send]:
-        return self._set_busy(port_id, src, network_list(npdu.payload), 0.0, npdu)
+        return self._set_busy(port_id, src, network_list(npdu.payload), 0.0, npdu, now)
 
-    def _set_busy(self, port_id: int, src: bytes | None, networks: list[int], until: float, npdu: Npdu) -> list[Send]:
-        if port_id == LOCAL:
+    def _set_busy(self, port_id: int, src: bytes | None, networks: list[int], until: float, npdu: Npdu,
+                  now: float) -> list[Send]:
+        if port_id == LOCAL or not self._announcement_allowed(port_id, src, now):
             return []
         changed = []
         for network, route in self.routes.items():
@@ -499,6 +679,8 @@ class Router:
     def _on_init_routing_table(self, port_id: int, src: bytes | None, npdu: Npdu, broadcast: bool, now: float) -> list[Send]:
         entries = decode_routing_table(npdu.payload)
         if entries:
+            if port_id != LOCAL and not self._announcement_allowed(port_id, src, now):
+                return []
             for entry in entries:
                 route = self.routes.get(entry.network)
                 if entry.port_id == 0 and route is not None and route.next_hop is not None:
@@ -506,13 +688,22 @@ class Router:
             parts = [[]]
         else:
             header = 3 + (4 + len(npdu.sadr or b"") if npdu.snet is not None else 0)  # version, control, DNET.., type
+            if not self._query_allowed(port_id, src, npdu, now):
+                return []
             parts = self._table_parts(self.routing_table(), self._limit(port_id) - header)
-        sends = []
+        sends: list[Send] = []
+        size = 0
         for part in parts:
             ack = Npdu(message_type=NetMsg.INITIALIZE_ROUTING_TABLE_ACK, payload=encode_routing_table(part))
             if npdu.snet is not None:
                 ack.dnet, ack.dadr = npdu.snet, npdu.sadr
-            sends.append(Send(port_id, src, encode(ack)))
+            data = encode(ack)
+            size += len(data)
+            if sends and size > self.timers.query_answer_octets:
+                # an 8-octet query must not make us send a big table to whoever the source claims to be
+                self.counters["truncated_routing_table_answers"] += 1
+                break
+            sends.append(Send(port_id, src, data))
         return sends
 
     @staticmethod
@@ -595,9 +786,12 @@ class Router:
         return [RoutingEntry(n, r.port_id, self.ports[r.port_id].name.encode()[:255])
                 for n, r in sorted(self.routes.items()) if r.port_id in self.ports]
 
-    def route_list(self, now: float) -> list[dict[str, object]]:
+    def route_list(self, now: float, offset: int = 0, limit: int | None = None) -> list[dict[str, object]]:
+        """The routes by network, from the ``offset``-th, at most ``limit`` of them."""
+        items = sorted(self.routes.items())
+        end = len(items) if limit is None else offset + limit
         rows = []
-        for network, route in sorted(self.routes.items()):
+        for network, route in items[offset:end]:
             port = self.ports.get(route.port_id)
             rows.append({
                 "network": network,
@@ -608,6 +802,13 @@ class Router:
                 "age_s": round(now - route.learned, 1) if route.next_hop else None,
             })
         return rows
+
+
+    def route_summary(self) -> dict[str, int]:
+        """How full the table is."""
+        direct = sum(1 for r in self.routes.values() if r.next_hop is None)
+        return {"total": len(self.routes), "direct": direct, "learned": len(self.routes) - direct,
+                "max_learned": self.timers.max_routes}
 
 
 def _hex(mac: bytes | None) -> str:

@@ -19,7 +19,7 @@ from bacrouter.net.npdu import (
     encode_routing_table,
     network_list,
 )
-from bacrouter.net.router import LOCAL, PortInfo, Router
+from bacrouter.net.router import LOCAL, PortInfo, Router, RouterTimers
 
 MAC1 = bytes([10, 0, 1, 1, 0xBA, 0xC0])  # router on network 1
 MAC2 = bytes([10, 0, 2, 1, 0xBA, 0xC0])  # router on network 2
@@ -378,3 +378,185 @@ def test_a_big_table_goes_out_in_messages_that_fit_the_port():
     assert len(announce) > 1 and all(len(a.data) <= 501 for a in announce)
     assert sorted(n for a in announce for n in network_list(decode(a.data).payload)) == list(range(2, 3)) + list(
         range(100, 400))
+
+
+# ---------------------------------------------------------------------- hostile input: floods (issue 10, items 18 and 19)
+
+ATTACKER = bytes([10, 0, 1, 66, 0xBA, 0xC0])
+
+
+def i_am_router(networks) -> bytes:
+    return netmsg(NetMsg.I_AM_ROUTER_TO_NETWORK, encode_network_list(list(networks)))
+
+
+def flood(router, port: int, src: bytes, start: float, messages: int = 94, per_message: int = 700, rate: float = 100.0):
+    """``messages`` I-Am-Router-To-Network of ``per_message`` made-up networks each, ``rate`` a second."""
+    out = []
+    for i in range(messages):
+        first = 10 + i * per_message
+        networks = [n for n in range(first, first + per_message) if n < GLOBAL_NETWORK]
+        if networks:
+            out += router.receive(port, src, i_am_router(networks), now=start + i / rate, broadcast=True)
+    return out
+
+
+def test_a_flood_of_i_am_router_does_not_fill_the_table():
+    r = Router(RouterTimers(max_routes=500))
+    r.add_port(PortInfo(1, network=1, mac=MAC1, name="bip0"), now=0.0)
+    r.add_port(PortInfo(2, network=2, mac=MAC2, name="bip1"), now=0.0)
+    flood(r, 1, ATTACKER, start=1.0)
+    learned = [n for n, route in r.routes.items() if route.next_hop is not None]
+    assert len(learned) <= 500
+    assert r.counters["dropped_announce_rate"] > 0  # 94 messages in a second from one host
+    # a spread-out flood, under the message rate, still stops at the bound and says so
+    flood(r, 1, ATTACKER, start=100.0, rate=0.5)
+    assert len([n for n, route in r.routes.items() if route.next_hop is not None]) == 500
+    assert r.counters["dropped_route_table_full"] > 0
+    assert "dropped_route_table_full" in r.counters and r.counters["routes_learned"] == 500
+
+
+def test_the_default_table_bound_is_a_few_thousand():
+    assert 1000 <= RouterTimers().max_routes <= 10000
+
+
+def test_a_flood_is_not_re_announced_in_a_storm(router):
+    # 100 announcements in 50 s, each of 20 new networks: within what one router may announce
+    out = flood(router, 1, ATTACKER, start=1.0, messages=100, per_message=20, rate=2.0)
+    assert router.counters["dropped_announce_rate"] == 0
+    relayed = [s for s in out if s.port_id == 2]
+    # about one I-Am-Router-To-Network a second onto the other network, whatever comes in
+    assert len(relayed) <= 50 * router.timers.reannounce_rate + router.timers.reannounce_burst
+    assert router.counters["deferred_reannouncements"] > 0
+    # nothing is lost: the deferred networks go out later, coalesced, from poll
+    later = []
+    for t in range(52, 200):
+        later += router.poll(float(t))
+    told = {n for s in relayed + [s for s in later if s.port_id == 2] for n in network_list(decode(s.data).payload)}
+    assert told == {n for n, route in router.routes.items() if route.port_id == 1 and route.next_hop}
+
+
+def test_a_learned_route_neither_confirmed_nor_used_ages_out(router):
+    router.receive(2, OTHER_ROUTER, i_am_router([5, 6]), now=0.0)
+    idle = router.timers.route_idle
+    # network 5 is used, network 6 is not
+    for t in range(0, int(idle * 1.5), 60):
+        router.receive(1, CLIENT, apdu(control=0x04, dnet=5, dadr=DEVICE), now=float(t))
+        router.poll(float(t))
+    router.poll(idle * 1.5 + 60)
+    assert 5 in router.routes and 6 not in router.routes
+    assert router.counters["routes_expired"] == 1
+    # confirmed (announced again) keeps a route too
+    router.receive(2, OTHER_ROUTER, i_am_router([6]), now=idle * 2)
+    router.poll(idle * 2 + idle / 2)
+    assert 6 in router.routes
+    # directly connected networks never age
+    router.poll(idle * 10)
+    assert 1 in router.routes and 2 in router.routes
+
+
+def test_a_route_we_searched_for_displaces_an_unused_one_when_the_table_is_full():
+    r = Router(RouterTimers(max_routes=20))
+    r.add_port(PortInfo(1, network=1, mac=MAC1, name="bip0"), now=0.0)
+    r.add_port(PortInfo(2, network=2, mac=MAC2, name="bip1"), now=0.0)
+    r.receive(1, ATTACKER, i_am_router(range(100, 200)), now=1.0)
+    assert len(r.routes) == 22
+    out = r.receive(1, CLIENT, apdu(control=0x04, dnet=5, dadr=DEVICE), now=2.0)
+    assert [d.message_type for _, d in on(out, 2)] == [NetMsg.WHO_IS_ROUTER_TO_NETWORK]
+    out = r.receive(2, OTHER_ROUTER, i_am_router([5]), now=2.5)
+    [(dest, fwd)] = [(d, n) for d, n in on(out, 2) if n.message_type is None]
+    assert dest == OTHER_ROUTER and 5 in r.routes and len(r.routes) == 22
+    assert r.counters["routes_evicted"] == 1
+
+
+def test_snet_of_routed_traffic_cannot_fill_the_table():
+    r = Router(RouterTimers(max_routes=50))
+    r.add_port(PortInfo(1, network=1, mac=MAC1, name="bip0"), now=0.0)
+    r.add_port(PortInfo(2, network=2, mac=MAC2, name="bip1"), now=0.0)
+    for snet in range(100, 1100):
+        r.receive(1, ATTACKER, apdu(control=0x04, snet=snet, sadr=b"\x01", dnet=2, dadr=DEVICE), now=1.0)
+    assert len(r.routes) == 52
+    assert r.counters["dropped_route_table_full"] >= 950
+
+
+def test_initialize_routing_table_is_no_amplifier():
+    r = Router(RouterTimers(max_routes=5000))
+    r.add_port(PortInfo(1, network=1, mac=MAC1, name="bip0"), now=0.0)
+    r.add_port(PortInfo(2, network=2, mac=MAC2, name="bip1"), now=0.0)
+    for network in range(100, 4100):
+        r._learn(network, 2, OTHER_ROUTER, 0.0)
+    query = netmsg(NetMsg.INITIALIZE_ROUTING_TABLE, b"\x00")
+    assert len(query) == 4
+    answer = r.receive(1, CLIENT, query, now=1.0)
+    size = sum(len(s.data) for s in answer)
+    assert 0 < size <= r.timers.query_answer_octets <= 8192
+    assert r.counters["truncated_routing_table_answers"] == 1
+    # asked again and again (from made-up sources): answered at the port's query rate, the rest dropped
+    total = 0
+    for i in range(1000):
+        total += sum(len(s.data) for s in r.receive(1, bytes([10, 0, 1, i % 250, 0xBA, 0xC0]), query, now=2.0 + i / 1000))
+    assert total <= (r.timers.query_port_burst + r.timers.query_port_rate) * r.timers.query_answer_octets
+    assert r.counters["dropped_query_rate"] > 900
+
+
+def test_who_is_router_answers_are_rate_limited(router):
+    router.receive(2, OTHER_ROUTER, i_am_router(range(100, 900)), now=0.0)
+    who = netmsg(NetMsg.WHO_IS_ROUTER_TO_NETWORK)
+    answers = [router.receive(1, CLIENT, who, now=1.0 + i / 1000, broadcast=True) for i in range(1000)]
+    assert sum(1 for a in answers if a) <= router.timers.query_burst + router.timers.query_rate
+    assert router.counters["dropped_query_rate"] > 0
+    # unknown networks asked on the asker's behalf: not a storm on the other ports either
+    relayed = []
+    for i in range(1000):
+        relayed += router.receive(1, bytes([10, 0, 1, i % 250, 0xBA, 0xC0]),
+                                  netmsg(NetMsg.WHO_IS_ROUTER_TO_NETWORK, (20000 + i).to_bytes(2, "big")), now=10.0 + i / 1000)
+    assert len(on(relayed, 2)) <= router.timers.query_port_burst + router.timers.query_port_rate
+
+
+def test_traffic_for_unknown_networks_cannot_start_a_search_storm(router):
+    out = []
+    for i in range(1000):
+        out += router.receive(1, CLIENT, apdu(control=0x04, dnet=30000 + i, dadr=DEVICE), now=1.0 + i / 1000)
+    searches = [d for _, d in on(out, 2) if d.message_type == NetMsg.WHO_IS_ROUTER_TO_NETWORK]
+    assert len(searches) <= router.timers.search_burst + router.timers.search_rate
+    assert router.counters["dropped_search_rate"] > 0
+
+
+def test_a_who_is_storm_is_rate_limited_before_the_application_and_routing_goes_on(router):
+    who_is = apdu(b"\x10\x08", dnet=GLOBAL_NETWORK, hop_count=255)
+    to_app = forwarded = 0
+    routed = 0
+    for i in range(2000):  # one second of a 2,000/s storm from 200 hosts
+        src = bytes([10, 0, 1, i % 200, 0xBA, 0xC0])
+        out = router.receive(1, src, who_is, now=1.0 + i / 2000, broadcast=True)
+        to_app += len(on(out, LOCAL))
+        forwarded += len(on(out, 2))
+        if i % 100 == 0:  # and a client's read, routed through all along
+            routed += len(on(router.receive(1, CLIENT, apdu(b"\x00\x05\x01\x0c", control=0x04, dnet=2, dadr=DEVICE),
+                                            now=1.0 + i / 2000), 2))
+    timers = router.timers
+    assert to_app <= timers.local_burst + timers.local_rate * 1.0
+    assert router.counters["dropped_local_rate_total"] > 0
+    assert forwarded == 2000 and routed == 20  # the storm is the other network's business, still forwarded
+    # one host alone gets its own, smaller, share
+    before = router.counters["to_local"]
+    for i in range(1000):
+        router.receive(1, ATTACKER, who_is, now=10.0 + i / 1000, broadcast=True)
+    assert router.counters["to_local"] - before <= timers.local_source_burst + timers.local_source_rate
+    assert router.counters["dropped_local_rate_source"] > 0
+
+
+def test_the_route_list_pages_and_sums_up(router):
+    router.receive(2, OTHER_ROUTER, i_am_router(range(100, 300)), now=0.0)
+    page = router.route_list(1.0, offset=10, limit=5)
+    assert [r["network"] for r in page] == [108, 109, 110, 111, 112]
+    assert router.route_summary() == {"total": 202, "direct": 2, "learned": 200, "max_learned": 2000}
+
+
+def test_a_query_flood_does_not_stop_stations_finding_a_known_route(router):
+    table = netmsg(NetMsg.INITIALIZE_ROUTING_TABLE, b"\x00")
+    for i in range(1000):  # big answers asked for by made-up sources: the port's share is spent
+        router.receive(1, bytes([10, 0, 1, i % 250, 0xBA, 0xC0]), table, now=1.0 + i / 1000)
+    out = router.receive(1, CLIENT, netmsg(NetMsg.WHO_IS_ROUTER_TO_NETWORK, (2).to_bytes(2, "big")), now=2.0,
+                         broadcast=True)
+    [(_, answer)] = on(out, 1)
+    assert answer.message_type == NetMsg.I_AM_ROUTER_TO_NETWORK and network_list(answer.payload) == [2]

@@ -107,3 +107,32 @@ def test_an_idle_router_never_imports_bacpypes3(tmp_path):
     code = ("import asyncio, sys\nfrom bacrouter.net.node import RouterNode\n"
             "assert not [m for m in sys.modules if m.startswith('bacpypes3')], 'imported with the node'\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.mark.parametrize("routes, answer", [(10, 3), (65534, 5)])  # 3: Complex-ACK, 5: Error
+def test_a_huge_routing_table_property_is_refused_not_built(routes, answer):
+    """Issue 10 item 18: a ReadProperty of 65,534 routes stalled routing for 6 s and ended in an abort."""
+    async def main():
+        sent: list[bytes] = []
+        from bacrouter.net.app import RouterApplication
+
+        table = [(n, b"\x0a\x00\x00\x09\xba\xc0", False) for n in range(1, routes + 1)]
+        dev = RouterDevice(instance=9, name="r", description="", location="", to_router=lambda d, b: sent.append(d),
+                           load=RouterApplication)
+        dev.add_port(PortDescription(3, "bip0", 1, b"\x0a\x00\x00\x01\xba\xc0", 1497, "bip", lambda: table,
+                                     address="10.0.0.1", netmask="255.255.255.0", udp_port=47808, mode="normal",
+                                     interface="eth0"))
+        # ReadProperty network-port,3 routing-table (428), a client accepting up to 64 segments of 1476
+        read = b"\x02\x75\x07\x0c\x0c\x0e\x00\x00\x03\x1a\x01\xac"
+        dev.deliver(from_port(read), False)
+        for _ in range(500):
+            if sent:
+                break
+            await asyncio.sleep(0.02)
+        reply = decode(sent[0]).payload
+        assert reply[0] >> 4 == answer, reply[:8].hex()
+        if answer == 5:  # Error: class resources (3), code abort-out-of-resources (125)
+            assert reply[3:] == b"\x91\x03\x91\x7d"
+        dev.close()
+
+    asyncio.run(main())
