@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .datatypes import bcd_hex
+from .datatypes import bcd_hex, bcd_value
 from .describe import normalized, unit_text, value_text
 from .frame import Frame
 from .records import ErrorReport, FixedData, Header, Record, parse_payload
@@ -76,9 +76,11 @@ def _record(record: Record, index: int) -> dict[str, Any]:
 
 def _fixed(data: FixedData) -> dict[str, Any]:
     def counter(index: int, unit: int, raw: bytes) -> dict[str, Any]:
-        digits = f"{bcd_hex(raw):X}"
         if data.counters_bcd:
-            value = int(digits) if digits.isdigit() else None  # None: the BCD holds A-F nibbles
+            # signed as libmbus decodes it (an F as most significant digit is a minus); None when other
+            # digits are A-F
+            digits = f"{bcd_hex(raw):0{2 * len(raw)}X}"
+            value = bcd_value(raw) if digits[1:].isdigit() and digits[0] in "0123456789F" else None
         else:
             value = int.from_bytes(raw, "little", signed=True)
         return {"id": index, "function": "Stored value" if data.stored else "Actual value",
