@@ -8,6 +8,8 @@ import threading
 import time
 import tty
 
+import pytest
+
 from bacrouter.mstp.capture import LINKTYPE_MSTP, PcapWriter
 from bacrouter.mstp.frame import Frame, FrameType, encode_frame
 from bacrouter.mstp.link import MstpLink
@@ -60,6 +62,19 @@ def test_pcap_writer_produces_link_type_165(tmp_path):
     _, _, incl, orig = struct.unpack_from("<IIII", data, 24)
     assert incl == orig == len(TOKEN) and data[40:48] == TOKEN
     assert writer.status()["frames"] == 2
+
+
+def test_pcap_writer_time_only_goes_forward(tmp_path):
+    writer = PcapWriter(tmp_path / "c.pcap")
+    now = time.monotonic()
+    for stamp in (now, now + 0.002, now + 0.001, now + 0.003):  # the third would go back 1 ms
+        writer.add(TOKEN, stamp)
+    writer.close()
+    data = (tmp_path / "c.pcap").read_bytes()
+    stamps = [struct.unpack_from("<II", data, 24 + i * (16 + len(TOKEN))) for i in range(4)]
+    micros = [seconds * 1_000_000 + micro for seconds, micro in stamps]
+    assert micros == sorted(micros) and micros[1] == micros[2] and micros[3] - micros[0] == pytest.approx(3000, abs=2)
+    assert writer.status()["held"] == 1
 
 
 def test_pcap_writer_stops_at_its_size_limit(tmp_path):
