@@ -3,6 +3,8 @@ line does to the port's capture and to its open/retry loop (issue 10 items 9 and
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import shutil
 import signal
@@ -123,3 +125,80 @@ def test_a_capture_on_a_pty_only_goes_forward(tmp_path):
     assert len(times) == frames and frames > 100
     backwards = [(i, round((b - a) * 1e6)) for i, (a, b) in enumerate(zip(times, times[1:], strict=False)) if b < a]
     assert not backwards, f"{len(backwards)} of {frames} frames go back in time (index, us): {backwards[:10]}"
+
+
+class Host:
+    """What an MS/TP port runtime needs of the router's node: its loop, and ports going up and down
+    (logged as the node logs them, so the count below is what the daemon's log would show)."""
+
+    def __init__(self, loop) -> None:
+        self.loop = loop
+        self.ups = 0
+        self.downs = 0
+
+    def port_up(self, runtime, info) -> None:
+        self.ups += 1
+        logging.getLogger("bacrouter.net.node").info("port %s up: network %d", runtime.name, info.network)
+
+    def port_down(self, runtime) -> None:
+        self.downs += 1
+        logging.getLogger("bacrouter.net.node").info("port %s down", runtime.name)
+
+    def receive(self, *args) -> None:
+        pass
+
+
+def test_a_vanished_line_is_retried_quietly_and_comes_back(tmp_path, monkeypatch, caplog):
+    """Issue 10 item 10: the tty vanishes (socat killed) for a while and comes back. The port logs one
+    line per change of state, not lines per try; its status shows the retry schedule; it comes back up."""
+    import bacrouter.mstp.port as port
+    from bacrouter.config.model import MstpPort
+    from bacrouter.config.resources import Resource, ResourceType
+    from bacrouter.mstp.runtime import MstpPortRuntime
+
+    monkeypatch.setattr(port, "RETRY_FIRST", 0.05, raising=False)
+    monkeypatch.setattr(port, "RETRY_MAX", 0.4, raising=False)
+    monkeypatch.setattr(port, "PROBATION", 0.5, raising=False)
+    caplog.set_level(logging.INFO, logger="bacrouter")
+    ptys = PtyPair(tmp_path)
+
+    async def scenario() -> tuple[Host, MstpPortRuntime, dict, int]:
+        host = Host(asyncio.get_running_loop())
+        config = MstpPort(name="field", resource="RS485-1", network=5, mac=1, max_master=10)
+        runtime = MstpPortRuntime(host, config, 2, Resource("RS485-1", ResourceType.USB, ptys.a))
+        await runtime.start()
+
+        async def until(condition, what: str, timeout: float = 10.0) -> None:
+            deadline = time.monotonic() + timeout
+            while not condition():
+                assert time.monotonic() < deadline, what
+                await asyncio.sleep(0.02)
+
+        try:
+            await until(lambda: runtime.state == "up", "the port up")
+            ptys.unplug()
+            await until(lambda: runtime.state == "fault", "the port to notice")
+            await asyncio.sleep(4.0)  # 0.05 + 0.1 + 0.2 + 0.4 + 0.4 ...: about 10 tries
+            status = runtime.status(time.monotonic())
+            tries = runtime.worker.failures
+            ptys.start()
+            await until(lambda: runtime.state == "up", "the port back up")
+            back = runtime.status(time.monotonic())
+            assert back["state"] == "up"
+        finally:
+            runtime.stop()
+        return host, runtime, status, tries
+
+    try:
+        host, runtime, status, tries = asyncio.run(scenario())
+    finally:
+        ptys.unplug()
+    assert tries >= 8, tries
+    assert status["state"] == "fault" and status["retry"]["failures"] == tries
+    assert status["retry"]["every_s"] == 0.4 and status["retry"]["next_in_s"] is not None
+    assert (host.ups, host.downs) == (2, 2)  # the last down: the test stops the port
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("bacrouter")]
+    # up; down and the fault (its reason and the schedule); up again; down (stopped): the same lines
+    # whatever the number of tries (before: a warning per try, and per reason change)
+    assert len(lines) == 5, lines
+    assert sum("retrying after 0.05 s" in line and "at most every 0.4 s" in line for line in lines) == 1
