@@ -31,7 +31,7 @@ from ..reliability import Reliability
 from .definition import INTERFACE_RS485, INTERFACE_TCP, BusDefinition
 from .link import RS485, TCP, LineSettings, SharedLine, TcpLink
 
-__all__ = ["BusRuntime", "BusSink", "Reliability"]
+__all__ = ["BusRuntime", "BusSink", "Reliability", "UnitReport"]
 
 log = logging.getLogger("bacrouter.freeclient")
 
@@ -61,8 +61,17 @@ class OnlineReport:
     online: bool
 
 
+@dataclass(frozen=True, slots=True)
+class UnitReport:
+    """A script's ``setunit``: the engineering units of an analog point whose definition sets none."""
+
+    device: Any
+    point: Any
+    units: int
+
+
 #: what one callback reported, in order
-Event = PointReport | OnlineReport
+Event = PointReport | OnlineReport | UnitReport
 
 
 class BusSink(Protocol):
@@ -103,6 +112,7 @@ class BusRuntime:
         self._settings = LineSettings(definition.baudrate, definition.parity, 7 if definition.bit7 else 8,
                                       definition.frame_ms)
         self._points = {(d.index, p.index): _PointMirror() for d in definition.devices for p in d.points}
+        self._point_defs = {(d.index, p.index): p for d in definition.devices for p in d.points}
         self._online = {d.index: False for d in definition.devices}
         self._lock = threading.Lock()  # guards writes and the mirrors' commanded values
         self._writes: dict[tuple[int, int], Any] = {}  # pending per point, oldest first; a newer value replaces
@@ -236,6 +246,7 @@ class BusRuntime:
                 points.append({"tag": point.tag, "name": point.name, "instance": point.instance,
                                "obj_type": code[0], "commandable": code.endswith("o"),
                                "read_only": code.endswith("i"),
+                               "unit": point.unit if point.unit not in (None, "") else None,
                                "max_value": len(point.state_texts) if code[0] == "m" else (2 if code[0] == "b" else 0)})
             devices.append({"tag": device.tag, "name": device.name, "instance": device.instance or 0,
                             "points": points})
@@ -289,6 +300,7 @@ class BusRuntime:
             "tcpreset": self._tcpreset, "updatepoint": self._updatepoint, "pointvalue": self._pointvalue,
             "firstwrite": self._firstwrite, "getwrite": self._getwrite, "onoff": self._onoff,
             "devicestatus": self._devicestatus, "log": self._print, "mbus_records": self._mbus_records,
+            "setunit": self._setunit,
         }
         table = sandbox.table(constants)
         for name, function in functions.items():
@@ -387,12 +399,31 @@ class BusRuntime:
             raise ValueError(f"devicestatus: no device {device}")
         return self._online[device]
 
+    def _setunit(self, device: Any, point: Any, unit: Any) -> bool:
+        """bacrouter's helper (not in the original API): the BACnet engineering units of an analog point
+        whose definition sets none (a name such as ``kilowatt-hours`` or a number). Returns false, and
+        changes nothing, for a point with a unit of its own or one that is not analog."""
+        self._mirror(device, point, "setunit")
+        from ..modbus.objects import units_code  # bacpypes3 knows the names
+
+        definition = self._point_defs.get((device, point))
+        if definition is None or definition.kind != "analog" or definition.unit not in (None, ""):
+            return False
+        try:
+            code = units_code(unit.decode() if isinstance(unit, bytes) else unit)
+        except ValueError as err:
+            raise ValueError(f"setunit: {unit!r} is not a BACnet engineering unit") from err
+        self._batch.pop(("unit", device, point), None)
+        self._batch[("unit", device, point)] = UnitReport(device, point, code)
+        return True
+
     def _mbus_records(self, data: Any, offset: Any = 0) -> tuple[Any, ...]:
         """bacrouter's helper (not in the original API): decode an M-Bus reply for the M-Bus script.
 
         Returns a table ``{more = bool, id = "12345678", secondary = "...", manufacturer = "ABB",
         records = {[n] = {value = number, text = "...", unit = "Energy (10 Wh)", si_value = number,
-        si_unit = "Wh", func = "Instantaneous value", storage = n, tariff = n}}}`` with the records
+        si_unit = "Wh", bacnet_unit = "kilowatt-hours", bacnet_value = number, func = "Instantaneous value",
+        storage = n, tariff = n}}}`` with the records
         numbered from ``offset`` (libmbus's record ids; a multi-telegram read counts on), or nil and why.
         """
         from ..mbus import MBusError, parse_frame, records_json
@@ -414,6 +445,8 @@ class BusRuntime:
                 value = None
             records[start + record["id"]] = {"value": value, "text": text or "", "unit": record["unit"] or "",
                                               "si_value": record["value"], "si_unit": record["si_unit"] or "",
+                                              "bacnet_unit": record["bacnet_unit"],
+                                              "bacnet_value": record["bacnet_value"],
                                               "func": record["function"] or "", "storage": record["storage_number"],
                                               "tariff": record["tariff"]}
         header = decoded["header"]

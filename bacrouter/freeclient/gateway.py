@@ -26,7 +26,7 @@ from ..config.model import Config
 from ..feature import Summary, new_summary
 from ..modbus.objects import GatewayObject, Publications, Reliability, make_object, point_kwargs
 from ..net.host import DeviceHost, VirtualDeviceHandle
-from .bus import BusRuntime, Event, OnlineReport
+from .bus import BusRuntime, Event, OnlineReport, UnitReport
 from .configcheck import FcDevicePlan, plan_freeclient
 from .definition import PointDef
 from .schema import FreeClientBus
@@ -59,6 +59,11 @@ class FcPoint:
 
     def relinquished(self) -> None:
         self.bus.post_write(self.device.index, self.point.index, None)
+
+    def set_units(self, units: int) -> None:
+        """The script's units for an analog point whose definition sets none (the M-Bus record's VIF)."""
+        if self.point.kind == "analog" and self.point.unit in (None, "") and hasattr(self.obj, "units"):
+            self.obj.units = units
 
     def update(self, value: Any, reliability: int) -> None:
         if value is None:
@@ -125,6 +130,10 @@ class _Sink:
                 continue  # a disabled device
             if isinstance(event, OnlineReport):
                 target.set_online(event.online)
+                continue
+            if isinstance(event, UnitReport):
+                if event.point in target.points:
+                    target.points[event.point].set_units(event.units)
                 continue
             point, value, reliability = event.point, event.value, event.reliability
             if point not in target.points:

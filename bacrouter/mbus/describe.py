@@ -70,7 +70,7 @@ def unit_text(record: Record) -> str:
 
 
 def value_text(record: Record) -> str:
-    """The ``<Value>`` of libmbus's plain XML: integers decimal, BCD as its digits, binary as hex."""
+    """The ``<Value>`` of libmbus's plain XML: integers and BCD decimal, binary as hex."""
     if record.manufacturer_specific:
         return hex_reversed(record.data)
     kind, data = record.data_field, record.data
@@ -85,7 +85,9 @@ def value_text(record: Record) -> str:
     if kind == 0x05:
         return float_text(real32(data))
     if kind in (0x09, 0x0A, 0x0B, 0x0C, 0x0E):
-        return f"{bcd_hex(data):X}"
+        # libmbus (since 2021): decimal with its sign (an F as most significant digit is a minus), but
+        # a value during error state (function 0x30) as its hex digits, which may hold an error code
+        return f"{bcd_hex(data):X}" if record.dif & 0x30 == 0x30 else str(bcd_value(data))
     if kind == 0x0F:
         return hex_reversed(data)
     if kind == 0x0D:

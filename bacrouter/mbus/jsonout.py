@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .datatypes import bcd_hex
+from .datatypes import bcd_hex, bcd_value
 from .describe import normalized, unit_text, value_text
 from .frame import Frame
 from .records import ErrorReport, FixedData, Header, Record, parse_payload
@@ -21,6 +21,7 @@ from .tables import (
     medium_text,
     product_name,
 )
+from .units import bacnet_reading
 
 __all__ = ["records_json"]
 
@@ -51,6 +52,9 @@ def _combinable(record: Record) -> list[str]:
 
 def _record(record: Record, index: int) -> dict[str, Any]:
     reading = normalized(record)
+    bacnet = bacnet_reading(record)
+    if bacnet is not None and not math.isfinite(bacnet[1]):
+        bacnet = None
     out: dict[str, Any] = {
         "id": index,
         "function": record.function,
@@ -68,6 +72,8 @@ def _record(record: Record, index: int) -> dict[str, Any]:
         "vif": record.vif,
         "vife": list(record.vife),
         "vife_text": _combinable(record),
+        "bacnet_unit": bacnet[0] if bacnet else None,
+        "bacnet_value": bacnet[1] if bacnet else None,
     }
     if record.custom_vif:
         out["custom_vif"] = _clean(record.custom_vif.decode("utf-8", "surrogateescape"))
@@ -76,9 +82,11 @@ def _record(record: Record, index: int) -> dict[str, Any]:
 
 def _fixed(data: FixedData) -> dict[str, Any]:
     def counter(index: int, unit: int, raw: bytes) -> dict[str, Any]:
-        digits = f"{bcd_hex(raw):X}"
         if data.counters_bcd:
-            value = int(digits) if digits.isdigit() else None  # None: the BCD holds A-F nibbles
+            # signed as libmbus decodes it (an F as most significant digit is a minus); None when other
+            # digits are A-F
+            digits = f"{bcd_hex(raw):0{2 * len(raw)}X}"
+            value = bcd_value(raw) if digits[1:].isdigit() and digits[0] in "0123456789F" else None
         else:
             value = int.from_bytes(raw, "little", signed=True)
         return {"id": index, "function": "Stored value" if data.stored else "Actual value",
@@ -99,7 +107,9 @@ def records_json(frame: Frame) -> dict[str, Any]:
     ``type`` is "variable", "fixed" or "error" (then ``error`` holds the slave's application error).
     Per record: libmbus's ``function`` and ``unit`` text, the normalized ``value`` (a float in
     ``si_unit``, None when not numeric or not finite) or ``text`` (dates, strings, hex), ``raw`` data bytes in hex,
-    storage number, tariff and device (None without DIFE), and the DIF/VIF codes.
+    storage number, tariff and device (None without DIFE), the DIF/VIF codes, and the BACnet engineering
+    unit the VIF gives with the value in it (``bacnet_unit``, ``bacnet_value``; None without one, see
+    :mod:`.units`).
     """
     payload = parse_payload(frame)
     base: dict[str, Any] = {"frame": {"control": frame.control, "address": frame.address, "ci": frame.ci}}

@@ -1,8 +1,11 @@
 """MS/TP captures in pcap format, link type 165 (LINKTYPE_BACNET_MS_TP), for Wireshark and tshark.
 
-Each record is one whole frame as it is on the wire, preamble included.
-Records are buffered and written in batches, so capturing does not add file
-I/O to the turnaround of the port's thread.
+Each record is one whole frame as it is on the wire, preamble included, stamped
+with the time its last octet was received (or sent). Time in a capture only goes
+forward: a stamp earlier than the one before (octets that a pty or a USB adapter
+delivers in one burst are dated back by their modelled wire time) is written as
+the one before, and counted (``held``). Records are buffered and written in
+batches, so capturing does not add file I/O to the turnaround of the port's thread.
 """
 
 from __future__ import annotations
@@ -31,18 +34,25 @@ class PcapWriter:
         self.written = _HEADER.size
         self.frames = 0
         self.full = False
+        self.held = 0  # stamps that would have gone back in time
+        self._last_us = 0
         # monotonic stamps from the port thread become wall-clock times in the file
         self._offset = time.time() - time.monotonic()
 
     def add(self, octets: bytes, monotonic_time: float) -> None:
+        """One frame, ``monotonic_time`` (time.monotonic) being when its last octet was on the line."""
         if self.full:
             return
         if self.written + len(self._buffer) + _RECORD.size + len(octets) > self.max_bytes:
             self.full = True
             return
-        stamp = monotonic_time + self._offset
-        seconds = int(stamp)
-        self._buffer += _RECORD.pack(seconds, int((stamp - seconds) * 1e6), len(octets), len(octets))
+        stamp_us = int((monotonic_time + self._offset) * 1_000_000)
+        if stamp_us < self._last_us:
+            stamp_us = self._last_us
+            self.held += 1
+        self._last_us = stamp_us
+        seconds, micro = divmod(stamp_us, 1_000_000)
+        self._buffer += _RECORD.pack(seconds, micro, len(octets), len(octets))
         self._buffer += octets
         self.frames += 1
         if len(self._buffer) >= FLUSH_BYTES:
@@ -61,4 +71,4 @@ class PcapWriter:
 
     def status(self) -> dict[str, object]:
         return {"path": str(self.path), "frames": self.frames, "bytes": self.written + len(self._buffer),
-                "full": self.full}
+                "full": self.full, "held": self.held}

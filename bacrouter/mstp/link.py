@@ -73,7 +73,7 @@ class MstpLink:
         self.master.sent(end)
         self.sniffer.frame(frame, start)
         if self.capture is not None:
-            self.capture.add(encode_frame(frame), start)
+            self.capture.add(encode_frame(frame), end)  # when its last octet is on the line
 
     def deadline(self) -> float | None:
         times = [t for t in (self.master.deadline(), self.baud.deadline()) if t is not None]
@@ -98,7 +98,9 @@ class MstpLink:
                 self.master.counters["duplicate_mac"] += 1
             self.sniffer.frame(frame, event.start)
             if self.capture is not None:
-                self.capture.add(encode_frame(frame), event.start)
+                # when it was received (its last octet), not its modelled start: a burst read from a pty
+                # or a USB adapter would date a reply before the request it answers
+                self.capture.add(encode_frame(frame), event.end)
             self.baud.valid_frame(event.end)
             if frame.type == FrameType.TOKEN and frame.destination == self.mac:
                 switch = self.baud.token(event.end)

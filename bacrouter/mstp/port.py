@@ -6,9 +6,14 @@ sleeps in ``select`` until an octet arrives, the router queues an NPDU, or
 the link's next deadline; it hands NPDUs up through a callback (the router
 marshals them onto its loop) and takes NPDUs down through a queue.
 
-When the tty fails (a USB adapter unplugged) the thread reports a fault,
-closes it, and tries again every couple of seconds; when it is back the port
-comes up again. Nothing else in the router is touched.
+When the tty fails (a USB adapter unplugged, or one that stalls) the thread
+reports a fault, closes it, and tries again with back-off: after 1 s, then 2,
+4, ... up to 60 s between tries, back to 1 s once the line has worked for
+STABLE_AFTER. A line reopened after a fault is reported up only once it has
+served PROBATION without failing, so an adapter that opens and then stalls at
+once stays one fault, not an up and a down per try. The state (and its reason)
+is reported once per change; nothing is logged per try. Nothing else in the
+router is touched.
 """
 
 from __future__ import annotations
@@ -32,7 +37,14 @@ __all__ = ["SerialLine", "MstpWorker", "EchoFilter"]  # SerialLine, EchoFilter r
 
 log = logging.getLogger("bacrouter.mstp.port")
 
-REOPEN_EVERY = 2.0
+#: back-off between tries to reopen a failed line: RETRY_FIRST, doubling up to RETRY_MAX
+RETRY_FIRST = 1.0
+RETRY_MAX = 60.0
+#: a line that served this long without failing has worked: the back-off starts over
+STABLE_AFTER = 30.0
+#: a line reopened after a fault is up once it has served this long (an adapter that stalls fails sooner:
+#: the first write is due within Tno_token + a frame, and a stalled write fails after 1 s)
+PROBATION = 3.0
 TURNAROUND_BITS = 40
 #: the last stretch of a wait is spun, not slept: wake-ups are late by 50-300 us
 SPIN = 0.00015
@@ -105,6 +117,11 @@ class MstpWorker:
         self.realtime = False
         #: the link's status, refreshed by the thread twice a second: read it without waiting for the thread
         self.snapshot: dict[str, Any] | None = None
+        #: failed tries in a row, the wait before the next one and when it is due (time.monotonic)
+        self.failures = 0
+        self.retry_delay: float | None = None
+        self.next_retry: float | None = None
+        self._probation_until: float | None = None
 
     # ------------------------------------------------------------------ called from the router's thread
 
@@ -150,6 +167,23 @@ class MstpWorker:
             self.state, self.reason = state, reason
             self._on_state(state, reason)
 
+    def retry_status(self) -> dict[str, Any] | None:
+        """The retry schedule while the line is failing: tries failed in a row, the wait, the next try."""
+        if not self.failures:
+            return None
+        due = self.next_retry
+        return {"failures": self.failures, "every_s": self.retry_delay,
+                "next_in_s": None if due is None else round(max(0.0, due - time.monotonic()), 1),
+                "max_s": RETRY_MAX}
+
+    def _failed(self, reason: str) -> None:
+        """A failure to open or serve the line: one more failed try, the fault reported (once), the wait."""
+        self.failures += 1
+        self.retry_delay = min(RETRY_FIRST * 2 ** (self.failures - 1), RETRY_MAX)
+        self.next_retry = time.monotonic() + self.retry_delay
+        self._probation_until = None
+        self._set_state("fault", reason)
+
     def _main(self) -> None:
         low_timer_slack()
         self.realtime = realtime_priority() if self._want_realtime else False
@@ -158,19 +192,22 @@ class MstpWorker:
                 link = self._link_factory()
                 line = self._opener(self.path, link.baud.current)
             except Exception as err:  # noqa: BLE001 - any failure to open is a fault to report and retry
-                self._set_state("fault", f"cannot open {self.path}: {err}")
-                self._pause(REOPEN_EVERY)
+                self._failed(f"cannot open {self.path}: {err}")
+                self._pause(self.retry_delay or RETRY_FIRST)
                 continue
             self.link, self.line_notes, self.opened_at = link, line.notes, time.monotonic()
-            self._set_state("up")
+            self.next_retry = None
+            if self.state == "fault":
+                self._probation_until = self.opened_at + PROBATION  # up once it has served that long
+            else:
+                self._set_state("up")
             try:
                 self._serve(link, line)
             except OSError as err:
-                log.error("MS/TP port %s: %s failed: %s", self.name, self.path, err)
-                self._set_state("fault", f"{self.path}: {err}")
+                self._failed(str(err) if self.path in str(err) else f"{self.path}: {err}")
             except Exception:  # a bug here must not kill the port for good
                 log.exception("MS/TP port %s crashed; restarting it", self.name)
-                self._set_state("fault", "internal error (see log)")
+                self._failed("internal error (see log)")
             finally:
                 line.close()
                 if link.capture is not None:
@@ -178,8 +215,16 @@ class MstpWorker:
                 self.link = None
                 self.snapshot = None
             if not self._stop.is_set():
-                self._pause(REOPEN_EVERY)
+                self._pause(self.retry_delay or RETRY_FIRST)
         self._set_state("stopped")
+
+    def _check_health(self, now: float) -> None:
+        """A reopened line that served PROBATION is up; one that served STABLE_AFTER resets the back-off."""
+        if self._probation_until is not None and now >= self._probation_until:
+            self._probation_until = None
+            self._set_state("up")
+        if self.failures and self.state == "up" and self.opened_at is not None and now - self.opened_at >= STABLE_AFTER:
+            self.failures, self.retry_delay = 0, None
 
     def _pause(self, seconds: float) -> None:
         """Wait before reopening, still answering status calls (with None) and dropping NPDUs."""
@@ -206,6 +251,7 @@ class MstpWorker:
             if now >= next_snapshot:
                 self.snapshot = link.status(now)
                 next_snapshot = now + SNAPSHOT_EVERY
+                self._check_health(now)
             deadline = link.deadline()
             timeout = SNAPSHOT_EVERY if deadline is None else min(SNAPSHOT_EVERY, max(0.0, deadline - now))
             readable, _, _ = select.select([fd, wake], [], [], timeout)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..config.model import MstpPort
 from ..config.resources import Resource
 from ..net.router import PortInfo
+from . import port as worker_module
 from .capture import PcapWriter
 from .link import MstpLink
 from .master import MstpTimers
@@ -73,8 +74,12 @@ class MstpPortRuntime:
         elif state != "up" and previous == "up":
             self.up_since = None
             self.host.port_down(self)
-        if state == "fault":
-            log.warning("MS/TP port %s: %s; retrying", self.name, reason)
+        # one line per change of state (a line that keeps failing is retried quietly, its schedule in status)
+        if state == "fault" and previous != "fault":
+            log.warning("MS/TP port %s: %s; retrying after %g s, then less and less often (at most every %g s)",
+                        self.name, reason, worker_module.RETRY_FIRST, worker_module.RETRY_MAX)
+        elif state == "fault":
+            log.debug("MS/TP port %s still failing: %s", self.name, reason)
 
     def stop(self) -> None:
         if self.state == "up":
@@ -109,6 +114,7 @@ class MstpPortRuntime:
             info["line"] = worker.line_notes + (["real-time priority"] if worker.realtime else [])
             info["turnaround_ms"] = worker.turnaround_ms()
             info["echo_octets_removed"] = worker.echo.echoed
+            info["retry"] = worker.retry_status()
             if worker.snapshot is not None:
                 info["link"] = worker.snapshot
         return info

@@ -33,7 +33,9 @@ METERS = [
 BUS = {"tag": "update_interval=300, force_reset=true, offline_interval=500", "baudrate": 2400, "fcdevices": [
     {"name": "water", "tag": "addr=1", "instance": 8001, "fcpoints": [
         # record 0 of the Elster Falcon: Volume (m m^3) 1234567 -> m3 with scale 0.001
-        {"name": "volume", "object_type": "ai", "instance": 1, "tag": "id=0, scale=0.001", "unit": "cubic-meters"}]},
+        {"name": "volume", "object_type": "ai", "instance": 1, "tag": "id=0, scale=0.001", "unit": "cubic-meters"},
+        # record 5: Volume flow (m m^3/h) 5945, no unit or scale set: the VIF gives m3/h and 5.945
+        {"name": "flow", "object_type": "ai", "instance": 2, "tag": "id=5"}]},
     {"name": "heat", "tag": 'addr="1234AB78A5B10102"', "instance": 8002, "fcpoints": [
         # record 7 of the second telegram (ids count on after the ABB's 15): fabrication number 24351689
         {"name": "fabrication", "object_type": "ai", "instance": 1, "tag": "id=22"},
@@ -84,6 +86,11 @@ async def test_meters_become_bacnet_values(tmp_path, echo):
             await until(lambda: volume.reliability == OK and fabrication.reliability == OK, timeout=15)
             assert volume.value == pytest.approx(1234.567)
             assert fabrication.value == 24351689.0  # from the second telegram
+            flow = obj(node, "mbus|water|flow")
+            await until(lambda: flow.reliability == OK, timeout=15)
+            assert (flow.units, flow.value) == (135, pytest.approx(5.945))  # cubic-meters-per-hour, from the VIF
+            assert volume.units == 80  # its own unit (cubic-meters) stays
+            assert fabrication.units == 95  # a fabrication number has no unit
             assert missing.reliability == Reliability.UNRELIABLE_OTHER  # the meter has no record 99
             meters.stop()
             await until(lambda: volume.reliability == COMM and fabrication.reliability == COMM, timeout=15,

@@ -233,3 +233,29 @@ def test_idle_wait_and_reply_rules():
     assert full.outcome(0.01) == (4, b"abcd")
     full.feed(b"e", 0.011)
     assert full.outcome(0.011) == (RS485.OVERFLOW, b"abcd")
+
+
+def test_setunit_sets_the_units_of_an_analog_point_without_a_unit_only():
+    """swg.setunit (issue 10 item 8): the M-Bus script gives a point the units of its record's VIF."""
+    from bacrouter.freeclient.bus import UnitReport
+
+    sink = Sink()
+    points = [PointDef(1, "energy", "ai"), PointDef(2, "volume", "ai", unit="liters"), PointDef(3, "alarm", "bi")]
+    script = b"""
+        return swg.interface_tcp, function(ctx)
+          _G.r = {swg.setunit(1, 1, "kilowatt-hours"), swg.setunit(1, 2, "kilowatt-hours"),
+                  swg.setunit(1, 3, "kilowatt-hours")}
+          _G.units = {ctx.devices[1].points[1].unit, ctx.devices[1].points[2].unit}
+          swg.updatepoint(1, 1, 1.5)
+        end"""
+    definition = BusDefinition("b", INTERFACE_TCP, "t.lua", script, server="127.0.0.1:1",
+                               devices=[DevicePlan(1, "dev", points=points)])
+    runtime = BusRuntime(definition, sink, open_line=lambda path: None, device_path="/dev/null")
+    runtime.start()
+    try:
+        until(lambda: len(sink.events) >= 2)
+    finally:
+        runtime.stop()
+    assert sink.events == [UnitReport(1, 1, 19), PointReport(1, 1, 1.5, 0)]  # 19: kilowatt-hours
+    assert runtime.sandbox.run("return r[1], r[2], r[3], units[1], units[2]", "check") == (
+        True, False, False, None, b"liters")

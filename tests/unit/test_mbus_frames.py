@@ -392,3 +392,70 @@ def test_record_fields():
 def test_reserved_lvar_is_refused():
     with pytest.raises(MBusError, match="LVAR 0xFB is reserved"):
         parse_payload(reply(bytes.fromhex("0D13FB")))
+
+
+# --------------------------------------------------------------------------- negative BCD (issue 10 item 7)
+
+
+def long_reply(ci: int, data: bytes, address: int = 1) -> Frame:
+    body = bytes((0x08, address, ci)) + data
+    return parse_frame(bytes((0x68, len(body), len(body), 0x68)) + body + bytes((sum(body) & 0xFF, 0x16)))
+
+
+VARIABLE_HEADER = bytes.fromhex("78563412 2440 01 07 55 00 0000")  # id 12345678, ABB, water
+
+# one record per BCD width (DIF 09/0A/0B/0C/0E), each -18 with F as its most significant digit;
+# VIF 0x13 is volume in litres (10^-3 m^3); the last: function "value during error state" (DIF 0x3B)
+NEGATIVE_BCD = [
+    (bytes.fromhex("0913 F8"), "-8"),
+    (bytes.fromhex("0A13 18F0"), "-18"),
+    (bytes.fromhex("0B13 1800F0"), "-18"),
+    (bytes.fromhex("0C13 180000F0"), "-18"),
+    (bytes.fromhex("0E13 18000000 00F0"), "-18"),
+    (bytes.fromhex("0C13 785634F1"), "-1345678"),
+]
+
+
+def _negative_bcd_frame() -> Frame:
+    data = VARIABLE_HEADER + b"".join(r for r, _ in NEGATIVE_BCD) + bytes.fromhex("3B13 1800F0")
+    return long_reply(0x72, data)
+
+
+def _values(xml: str) -> list[str]:
+    return [line.strip()[len("<Value>"):-len("</Value>")] for line in xml.splitlines() if "<Value>" in line]
+
+
+def test_negative_bcd_in_records_prints_like_libmbus():
+    """libmbus (mbus_data_record_decode since 2021) prints BCD in decimal with its sign, except a
+    "value during error state" (function 0x30), which it prints as hex digits."""
+    frame = _negative_bcd_frame()
+    assert _values(frame_xml(frame)) == [text for _, text in NEGATIVE_BCD] + ["F00018"]
+    normalized_values = _values(frame_xml_normalized(frame))
+    assert normalized_values == ["-0.008000", "-0.018000", "-0.018000", "-0.018000", "-0.018000", "-1345.678000",
+                                 "-0.018000"]
+    view = records_json(frame)
+    assert [r["text"] for r in view["records"]] == [text for _, text in NEGATIVE_BCD] + ["F00018"]
+    assert [r["value"] for r in view["records"]] == pytest.approx([-0.008, -0.018, -0.018, -0.018, -0.018,
+                                                                   -1345.678, -0.018])
+
+
+def test_positive_bcd_is_unchanged():
+    frame = long_reply(0x72, VARIABLE_HEADER + bytes.fromhex("0C13 78563412 0A13 0900"))
+    assert _values(frame_xml(frame)) == ["12345678", "9"]
+
+
+def test_negative_bcd_counters_of_the_fixed_data_structure():
+    """libmbus prints the fixed structure's counters as hex digits in its XML (kept, byte for byte), but
+    decodes them as signed BCD (mbus_parse_fixed_record): the JSON view gives the number."""
+    fixed = bytes.fromhex("93929190 10 00 05 69") + bytes.fromhex("180000F0") + bytes.fromhex("69000000")
+    frame = long_reply(0x73, fixed)
+    assert _values(frame_xml(frame)) == ["F0000018", "69"]
+    assert [r["value"] for r in records_json(frame)["records"]] == [-18, 69]
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 4, 6])
+def test_bcd_value_every_width(width):
+    digits = "0" * (2 * width - 2) + "18"
+    assert bcd_value(bytes.fromhex(digits)[::-1]) == 18
+    negative = "F" + digits[1:]  # one octet: "F8" is -8
+    assert bcd_value(bytes.fromhex(negative)[::-1]) == -int(digits[1:])

@@ -8,6 +8,8 @@ import threading
 import time
 import tty
 
+import pytest
+
 from bacrouter.mstp.capture import LINKTYPE_MSTP, PcapWriter
 from bacrouter.mstp.frame import Frame, FrameType, encode_frame
 from bacrouter.mstp.link import MstpLink
@@ -62,6 +64,19 @@ def test_pcap_writer_produces_link_type_165(tmp_path):
     assert writer.status()["frames"] == 2
 
 
+def test_pcap_writer_time_only_goes_forward(tmp_path):
+    writer = PcapWriter(tmp_path / "c.pcap")
+    now = time.monotonic()
+    for stamp in (now, now + 0.002, now + 0.001, now + 0.003):  # the third would go back 1 ms
+        writer.add(TOKEN, stamp)
+    writer.close()
+    data = (tmp_path / "c.pcap").read_bytes()
+    stamps = [struct.unpack_from("<II", data, 24 + i * (16 + len(TOKEN))) for i in range(4)]
+    micros = [seconds * 1_000_000 + micro for seconds, micro in stamps]
+    assert micros == sorted(micros) and micros[1] == micros[2] and micros[3] - micros[0] == pytest.approx(3000, abs=2)
+    assert writer.status()["held"] == 1
+
+
 def test_pcap_writer_stops_at_its_size_limit(tmp_path):
     writer = PcapWriter(tmp_path / "b.pcap", max_bytes=24 + 3 * (16 + len(TOKEN)))
     for _ in range(10):
@@ -111,7 +126,7 @@ def test_worker_answers_a_poll_for_master_on_a_tty():
 def test_worker_reports_a_fault_and_retries_when_the_tty_cannot_open(monkeypatch):
     import bacrouter.mstp.port as port
 
-    monkeypatch.setattr(port, "REOPEN_EVERY", 0.05)
+    monkeypatch.setattr(port, "RETRY_FIRST", 0.05, raising=False)
     attempts = []
     opened = threading.Event()
 
@@ -133,3 +148,61 @@ def test_worker_reports_a_fault_and_retries_when_the_tty_cannot_open(monkeypatch
         worker.stop()
     assert reasons[0] == ("fault", "cannot open /dev/ttyUSB9: [Errno 2] No such file or directory")
     assert len(attempts) >= 3
+
+
+class StalledLine:
+    """An adapter that opens but takes no data: every write fails as SerialLine's does after 1 s."""
+
+    notes: list[str] = []
+
+    def __init__(self, path, baud) -> None:
+        self._r, self._w = os.pipe()
+        self.fd = self._r
+
+    def read(self) -> bytes:
+        return b""
+
+    def write(self, data: bytes) -> None:
+        raise OSError(f"{'/dev/ttyUSB9'}: the adapter takes no data (write stalled)")
+
+    def set_baud(self, baud: int) -> None:
+        pass
+
+    def close(self) -> None:
+        os.close(self._r)
+        os.close(self._w)
+
+
+def test_a_stalled_adapter_is_one_fault_retried_with_back_off(monkeypatch):
+    """Issue 10 item 10: a line that opens and stalls at once is not up and down on every try; the tries
+    come less and less often (back-off), and the state is reported once, with the schedule in status."""
+    import bacrouter.mstp.port as port
+
+    monkeypatch.setattr(port, "RETRY_FIRST", 0.05, raising=False)
+    monkeypatch.setattr(port, "RETRY_MAX", 0.4, raising=False)
+    monkeypatch.setattr(port, "PROBATION", 2.0, raising=False)
+    opened: list[float] = []
+
+    def opener(path, baud):
+        opened.append(time.monotonic())
+        return StalledLine(path, baud)
+
+    states: list[tuple[str, str]] = []
+    worker = MstpWorker("t", "/dev/ttyUSB9", lambda: MstpLink(3), lambda *a: None,
+                        lambda state, reason: states.append((state, reason)), opener=opener, realtime=False)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 8
+        while len(opened) < 6 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        retry = worker.retry_status()
+    finally:
+        worker.stop()
+    assert len(opened) >= 6
+    # the first open is up (a fresh start), the stall a fault; the retries change nothing visible
+    assert states[:2] == [("up", ""), ("fault", "/dev/ttyUSB9: the adapter takes no data (write stalled)")]
+    assert states[2:] == [("stopped", "")]
+    assert retry is not None and retry["failures"] >= 5 and retry["every_s"] == 0.4 and retry["max_s"] == 0.4
+    # the pause after each failure doubles (0.05, 0.1, 0.2, 0.4): tries come further apart
+    gaps = [b - a for a, b in zip(opened, opened[1:], strict=False)]
+    assert gaps[3] > gaps[0] + 0.2

@@ -5,6 +5,8 @@
 --           tries of a meter that is offline), timeout=... (ms; default 330 bit times + 50 ms)
 --   device: addr=1 (primary address) or addr="f57072162440f102" (secondary address, 16 hex digits)
 --   point:  id=1 (the record id, as `bacrouter mbus read` shows it), scale=10 (the value is multiplied)
+--           An analog point with neither a unit nor a scale takes its BACnet units from the record's
+--           VIF, its value converted to them (kWh, m3, kW, m3/h, degC, ...: see docs/mbus.md).
 -- A meter that sends several telegrams ("more records follow") is read to the end; record ids count
 -- on across telegrams. Three failed reads in a row take a meter offline; it is tried again every
 -- offline_interval. Record decoding uses bacrouter's helper swg.mbus_records.
@@ -90,7 +92,14 @@ end
 local function publish(m, records)
   for p, point in pairs(m.points) do
     local record = records[point.id]
-    if record and record.value then
+    if record and point.auto_unit and record.bacnet_value then
+      -- no unit and no scale of its own: the record's VIF gives both (kWh, m3, kW, m3/h, degC, ...)
+      if point.unit ~= record.bacnet_unit then
+        swg.setunit(m.index, p, record.bacnet_unit)
+        point.unit = record.bacnet_unit
+      end
+      swg.updatepoint(m.index, p, record.bacnet_value, swg.reliability_no_fault)
+    elseif record and record.value then
       swg.updatepoint(m.index, p, record.value * point.scale, swg.reliability_no_fault)
     else
       local value = swg.pointvalue(m.index, p)
@@ -167,7 +176,11 @@ local function init(ctx)
     end
     for p, point in ipairs(device.points) do
       local pt = tag_table(point.tag)
-      if pt.id then m.points[p] = { id = pt.id, scale = pt.scale or 1 } end
+      if pt.id then
+        -- an analog point without a unit or scale of its own takes both from its record's VIF
+        local auto = point.obj_type == "a" and not point.unit and pt.scale == nil
+        m.points[p] = { id = pt.id, scale = pt.scale or 1, auto_unit = auto }
+      end
     end
     meters[index] = m
     table.insert(order, m)
