@@ -73,12 +73,19 @@ class BusSink(Protocol):
 
 
 class _PointMirror:
-    __slots__ = ("value", "reliability", "commanded")
+    __slots__ = ("value", "reliability", "commanded", "binary")
 
-    def __init__(self) -> None:
+    def __init__(self, binary: bool = False) -> None:
         self.value: Any = None
         self.reliability = Reliability.COMMUNICATION_FAILURE
         self.commanded: Any = None
+        self.binary = binary  # the script sees true/false for it, as on the original host
+
+    def lua_value(self, value: Any) -> Any:
+        """A value as the script sees it: a boolean for a binary point (0 is true in Lua), else as is."""
+        if self.binary and value is not None:
+            return bool(value)
+        return value
 
 
 class BusRuntime:
@@ -102,7 +109,8 @@ class BusRuntime:
         self._tcp: TcpLink | None = None
         self._settings = LineSettings(definition.baudrate, definition.parity, 7 if definition.bit7 else 8,
                                       definition.frame_ms)
-        self._points = {(d.index, p.index): _PointMirror() for d in definition.devices for p in d.points}
+        self._points = {(d.index, p.index): _PointMirror(p.kind == "binary") for d in definition.devices
+                        for p in d.points}
         self._online = {d.index: False for d in definition.devices}
         self._lock = threading.Lock()  # guards writes and the mirrors' commanded values
         self._writes: dict[tuple[int, int], Any] = {}  # pending per point, oldest first; a newer value replaces
@@ -149,9 +157,11 @@ class BusRuntime:
 
     def post_write(self, device: int, point: int, value: Any) -> None:
         """A BACnet write (value None: relinquished) for the script's firstwrite(); one pending per point."""
+        mirror = self._points.get((device, point))
+        if mirror is not None:
+            value = mirror.lua_value(value)
         with self._lock:
             self._writes[(device, point)] = value
-            mirror = self._points.get((device, point))
             if mirror is not None:
                 mirror.commanded = value
         self.counters["writes"] += 1
@@ -347,11 +357,13 @@ class BusRuntime:
         mirror = self._mirror(device, point, "updatepoint")
         level = Reliability.NO_FAULT if reliability is None else int(reliability)
         if isinstance(value, bool):
-            value = int(value)
+            value = int(value)  # a binary point's true/false (any point's, as 1/0)
         if value is not None and not isinstance(value, (int, float)):
             raise ValueError(f"updatepoint: the value of point {point} on device {device} is not a number")
         if isinstance(value, float) and not math.isfinite(value) and level == Reliability.NO_FAULT:
             level = Reliability.UNRELIABLE_OTHER if math.isnan(value) else level
+        if mirror.binary and value is not None and (not isinstance(value, float) or math.isfinite(value)):
+            value = int(value != 0)
         mirror.value, mirror.reliability = value, level
         self._batch.pop(("point", device, point), None)  # the last word goes last
         self._batch[("point", device, point)] = PointReport(device, point, value, level)
@@ -360,7 +372,7 @@ class BusRuntime:
 
     def _pointvalue(self, device: Any, point: Any) -> tuple[Any, int]:
         mirror = self._mirror(device, point, "pointvalue")
-        return mirror.value, mirror.reliability
+        return mirror.lua_value(mirror.value), mirror.reliability
 
     def _firstwrite(self) -> tuple[Any, ...] | None:
         with self._lock:
