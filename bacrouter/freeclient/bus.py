@@ -244,8 +244,8 @@ class BusRuntime:
             for point in device.points:
                 code = point.object_type
                 points.append({"tag": point.tag, "name": point.name, "instance": point.instance,
-                               "obj_type": code[0], "commandable": code.endswith("o"),
-                               "read_only": code.endswith("i"),
+                               "obj_type": code[0], "commandable": code.endswith("o") and point.writable,
+                               "read_only": not point.writable,
                                "max_value": len(point.state_texts) if code[0] == "m" else (2 if code[0] == "b" else 0)})
             devices.append({"tag": device.tag, "name": device.name, "instance": device.instance or 0,
                             "points": points})

@@ -43,7 +43,7 @@ class FcPoint:
 
     def __init__(self, device: FcDevice, point: PointDef, code: str, instance: int, name: str) -> None:
         self.device, self.point, self.bus = device, point, device.bus
-        writable = not code.endswith("i")
+        writable = not code.endswith("i") and not point.read_only  # value_type 1: read-only whatever the type
         self.obj: GatewayObject = make_object(code, instance, name, description=point.description,
                                               writer=self if writable else None, **point_kwargs(point))
 

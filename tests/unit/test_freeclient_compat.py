@@ -69,3 +69,47 @@ def test_binary_points_are_booleans_in_lua():
         assert reported(sink, 1) == [0]  # the last word (0) per callback; the gateway gets 0/1 as before
     finally:
         runtime.stop()
+
+
+def test_value_type_1_makes_a_point_read_only_whatever_its_object_type(tmp_path):
+    import asyncio
+
+    import pytest
+    from bacpypes3.errors import ExecutionError
+
+    from bacrouter.freeclient.definition import parse_definition
+    from bacrouter.freeclient.gateway import FcPoint
+    from bacrouter.freeclient.schema import FreeClientBus
+
+    data = {"type": 2, "server": "127.0.0.1:1", "script": {"s.lua": "return 2, function() end"}, "fcdevices": [
+        {"name": "meter", "fcpoints": [
+            {"name": "energy", "object_type": "av", "value_type": 1, "tag": "func_code=4, addr=0"},
+            {"name": "setpoint", "object_type": "av", "value_type": 0, "tag": "func_code=3, addr=0"},
+            {"name": "relay", "object_type": "bo", "value_type": "1"}]}]}
+    definition, problems = parse_definition(data, FreeClientBus(name="b"), tmp_path)
+    assert not problems
+    energy, setpoint, relay = definition.devices[0].points
+    assert (energy.read_only, setpoint.read_only, relay.read_only) == (True, False, True)
+    # the script sees it: a script that refuses writable objects on input addresses starts
+    runtime = BusRuntime(definition, Sink())
+    seen = [(p["read_only"], p["commandable"]) for p in runtime._context()["devices"][0]["points"]]
+    assert seen == [(True, False), (False, False), (True, False)]
+    # and BACnet cannot write it
+
+    class Bus:
+        accepts_writes = True
+
+        def post_write(self, *args):
+            raise AssertionError("a read-only point was written")
+
+    class Device:
+        bus, index = Bus(), 1
+
+    for point, code in ((energy, "av"), (relay, "bo")):
+        obj = FcPoint(Device(), point, code, 1, point.name).obj
+        with pytest.raises(ExecutionError) as refused:
+            asyncio.run(obj.write_property("presentValue", 1, priority=8 if code == "bo" else None))
+        assert refused.value.errorCode == "writeAccessDenied"
+    _, bad = parse_definition({**data, "fcdevices": [{"name": "m", "fcpoints": [
+        {"name": "p", "object_type": "av", "value_type": 7}]}]}, FreeClientBus(name="b"), tmp_path)
+    assert any("value_type" in p for p in bad)
