@@ -291,6 +291,11 @@ class BusRuntime:
             "rs485_busmess": RS485.BUSMESS, "rs485_noreply": RS485.NOREPLY, "rs485_byte": RS485.BYTE,
             "rs485_overflow": RS485.OVERFLOW,
             "tcp_timeout": TCP.TIMEOUT, "tcp_read": TCP.READ, "tcp_write": TCP.WRITE, "tcp_connect": TCP.CONNECT,
+            # the original host's names for the same results
+            "rs485error_busmess": RS485.BUSMESS, "rs485error_noreply": RS485.NOREPLY, "rs485error_byte": RS485.BYTE,
+            "rs485error_overflow": RS485.OVERFLOW,
+            "tcperror_timeout": TCP.TIMEOUT, "tcperror_read": TCP.READ, "tcperror_write": TCP.WRITE,
+            "tcperror_connect": TCP.CONNECT,
             "reliability_no_fault": Reliability.NO_FAULT, "reliability_unreliable_other": Reliability.UNRELIABLE_OTHER,
             "reliability_communication_failure": Reliability.COMMUNICATION_FAILURE,
         }

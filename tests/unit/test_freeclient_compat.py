@@ -113,3 +113,22 @@ def test_value_type_1_makes_a_point_read_only_whatever_its_object_type(tmp_path)
     _, bad = parse_definition({**data, "fcdevices": [{"name": "m", "fcpoints": [
         {"name": "p", "object_type": "av", "value_type": 7}]}]}, FreeClientBus(name="b"), tmp_path)
     assert any("value_type" in p for p in bad)
+
+
+def test_the_original_result_constant_names_exist_beside_ours():
+    points = [PointDef(1, "ok", "av")]
+    runtime, sink = running("""
+        local pairs_ = {
+          {swg.rs485error_busmess, swg.rs485_busmess, -1}, {swg.rs485error_noreply, swg.rs485_noreply, -2},
+          {swg.rs485error_byte, swg.rs485_byte, -3}, {swg.rs485error_overflow, swg.rs485_overflow, -5},
+          {swg.tcperror_timeout, swg.tcp_timeout, -1}, {swg.tcperror_read, swg.tcp_read, -2},
+          {swg.tcperror_write, swg.tcp_write, -3}, {swg.tcperror_connect, swg.tcp_connect, -4},
+        }
+        local same = 0
+        for _, p in ipairs(pairs_) do if p[1] == p[2] and p[2] == p[3] then same = same + 1 end end
+        return swg.interface_tcp, function(ctx) swg.updatepoint(1, 1, same) end""", points)
+    try:
+        until(lambda: reported(sink, 1) or runtime.state == "failed")
+        assert reported(sink, 1) == [8], runtime.reason
+    finally:
+        runtime.stop()
