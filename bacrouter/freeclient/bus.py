@@ -219,7 +219,7 @@ class BusRuntime:
         definition = self.definition
         self.sandbox = sandbox = Sandbox(f"bus {self.name}")
         sandbox.lua.globals()[b"swg"] = self._host_table(sandbox)
-        sandbox.lua.globals()[b"print"] = self._print
+        sandbox.lua.globals()[b"print"] = sandbox.printer(self._print)
         returned = sandbox.run(definition.script, definition.script_name or self.name)
         if len(returned) < 2 or not callable(returned[1]):
             raise ScriptError("interface", "the script must return interface_mask, init")
@@ -308,6 +308,7 @@ class BusRuntime:
         table = sandbox.table(constants)
         for name, function in functions.items():
             table[name.encode()] = function
+        table[b"log"] = sandbox.printer(self._print)  # values formatted by Lua, as print does
         return table
 
     def _now(self) -> int:

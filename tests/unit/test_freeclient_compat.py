@@ -132,3 +132,22 @@ def test_the_original_result_constant_names_exist_beside_ours():
         assert reported(sink, 1) == [8], runtime.reason
     finally:
         runtime.stop()
+
+
+def test_print_and_log_format_values_the_way_lua_does(caplog):
+    points = [PointDef(1, "done", "av")]
+    caplog.set_level(logging.INFO, logger="bacrouter.freeclient")
+    runtime, sink = running("""
+        return swg.interface_tcp, function(ctx)
+          print("p", nil, true, false, 3, 6 / 2, 2^53 // 1 | 0, 0.1, "x", nil)
+          swg.log("l", nil, true, 3, 9007199254740992, setmetatable({}, {__tostring = function() return "T" end}))
+          swg.updatepoint(1, 1, 1)
+        end""", points)
+    try:
+        until(lambda: reported(sink, 1) or runtime.state == "failed")
+        assert runtime.state == "running", runtime.reason
+        lines = [r.getMessage() for r in caplog.records if r.name == "bacrouter.freeclient"]
+        assert "bus b: p nil true false 3 3.0 9007199254740992 0.1 x nil" in lines
+        assert "bus b: l nil true 3 9007199254740992 T" in lines
+    finally:
+        runtime.stop()
