@@ -131,6 +131,16 @@ class BusRuntime:
     # ------------------------------------------------------------------ lifecycle (event loop thread)
 
     def start(self) -> None:
+        """Run the bus; after a failure, run it again: a fresh script runtime, the line opened anew."""
+        if self._thread is not None:
+            if self._thread.is_alive():
+                raise RuntimeError(f"Free Client bus {self.name}: still running")
+            self._stop.clear()
+            self._wake.clear()
+            self._timers, self._timer_ids, self._batch = [], {}, {}
+            self._io.clear()
+            self.sandbox, self._ctx, self.reason = None, None, ""
+            self._started = time.monotonic()
         self.state = "starting"
         self._thread = threading.Thread(target=self._main, name=f"freeclient-{self.name}", daemon=True)
         self._thread.start()
@@ -150,6 +160,11 @@ class BusRuntime:
                 log.warning("Free Client bus %s: its thread did not end within %g s", self.name, STOP_TIMEOUT)
         if self.state not in ("failed",):
             self.state = "stopped"
+
+    @property
+    def restartable(self) -> bool:
+        """Failed, and its thread has ended: :meth:`start` may run it again."""
+        return self.state == "failed" and not (self._thread is not None and self._thread.is_alive())
 
     @property
     def accepts_writes(self) -> bool:

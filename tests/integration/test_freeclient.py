@@ -332,3 +332,34 @@ async def test_a_reload_restarts_only_the_bus_that_changed(tmp_path):
             assert gateway.buses["one"] is runtime_one and list(gateway.buses) == ["one"]
     finally:
         await server.shutdown()
+
+
+@in_loop
+async def test_a_script_error_restarts_the_bus_after_a_back_off(tmp_path, ptys, monkeypatch):
+    """Issue 10 item 4: the bus runs again after 10 s doubling (here 0.4 s doubling); meanwhile its devices are
+    offline and its status shows the error, how many there were and when the next restart comes."""
+    from bacrouter.freeclient import gateway as gateway_module
+    from bacrouter.freeclient.restart import RestartPolicy
+
+    monkeypatch.setattr(gateway_module, "restart_policy", lambda: RestartPolicy(first=0.4, longest=5.0), raising=False)
+    script = ("return swg.interface_rs485, function(ctx) swg.updatepoint(1, 1, 42) "
+              "swg.timer(1, 300, function() error('once a day') end) end")
+    uci = "\nconfig freeclient_bus 'flaky'\n\toption resource 'RS485-1'\n\toption script 'flaky.lua'\n"
+    paths = write_config(tmp_path, uci, {}, {"RS485-1": {"type": "USB", "ifname": ptys.a}})
+    bus_files(tmp_path, "flaky", {"fcdevices": [{"name": "d", "instance": 1, "fcpoints": [
+        {"name": "p", "object_type": "av", "instance": 1}]}]})
+    (tmp_path / "bacrouter" / "freeclient" / "flaky.lua").write_text(script)
+    async with running(paths) as node:
+        gateway = node.feature("freeclient")
+        p = obj(node, "flaky|d|p")
+        await until(lambda: p.reliability == OK and p.value == 42.0, what="the first run")
+        await until(lambda: gateway.buses["flaky"].state == "failed", what="the first failure")
+        status = gateway.snapshot()[0]
+        assert status["state"] == "failed" and status["failures"] == 1 and "once a day" in status["last_error"]
+        assert 0 < status["next_restart_in"] <= 0.4
+        assert p.reliability == COMM and obj(node, "flaky|d|comm|online").value == 0
+        await until(lambda: p.reliability == OK, what="the restart after 0.4 s")
+        assert gateway.buses["flaky"].state == "running" and gateway.snapshot()[0]["next_restart_in"] is None
+        await until(lambda: gateway.snapshot()[0]["failures"] == 2, what="the second failure")
+        assert 0.4 < gateway.snapshot()[0]["next_restart_in"] <= 0.8  # doubled
+        await until(lambda: gateway.snapshot()[0]["failures"] == 3, what="the third failure", timeout=5)
