@@ -230,9 +230,10 @@ class BusRuntime:
             self._online[device] = False
         self.sink.failed(reason)
 
-    def _setup(self) -> None:
+    def load(self, sandbox: Sandbox) -> Any:
+        """Run the script in ``sandbox`` with the host API; its init function. ScriptError when it fails to
+        load or does not return ``interface_mask, init`` for the bus's interface (also ``bacrouter check``)."""
         definition = self.definition
-        self.sandbox = sandbox = Sandbox(f"bus {self.name}")
         sandbox.lua.globals()[b"swg"] = self._host_table(sandbox)
         sandbox.lua.globals()[b"print"] = sandbox.printer(self._print)
         returned = sandbox.run(definition.script, definition.script_name or self.name)
@@ -242,6 +243,12 @@ class BusRuntime:
         if not mask & definition.interface:
             wanted = "RS485" if definition.interface == INTERFACE_RS485 else "TCP"
             raise ScriptError("interface", f"the script does not speak {wanted} (its interface mask is {mask})")
+        return returned[1]
+
+    def _setup(self) -> None:
+        definition = self.definition
+        self.sandbox = sandbox = Sandbox(f"bus {self.name}")
+        init = self.load(sandbox)
         if definition.interface == INTERFACE_RS485:
             if not self._device_path:
                 raise ScriptError("interface", "no serial device for the bus's resource")
@@ -249,7 +256,7 @@ class BusRuntime:
         else:
             self._tcp = TcpLink(definition.server, self._settings.frame_gap)
         self._ctx = sandbox.table(self._context())
-        self._enter(returned[1], self._ctx)
+        self._enter(init, self._ctx)
 
     def _context(self) -> dict[str, Any]:
         definition = self.definition
