@@ -351,13 +351,14 @@ async def test_a_script_error_restarts_the_bus_after_a_back_off(tmp_path, ptys, 
         gateway = node.feature("freeclient")
         p = obj(node, "flaky|d|p")
         await until(lambda: p.reliability == OK and p.value == 42.0, what="the first run")
-        await until(lambda: gateway.buses["flaky"].state == "failed", what="the first failure")
+        await until(lambda: gateway.snapshot()[0]["failures"] == 1, what="the first failure")
         status = gateway.snapshot()[0]
         assert status["state"] == "failed" and status["failures"] == 1 and "once a day" in status["last_error"]
         assert 0 < status["next_restart_in"] <= 0.4
         assert p.reliability == COMM and obj(node, "flaky|d|comm|online").value == 0
-        await until(lambda: p.reliability == OK, what="the restart after 0.4 s")
-        assert gateway.buses["flaky"].state == "running" and gateway.snapshot()[0]["next_restart_in"] is None
+        await until(lambda: p.reliability == OK and gateway.buses["flaky"].state == "running",
+                    what="the restart after 0.4 s")
+        assert gateway.snapshot()[0]["next_restart_in"] is None
         await until(lambda: gateway.snapshot()[0]["failures"] == 2, what="the second failure")
         assert 0.4 < gateway.snapshot()[0]["next_restart_in"] <= 0.8  # doubled
         await until(lambda: gateway.snapshot()[0]["failures"] == 3, what="the third failure", timeout=5)
@@ -404,8 +405,8 @@ async def test_a_script_written_for_the_original_product_reads_and_writes_throug
             temp, setpoint, limit, energy, fan, alarm = (
                 obj(node, f"orig|ahu|{n}") for n in ("temp", "setpoint", "limit", "energy", "fan", "alarm"))
             gateway = node.feature("freeclient")
-            await until(lambda: fan.reliability == OK and energy.reliability == OK or gateway.buses["orig"].state
-                        == "failed", what="the script's first poll")
+            await until(lambda: all(o.reliability == OK for o in (temp, energy, fan, alarm)) or
+                        gateway.buses["orig"].state == "failed", what="the script's first poll")
             assert gateway.buses["orig"].state == "running", gateway.buses["orig"].reason
             assert (temp.value, setpoint.value, energy.value, fan.value, alarm.value) == (21.5, 7.0, 1234.5, 1, 1)
             # a binary output commanded OFF: the coil goes off (with 0/1 in Lua, `value and 1 or 0` kept it on)
