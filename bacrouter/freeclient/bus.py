@@ -82,12 +82,19 @@ class BusSink(Protocol):
 
 
 class _PointMirror:
-    __slots__ = ("value", "reliability", "commanded")
+    __slots__ = ("value", "reliability", "commanded", "binary")
 
-    def __init__(self) -> None:
+    def __init__(self, binary: bool = False) -> None:
         self.value: Any = None
         self.reliability = Reliability.COMMUNICATION_FAILURE
         self.commanded: Any = None
+        self.binary = binary  # the script sees true/false for it, as on the original host
+
+    def lua_value(self, value: Any) -> Any:
+        """A value as the script sees it: a boolean for a binary point (0 is true in Lua), else as is."""
+        if self.binary and value is not None:
+            return bool(value)
+        return value
 
 
 class BusRuntime:
@@ -111,7 +118,8 @@ class BusRuntime:
         self._tcp: TcpLink | None = None
         self._settings = LineSettings(definition.baudrate, definition.parity, 7 if definition.bit7 else 8,
                                       definition.frame_ms)
-        self._points = {(d.index, p.index): _PointMirror() for d in definition.devices for p in d.points}
+        self._points = {(d.index, p.index): _PointMirror(p.kind == "binary") for d in definition.devices
+                        for p in d.points}
         self._point_defs = {(d.index, p.index): p for d in definition.devices for p in d.points}
         self._online = {d.index: False for d in definition.devices}
         self._lock = threading.Lock()  # guards writes and the mirrors' commanded values
@@ -133,6 +141,16 @@ class BusRuntime:
     # ------------------------------------------------------------------ lifecycle (event loop thread)
 
     def start(self) -> None:
+        """Run the bus; after a failure, run it again: a fresh script runtime, the line opened anew."""
+        if self._thread is not None:
+            if self._thread.is_alive():
+                raise RuntimeError(f"Free Client bus {self.name}: still running")
+            self._stop.clear()
+            self._wake.clear()
+            self._timers, self._timer_ids, self._batch = [], {}, {}
+            self._io.clear()
+            self.sandbox, self._ctx, self.reason = None, None, ""
+            self._started = time.monotonic()
         self.state = "starting"
         self._thread = threading.Thread(target=self._main, name=f"freeclient-{self.name}", daemon=True)
         self._thread.start()
@@ -154,14 +172,21 @@ class BusRuntime:
             self.state = "stopped"
 
     @property
+    def restartable(self) -> bool:
+        """Failed, and its thread has ended: :meth:`start` may run it again."""
+        return self.state == "failed" and not (self._thread is not None and self._thread.is_alive())
+
+    @property
     def accepts_writes(self) -> bool:
         return self.state in ("starting", "running")
 
     def post_write(self, device: int, point: int, value: Any) -> None:
         """A BACnet write (value None: relinquished) for the script's firstwrite(); one pending per point."""
+        mirror = self._points.get((device, point))
+        if mirror is not None:
+            value = mirror.lua_value(value)
         with self._lock:
             self._writes[(device, point)] = value
-            mirror = self._points.get((device, point))
             if mirror is not None:
                 mirror.commanded = value
         self.counters["writes"] += 1
@@ -215,11 +240,12 @@ class BusRuntime:
             self._online[device] = False
         self.sink.failed(reason)
 
-    def _setup(self) -> None:
+    def load(self, sandbox: Sandbox) -> Any:
+        """Run the script in ``sandbox`` with the host API; its init function. ScriptError when it fails to
+        load or does not return ``interface_mask, init`` for the bus's interface (also ``bacrouter check``)."""
         definition = self.definition
-        self.sandbox = sandbox = Sandbox(f"bus {self.name}")
         sandbox.lua.globals()[b"swg"] = self._host_table(sandbox)
-        sandbox.lua.globals()[b"print"] = self._print
+        sandbox.lua.globals()[b"print"] = sandbox.printer(self._print)
         returned = sandbox.run(definition.script, definition.script_name or self.name)
         if len(returned) < 2 or not callable(returned[1]):
             raise ScriptError("interface", "the script must return interface_mask, init")
@@ -227,6 +253,12 @@ class BusRuntime:
         if not mask & definition.interface:
             wanted = "RS485" if definition.interface == INTERFACE_RS485 else "TCP"
             raise ScriptError("interface", f"the script does not speak {wanted} (its interface mask is {mask})")
+        return returned[1]
+
+    def _setup(self) -> None:
+        definition = self.definition
+        self.sandbox = sandbox = Sandbox(f"bus {self.name}")
+        init = self.load(sandbox)
         if definition.interface == INTERFACE_RS485:
             if not self._device_path:
                 raise ScriptError("interface", "no serial device for the bus's resource")
@@ -234,7 +266,7 @@ class BusRuntime:
         else:
             self._tcp = TcpLink(definition.server, self._settings.frame_gap)
         self._ctx = sandbox.table(self._context())
-        self._enter(returned[1], self._ctx)
+        self._enter(init, self._ctx)
 
     def _context(self) -> dict[str, Any]:
         definition = self.definition
@@ -244,8 +276,8 @@ class BusRuntime:
             for point in device.points:
                 code = point.object_type
                 points.append({"tag": point.tag, "name": point.name, "instance": point.instance,
-                               "obj_type": code[0], "commandable": code.endswith("o"),
-                               "read_only": code.endswith("i"),
+                               "obj_type": code[0], "commandable": code.endswith("o") and point.writable,
+                               "read_only": not point.writable,
                                "unit": point.unit if point.unit not in (None, "") else None,
                                "max_value": len(point.state_texts) if code[0] == "m" else (2 if code[0] == "b" else 0)})
             devices.append({"tag": device.tag, "name": device.name, "instance": device.instance or 0,
@@ -292,6 +324,11 @@ class BusRuntime:
             "rs485_busmess": RS485.BUSMESS, "rs485_noreply": RS485.NOREPLY, "rs485_byte": RS485.BYTE,
             "rs485_overflow": RS485.OVERFLOW,
             "tcp_timeout": TCP.TIMEOUT, "tcp_read": TCP.READ, "tcp_write": TCP.WRITE, "tcp_connect": TCP.CONNECT,
+            # the original host's names for the same results
+            "rs485error_busmess": RS485.BUSMESS, "rs485error_noreply": RS485.NOREPLY, "rs485error_byte": RS485.BYTE,
+            "rs485error_overflow": RS485.OVERFLOW,
+            "tcperror_timeout": TCP.TIMEOUT, "tcperror_read": TCP.READ, "tcperror_write": TCP.WRITE,
+            "tcperror_connect": TCP.CONNECT,
             "reliability_no_fault": Reliability.NO_FAULT, "reliability_unreliable_other": Reliability.UNRELIABLE_OTHER,
             "reliability_communication_failure": Reliability.COMMUNICATION_FAILURE,
         }
@@ -305,6 +342,7 @@ class BusRuntime:
         table = sandbox.table(constants)
         for name, function in functions.items():
             table[name.encode()] = function
+        table[b"log"] = sandbox.printer(self._print)  # values formatted by Lua, as print does
         return table
 
     def _now(self) -> int:
@@ -359,11 +397,13 @@ class BusRuntime:
         mirror = self._mirror(device, point, "updatepoint")
         level = Reliability.NO_FAULT if reliability is None else int(reliability)
         if isinstance(value, bool):
-            value = int(value)
+            value = int(value)  # a binary point's true/false (any point's, as 1/0)
         if value is not None and not isinstance(value, (int, float)):
             raise ValueError(f"updatepoint: the value of point {point} on device {device} is not a number")
         if isinstance(value, float) and not math.isfinite(value) and level == Reliability.NO_FAULT:
             level = Reliability.UNRELIABLE_OTHER if math.isnan(value) else level
+        if mirror.binary and value is not None and (not isinstance(value, float) or math.isfinite(value)):
+            value = int(value != 0)
         mirror.value, mirror.reliability = value, level
         self._batch.pop(("point", device, point), None)  # the last word goes last
         self._batch[("point", device, point)] = PointReport(device, point, value, level)
@@ -372,7 +412,7 @@ class BusRuntime:
 
     def _pointvalue(self, device: Any, point: Any) -> tuple[Any, int]:
         mirror = self._mirror(device, point, "pointvalue")
-        return mirror.value, mirror.reliability
+        return mirror.lua_value(mirror.value), mirror.reliability
 
     def _firstwrite(self) -> tuple[Any, ...] | None:
         with self._lock:

@@ -41,6 +41,12 @@ class PointDef:
     state_texts: list[str] = field(default_factory=list)
     unit: Any = None
     cov_increment: float | None = None
+    read_only: bool = False  # value_type 1: not writable from BACnet, whatever the object type
+
+    @property
+    def writable(self) -> bool:
+        """Whether BACnet may write the point's object: a value or output object not marked read-only."""
+        return not self.object_type.endswith("i") and not self.read_only
 
     @property
     def kind(self) -> str:
@@ -109,6 +115,10 @@ def _points(raw_points: Any, where: str, problems: list[str]) -> list[PointDef]:
                          enabled=flag(raw.get("enable", True)), description=str(raw.get("description") or ""),
                          tag=str(raw.get("tag") or ""), polarity=flag(raw.get("polarity", False)),
                          state_texts=[str(t) for t in texts], unit=raw.get("unit"))
+        value_type = _int(raw.get("value_type"), 0, f"{here} key 'value_type'", problems)
+        if value_type not in (0, 1):
+            problems.append(f"{here} key 'value_type': {value_type} is not 0 (read-write) or 1 (read-only)")
+        point.read_only = value_type == 1
         increment = raw.get("cov_increment")
         if increment not in (None, ""):
             try:

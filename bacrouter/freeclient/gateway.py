@@ -10,7 +10,8 @@ while the script has it offline.
 A device is online once the script says so (``onoff``) or reports a good
 value (``updatepoint`` with no fault); ``onoff(dev, false)`` takes it
 offline: its objects show COMMUNICATION_FAILURE. A bus whose script fails
-takes all its devices offline.
+takes all its devices offline, and runs again after the back-off its
+:class:`~.restart.RestartPolicy` says.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
+from collections.abc import Callable
 from typing import Any
 
 from bacpypes3.errors import ExecutionError
@@ -29,11 +32,15 @@ from ..net.host import DeviceHost, VirtualDeviceHandle
 from .bus import BusRuntime, Event, OnlineReport, UnitReport
 from .configcheck import FcDevicePlan, plan_freeclient
 from .definition import PointDef
+from .restart import RestartPolicy
 from .schema import FreeClientBus
 
 __all__ = ["FreeClientGateway"]
 
 log = logging.getLogger("bacrouter.freeclient")
+
+#: how each bus's restarts after failures are planned (a test shortens the waits)
+restart_policy: Callable[[], RestartPolicy] = RestartPolicy
 
 
 class FcPoint:
@@ -43,7 +50,7 @@ class FcPoint:
 
     def __init__(self, device: FcDevice, point: PointDef, code: str, instance: int, name: str) -> None:
         self.device, self.point, self.bus = device, point, device.bus
-        writable = not code.endswith("i")
+        writable = not code.endswith("i") and not point.read_only  # value_type 1: read-only whatever the type
         self.obj: GatewayObject = make_object(code, instance, name, description=point.description,
                                               writer=self if writable else None, **point_kwargs(point))
 
@@ -114,14 +121,15 @@ class FcDevice:
 class _Sink:
     """The bus thread's news, carried onto the event loop."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, devices: dict[int, FcDevice]) -> None:
-        self.loop, self.devices = loop, devices
+    def __init__(self, loop: asyncio.AbstractEventLoop, devices: dict[int, FcDevice],
+                 on_failure: Callable[[str], None] | None = None) -> None:
+        self.loop, self.devices, self.on_failure = loop, devices, on_failure
 
     def report(self, events: list[Event]) -> None:
         self.loop.call_soon_threadsafe(self._report, events)
 
     def failed(self, reason: str) -> None:
-        self.loop.call_soon_threadsafe(self._failed)
+        self.loop.call_soon_threadsafe(self._failed, reason)
 
     def _report(self, events: list[Event]) -> None:
         for event in events:
@@ -146,9 +154,11 @@ class _Sink:
             if reliability == Reliability.NO_FAULT and value is not None and not target.online:
                 target.set_online(True)
 
-    def _failed(self) -> None:
+    def _failed(self, reason: str = "") -> None:
         for device in self.devices.values():
             device.set_online(False)
+        if self.on_failure is not None:
+            self.on_failure(reason)
 
 
 class _BusParts:
@@ -159,6 +169,8 @@ class _BusParts:
         self.devices: list[FcDevice] = []
         self.published = Publications()
         self.virtual: list[VirtualDeviceHandle] = []
+        self.restarts = restart_policy()  # when the bus runs again after a failure
+        self.restart_timer: asyncio.TimerHandle | None = None
 
 
 class FreeClientGateway:
@@ -196,7 +208,9 @@ class FreeClientGateway:
         parts = _BusParts(settings)
         devices: dict[int, FcDevice] = {}
         resource = config.resources.get(definition.resource) if definition.resource else None
-        runtime = BusRuntime(definition, _Sink(asyncio.get_running_loop(), devices),
+        name = definition.name
+        runtime = BusRuntime(definition, _Sink(asyncio.get_running_loop(), devices,
+                                               lambda reason: self._bus_failed(name, reason)),
                              device_path=resource.ifname if resource else None)
         for plan in plans:
             virtual = None
@@ -242,7 +256,43 @@ class FreeClientGateway:
         return {"buses": len(self.buses), "devices": len(self.devices),
                 "online": sum(1 for d in self.devices if d.online)}
 
+    def _bus_failed(self, name: str, reason: str) -> None:
+        """A bus failed (event loop): its devices are offline; it runs again after the back-off."""
+        parts, runtime = self._parts.get(name), self.buses.get(name)
+        if parts is None or runtime is None or runtime.state != "failed":
+            return  # stopped or replaced meanwhile
+        loop = asyncio.get_running_loop()
+        due = parts.restarts.failed(loop.time(), reason)
+        log.warning("Free Client bus %s: failure %d, restarting in %.0f s", name, parts.restarts.failures,
+                    due - loop.time())
+        self._plan_restart(name, due)
+
+    def _plan_restart(self, name: str, due: float) -> None:
+        parts = self._parts[name]
+        if parts.restart_timer is not None:
+            parts.restart_timer.cancel()
+        parts.restart_timer = asyncio.get_running_loop().call_at(due, self._restart_bus, name)
+
+    def _restart_bus(self, name: str) -> None:
+        parts, runtime = self._parts.get(name), self.buses.get(name)
+        if parts is None or runtime is None:
+            return
+        parts.restart_timer = None
+        if runtime.state != "failed":
+            return
+        loop = asyncio.get_running_loop()
+        if not runtime.restartable:  # its thread is still letting go of the line
+            self._plan_restart(name, loop.time() + 0.5)
+            return
+        log.info("Free Client bus %s: restarting after failure %d", name, parts.restarts.failures)
+        parts.restarts.restarted(loop.time())
+        runtime.start()
+
     def _stop_buses(self, names: list[str]) -> None:
+        for name in names:
+            timer = self._parts[name].restart_timer
+            if timer is not None:
+                timer.cancel()
         runtimes = [self.buses[name] for name in names]
         for runtime in runtimes:  # all at once: each then ends within the same short while
             runtime.request_stop()
@@ -259,7 +309,10 @@ class FreeClientGateway:
         self._stop_buses(list(self.buses))
 
     def snapshot(self) -> list[dict[str, Any]]:
-        return [runtime.status() for runtime in self.buses.values()]
+        """Every bus's status, with its failures, last error and the seconds until its next restart."""
+        now = time.monotonic()  # the event loop's clock, also where no loop runs
+        return [{**runtime.status(), **self._parts[name].restarts.status(now)}
+                for name, runtime in self.buses.items()]
 
 
 def _wanted(config: Config) -> list[tuple[FreeClientBus, tuple[Any, ...]]]:

@@ -177,6 +177,15 @@ class Sandbox:
         self._set_budget, self._out_of_memory, self._collect = self.lua.execute(_SETUP, self._poll)
         self._load = self.lua.globals().load  # ours: a script may replace the global
         self._tablefn = self.lua.eval("function(...) return {...} end")
+        # Lua's own tostring, taken before any script runs (a script may replace the global)
+        self._printer = self.lua.eval("""function(host, separator)
+  local tostring, select, concat = tostring, select, table.concat
+  return function(...)
+    local parts = {}
+    for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+    return host(concat(parts, separator))
+  end
+end""")
 
     # ------------------------------------------------------------------ running code
 
@@ -218,6 +227,11 @@ class Sandbox:
         if result is None:
             return ()
         return result if isinstance(result, tuple) else (result,)
+
+    def printer(self, host: Any, separator: bytes = b" ") -> Any:
+        """A Lua function like ``print``: its arguments formatted as Lua does (``nil``, ``true``, ``3``, ``3.0``,
+        ``9007199254740992``, a table's ``__tostring``), joined, handed to ``host`` as one byte string."""
+        return self._printer(host, separator)
 
     def interrupt(self) -> None:
         """From any thread: make the running script (and every later call) stop at its next clock check."""

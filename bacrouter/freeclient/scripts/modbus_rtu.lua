@@ -119,12 +119,13 @@ end
 local function write_request(d, index, value)
   local dev, p = devices[d], devices[d].points[index]
   if value == nil then return nil end  -- relinquished: the polled value takes over
+  if p.obj_type == "b" then value = value and 1 or 0 end  -- a binary point's value is true or false
   if p.fc == 1 then
     return { write = true, fc = 5, pdu = string.pack(">BI2I2", 5, p.reg, value ~= 0 and 0xFF00 or 0) }
   end
   local raw
   if p.obj_type == "m" then raw = math.floor(value) - 1
-  elseif p.obj_type == "b" then raw = value ~= 0 and 1 or 0
+  elseif p.obj_type == "b" then raw = value
   else raw = math.floor((value - p.offset) / p.scale + 0.5) end
   return { write = true, fc = 6, pdu = string.pack(">BI2I2", 6, p.reg, raw & 0xFFFF) }
 end
