@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from typing import Any
 
 from bacpypes3.errors import ExecutionError
@@ -26,12 +27,15 @@ from ..config.model import Config
 from ..feature import Summary, new_summary
 from ..modbus.objects import GatewayObject, Publications, Reliability, make_object, point_kwargs
 from ..net.host import DeviceHost, VirtualDeviceHandle
-from .bus import BusRuntime, Event, OnlineReport
+from .bus import STOP_GRACE, BusRuntime, Event, OnlineReport
 from .configcheck import FcDevicePlan, plan_freeclient
 from .definition import PointDef
 from .schema import FreeClientBus
 
 __all__ = ["FreeClientGateway"]
+
+#: the daemon is stopping (SIGTERM within a second): how long all buses together may take to end
+SHUTDOWN_GRACE = 0.2
 
 log = logging.getLogger("bacrouter.freeclient")
 
@@ -164,6 +168,8 @@ class FreeClientGateway:
         self.config, self.host = config, host
         self.buses: dict[str, BusRuntime] = {}
         self._parts: dict[str, _BusParts] = {}
+        #: stopped buses whose threads did not end (see bus.STOP_GRACE): counted in summary(), never waited for
+        self.stuck: list[BusRuntime] = []
 
     @property
     def devices(self) -> list[FcDevice]:
@@ -215,7 +221,7 @@ class FreeClientGateway:
         wanted = {bus.name: (bus, settings) for bus, settings in _wanted(config)}
         changed = [name for name, parts in self._parts.items()
                    if everything or name not in wanted or wanted[name][1] != parts.settings]
-        self._stop_buses(changed)
+        await self._stop_buses_async(changed)
         self.config = config
         for name, (bus_config, settings) in wanted.items():
             if name in self.buses:
@@ -230,24 +236,44 @@ class FreeClientGateway:
         return summary
 
     def summary(self) -> dict[str, Any]:
+        self.stuck = [r for r in self.stuck if not r.ended]
         return {"buses": len(self.buses), "devices": len(self.devices),
-                "online": sum(1 for d in self.devices if d.online)}
+                "online": sum(1 for d in self.devices if d.online), "stuck_threads": len(self.stuck)}
 
-    def _stop_buses(self, names: list[str]) -> None:
-        runtimes = [self.buses[name] for name in names]
-        for runtime in runtimes:  # all at once: each then ends within the same short while
-            runtime.request_stop()
+    def _take_down(self, names: list[str]) -> list[BusRuntime]:
+        """Ask the buses to stop (all at once) and withdraw their objects; their runtimes, still ending."""
+        runtimes = [self.buses.pop(name) for name in names]
         for runtime in runtimes:
-            runtime.stop()
+            runtime.request_stop()
         for name in names:
             parts = self._parts.pop(name)
-            del self.buses[name]
             parts.published.withdraw()
             for virtual in parts.virtual:
                 virtual.close()
+        return runtimes
+
+    async def _stop_buses_async(self, names: list[str]) -> None:
+        """Stop buses without ever blocking the event loop: wait for their threads up to STOP_GRACE in
+        small sleeps, then leave behind any that is stuck (a script in a C call that never returns)."""
+        runtimes = self._take_down(names)
+        deadline = asyncio.get_running_loop().time() + STOP_GRACE
+        while any(not r.ended for r in runtimes) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+        self._left_behind(runtimes)
+
+    def _left_behind(self, runtimes: list[BusRuntime]) -> None:
+        for runtime in runtimes:
+            if not runtime.finish():
+                self.stuck.append(runtime)
+        self.stuck = [r for r in self.stuck if not r.ended]
 
     def stop(self) -> None:
-        self._stop_buses(list(self.buses))
+        """Stop every bus (the daemon is stopping): one short wait for all together, then leave the stuck."""
+        runtimes = self._take_down(list(self.buses))
+        deadline = time.monotonic() + SHUTDOWN_GRACE
+        for runtime in runtimes:
+            runtime.stop(max(0.0, deadline - time.monotonic()))
+        self._left_behind([])
 
     def snapshot(self) -> list[dict[str, Any]]:
         return [runtime.status() for runtime in self.buses.values()]
