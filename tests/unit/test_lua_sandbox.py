@@ -237,3 +237,28 @@ def test_an_error_object_that_is_not_a_string_is_described(box, raised, reported
     with pytest.raises(ScriptError, match=reported) as err:
         box.run(raised, "obj")
     assert err.value.kind == "error"
+
+
+def test_a_conversion_on_the_event_loop_cannot_hang_it(tmp_path):
+    """Conversions run in the daemon's own thread, for every value read: the escapes must end there too."""
+    import subprocess
+    import sys
+
+    probe = """
+import sys, time
+from pathlib import Path
+from bacrouter.lua.conversions import load_script
+path = Path(sys.argv[1])
+path.write_text("return {registers = 1, decode = function(regs) %s return 1, true end}" % sys.argv[2])
+decode = load_script(path).decode
+started = time.monotonic()
+print(decode([1]), round(time.monotonic() - started, 3))
+"""
+    for escape in ("xpcall(function() error('a') end, function() while true do end end)",
+                   "table.move({}, 1, 1e10, 2)"):
+        try:
+            done = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "x.lua"), escape],
+                                  capture_output=True, text=True, timeout=8)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"a conversion ran for 8 s: {escape}")
+        assert done.stdout.startswith("(nan, False)") and float(done.stdout.split()[-1]) < 1, done.stdout + done.stderr
