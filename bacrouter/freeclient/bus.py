@@ -2,7 +2,9 @@
 
 Each bus has a thread of its own with its own sandboxed Lua runtime, so a
 slow line or a heavy script never holds up routing, and a script that fails
-(an error, an endless loop, a memory bomb) stops only its bus. The script is
+(an error, an endless loop, a memory bomb) stops only its bus, and stopping a
+bus never waits on the event loop for long (``STOP_GRACE``; a thread stuck
+where no interruption reaches is left behind, its reports dropped). The script is
 event-driven as in the original product: it returns ``(interface_mask,
 init)``; ``init(ctx)`` starts timers and transactions whose callbacks the
 bus calls later. Transactions run one after another, after the Lua code that

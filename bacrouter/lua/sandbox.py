@@ -9,8 +9,11 @@ Python (the ``python`` table is gone, and Python objects handed to Lua
 refuse every attribute), no ``__gc`` finalizers (they run with the hook
 off). Each entry into Lua has an instruction budget and a time limit (a
 count hook; ``pcall`` cannot swallow their errors), patterns whose
-backtracking could run for hours in one C call are refused, and the
-runtime has a memory cap (running out is final too). Strings stay bytes
+backtracking could run for hours in one C call are refused, C functions
+that would loop for as long as their arguments say (``table.move``,
+``insert``, ``remove``) are replaced by Lua ones, an ``xpcall`` message
+handler never runs for the hook's own errors (Lua runs it with the hook
+off), and the runtime has a memory cap (running out is final too). Strings stay bytes
 (``encoding=None``): binary frames pass through untouched.
 
 Owns :class:`Sandbox` and :class:`ScriptError`, shared by every script the
