@@ -2,7 +2,9 @@
 
 Each bus has a thread of its own with its own sandboxed Lua runtime, so a
 slow line or a heavy script never holds up routing, and a script that fails
-(an error, an endless loop, a memory bomb) stops only its bus. The script is
+(an error, an endless loop, a memory bomb) stops only its bus, and stopping a
+bus never waits on the event loop for long (``STOP_GRACE``; a thread stuck
+where no interruption reaches is left behind, its reports dropped). The script is
 event-driven as in the original product: it returns ``(interface_mask,
 init)``; ``init(ctx)`` starts timers and transactions whose callbacks the
 bus calls later. Transactions run one after another, after the Lua code that
@@ -35,7 +37,14 @@ __all__ = ["BusRuntime", "BusSink", "Reliability", "UnitReport"]
 
 log = logging.getLogger("bacrouter.freeclient")
 
-STOP_TIMEOUT = 3.0
+#: how long stopping a bus waits for its thread: a bus that is only waiting on its line ends within a slice
+#: (0.1 s), a running script at its next clock check; a thread still running then is left behind (never
+#: waited for on the event loop), reports nothing more, and ends when what it is stuck in returns
+STOP_GRACE = 0.5
+#: what a script may print (print, swg.log): a burst, then so many lines a second; the rest is counted and
+#: said with the next line that gets through (a script printing in a loop must not flood logread)
+PRINT_BURST = 20
+PRINT_RATE = 1.0
 #: the longest before_idle or timeout a script may ask for (a transaction holds a line that others share)
 LONGEST_WAIT = 60.0
 #: transactions a script may have queued, and distinct timers it may have running
@@ -137,6 +146,7 @@ class BusRuntime:
         self._ctx: Any = None
         # reported during the current callback, the last word per point or device, in the order said
         self._batch: dict[tuple[Any, ...], Event] = {}
+        self._print_tokens, self._print_at, self._print_dropped = float(PRINT_BURST), time.monotonic(), 0
 
     # ------------------------------------------------------------------ lifecycle (event loop thread)
 
@@ -162,14 +172,29 @@ class BusRuntime:
         if self.sandbox is not None:
             self.sandbox.interrupt()
 
-    def stop(self) -> None:
+    def stop(self, grace: float = STOP_GRACE) -> bool:
+        """Stop and wait up to ``grace`` for the thread (0: not at all); False when it was left behind."""
         self.request_stop()
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(STOP_TIMEOUT)
-            if self._thread.is_alive():
-                log.warning("Free Client bus %s: its thread did not end within %g s", self.name, STOP_TIMEOUT)
+            self._thread.join(grace)
+        return self.finish()
+
+    @property
+    def ended(self) -> bool:
+        """The bus thread has ended (or never started)."""
+        return self._thread is None or not self._thread.is_alive()
+
+    def finish(self) -> bool:
+        """After request_stop(): the bus is stopped; a thread still running is left behind (False), its news
+        dropped from now on. Never waits."""
+        ended = self.ended
+        if not ended:
+            self.sink = _NO_SINK
+            log.warning("Free Client bus %s: its thread did not stop within %g s and is left behind", self.name,
+                        STOP_GRACE)
         if self.state not in ("failed",):
             self.state = "stopped"
+        return ended
 
     @property
     def restartable(self) -> bool:
@@ -497,7 +522,37 @@ class BusRuntime:
 
     def _print(self, *values: Any) -> None:
         text = " ".join(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values)
-        log.info("bus %s: %s", self.name, text)
+        self._log_line(text)
+
+    def _log_line(self, text: str) -> None:
+        """A line the script logs, rate-limited per bus (PRINT_BURST, then PRINT_RATE a second)."""
+        now = time.monotonic()
+        self._print_tokens = min(float(PRINT_BURST), self._print_tokens + (now - self._print_at) * PRINT_RATE)
+        self._print_at = now
+        if self._print_tokens < 1:
+            self._print_dropped += 1
+            self.counters["log_dropped"] = self.counters.get("log_dropped", 0) + 1
+            return
+        self._print_tokens -= 1
+        if self._print_dropped:
+            dropped, self._print_dropped = self._print_dropped, 0
+            log.info("bus %s: %s (%d line(s) dropped before: more than %g a second)", self.name, text, dropped,
+                     PRINT_RATE)
+        else:
+            log.info("bus %s: %s", self.name, text)
+
+
+class _NoSink:
+    """Where a bus left behind reports: nowhere (its objects belong to a newer bus, or to no one)."""
+
+    def report(self, events: list[Event]) -> None:
+        pass
+
+    def failed(self, reason: str) -> None:
+        pass
+
+
+_NO_SINK = _NoSink()
 
 
 def _seconds(milliseconds: Any) -> float:

@@ -29,13 +29,16 @@ from ..config.model import Config
 from ..feature import Summary, new_summary
 from ..modbus.objects import GatewayObject, Publications, Reliability, make_object, point_kwargs
 from ..net.host import DeviceHost, VirtualDeviceHandle
-from .bus import BusRuntime, Event, OnlineReport, UnitReport
+from .bus import STOP_GRACE, BusRuntime, Event, OnlineReport, UnitReport
 from .configcheck import FcDevicePlan, plan_freeclient
 from .definition import PointDef
 from .restart import RestartPolicy
 from .schema import FreeClientBus
 
 __all__ = ["FreeClientGateway"]
+
+#: the daemon is stopping (SIGTERM within a second): how long all buses together may take to end
+SHUTDOWN_GRACE = 0.2
 
 log = logging.getLogger("bacrouter.freeclient")
 
@@ -185,6 +188,8 @@ class FreeClientGateway:
         self.config, self.host = config, host
         self.buses: dict[str, BusRuntime] = {}
         self._parts: dict[str, _BusParts] = {}
+        #: stopped buses whose threads did not end (see bus.STOP_GRACE): counted in summary(), never waited for
+        self.stuck: list[BusRuntime] = []
 
     @property
     def devices(self) -> list[FcDevice]:
@@ -238,7 +243,7 @@ class FreeClientGateway:
         wanted = {bus.name: (bus, settings) for bus, settings in _wanted(config)}
         changed = [name for name, parts in self._parts.items()
                    if everything or name not in wanted or wanted[name][1] != parts.settings]
-        self._stop_buses(changed)
+        await self._stop_buses_async(changed)
         self.config = config
         for name, (bus_config, settings) in wanted.items():
             if name in self.buses:
@@ -253,8 +258,9 @@ class FreeClientGateway:
         return summary
 
     def summary(self) -> dict[str, Any]:
+        self.stuck = [r for r in self.stuck if not r.ended]
         return {"buses": len(self.buses), "devices": len(self.devices),
-                "online": sum(1 for d in self.devices if d.online)}
+                "online": sum(1 for d in self.devices if d.online), "stuck_threads": len(self.stuck)}
 
     def _bus_failed(self, name: str, reason: str) -> None:
         """A bus failed (event loop): its devices are offline; it runs again after the back-off."""
@@ -288,25 +294,44 @@ class FreeClientGateway:
         parts.restarts.restarted(loop.time())
         runtime.start()
 
-    def _stop_buses(self, names: list[str]) -> None:
+    def _take_down(self, names: list[str]) -> list[BusRuntime]:
+        """Ask the buses to stop (all at once) and withdraw their objects; their runtimes, still ending."""
         for name in names:
             timer = self._parts[name].restart_timer
             if timer is not None:
                 timer.cancel()
-        runtimes = [self.buses[name] for name in names]
-        for runtime in runtimes:  # all at once: each then ends within the same short while
-            runtime.request_stop()
+        runtimes = [self.buses.pop(name) for name in names]
         for runtime in runtimes:
-            runtime.stop()
+            runtime.request_stop()
         for name in names:
             parts = self._parts.pop(name)
-            del self.buses[name]
             parts.published.withdraw()
             for virtual in parts.virtual:
                 virtual.close()
+        return runtimes
+
+    async def _stop_buses_async(self, names: list[str]) -> None:
+        """Stop buses without ever blocking the event loop: wait for their threads up to STOP_GRACE in
+        small sleeps, then leave behind any that is stuck (a script in a C call that never returns)."""
+        runtimes = self._take_down(names)
+        deadline = asyncio.get_running_loop().time() + STOP_GRACE
+        while any(not r.ended for r in runtimes) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+        self._left_behind(runtimes)
+
+    def _left_behind(self, runtimes: list[BusRuntime]) -> None:
+        for runtime in runtimes:
+            if not runtime.finish():
+                self.stuck.append(runtime)
+        self.stuck = [r for r in self.stuck if not r.ended]
 
     def stop(self) -> None:
-        self._stop_buses(list(self.buses))
+        """Stop every bus (the daemon is stopping): one short wait for all together, then leave the stuck."""
+        runtimes = self._take_down(list(self.buses))
+        deadline = time.monotonic() + SHUTDOWN_GRACE
+        for runtime in runtimes:
+            runtime.stop(max(0.0, deadline - time.monotonic()))
+        self._left_behind(runtimes)
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Every bus's status, with its failures, last error and the seconds until its next restart."""

@@ -9,8 +9,11 @@ Python (the ``python`` table is gone, and Python objects handed to Lua
 refuse every attribute), no ``__gc`` finalizers (they run with the hook
 off). Each entry into Lua has an instruction budget and a time limit (a
 count hook; ``pcall`` cannot swallow their errors), patterns whose
-backtracking could run for hours in one C call are refused, and the
-runtime has a memory cap (running out is final too). Strings stay bytes
+backtracking could run for hours in one C call are refused, C functions
+that would loop for as long as their arguments say (``table.move``,
+``insert``, ``remove``) are replaced by Lua ones, an ``xpcall`` message
+handler never runs for the hook's own errors (Lua runs it with the hook
+off), and the runtime has a memory cap (running out is final too). Strings stay bytes
 (``encoding=None``): binary frames pass through untouched.
 
 Owns :class:`Sandbox` and :class:`ScriptError`, shared by every script the
@@ -43,6 +46,9 @@ TIME_LIMIT = 10.0
 #: the most backtracking steps a pattern may be able to take (estimated as subject length to the power of
 #: its repetitions, one more when unanchored); Lua's matcher is exponential and cannot be interrupted
 PATTERN_STEPS = 2e9
+#: the most octet comparisons a search may take that Lua's matcher does in one C call (a plain find, or a
+#: pattern with no repetition, is tried at every position of the subject: subject length times pattern length)
+SEARCH_STEPS = 2e8
 MEMORY_ERROR = "not enough memory"
 
 _SETUP = b"""
@@ -74,7 +80,18 @@ local function rethrow(...)
   return ...
 end
 pcall = function(...) return rethrow(raw_pcall(...)) end
-xpcall = function(...) return rethrow(raw_xpcall(...)) end
+-- Lua calls a message handler with the hook off when the error came from the hook (the budget, the clock,
+-- an interruption): a handler that loops would run for ever. Ours returns such an error untouched, and
+-- only the script's own errors reach the script's handler (which then runs with the hook on).
+xpcall = function(f, handler, ...)
+  if type(handler) ~= "function" then
+    error("bad argument #2 to 'xpcall' (function expected, got " .. type(handler) .. ")", 2)
+  end
+  return rethrow(raw_xpcall(f, function(message)
+    if exhausted or out_of_memory then return message end
+    return handler(message)
+  end, ...))
+end
 load = function(chunk, name, mode, ...)  -- (an explicit nil env would be an env)
   return raw_load(chunk, name, "t", ...)
 end
@@ -109,6 +126,11 @@ local function charge(octets)
 end
 local srep, tconcat = string.rep, table.concat
 string.rep = function(s, n, sep)
+  -- n copies of nothing: Lua loops n times in C (string.rep('', 1e15) would take days)
+  if (s == "" or s == nil) and (sep == nil or sep == "") and type(n) == "number" and n > 0 then
+    if s == nil then return srep(s, n, sep) end  -- the argument error
+    return ""
+  end
   local result = srep(s, n, sep)
   charge(#result)
   return result
@@ -118,10 +140,75 @@ table.concat = function(...)
   charge(#result)
   return result
 end
+-- table.insert, remove and move loop in C as far as the table's length (its __len) or their arguments say:
+-- table.move({}, 1, 1e10, 2) or an insert into a table claiming 2^50 elements would never return. The same
+-- functions in Lua run under the hook.
+local maxinteger, tointeger = math.maxinteger, math.tointeger
+local function integer(value, position, name)
+  local i = tointeger(value)
+  if i == nil then
+    error(("bad argument #%d to '%s' (number expected, got %s)"):format(position, name, type(value)), 3)
+  end
+  return i
+end
+table.insert = function(t, ...)
+  local count = select("#", ...)
+  local last = #t + 1
+  if count == 1 then
+    t[last] = ...
+    return
+  end
+  if count ~= 2 then error("wrong number of arguments to 'insert'", 2) end
+  local pos, value = ...
+  pos = integer(pos, 2, "insert")
+  if pos < 1 or pos > last then error("bad argument #2 to 'insert' (position out of bounds)", 2) end
+  for i = last, pos + 1, -1 do t[i] = t[i - 1] end
+  t[pos] = value
+end
+table.remove = function(t, pos)
+  local size = #t
+  if pos == nil then pos = size else pos = integer(pos, 2, "remove") end
+  if pos ~= size and (pos < 1 or pos > size + 1) then
+    error("bad argument #2 to 'remove' (position out of bounds)", 2)
+  end
+  local value = t[pos]
+  while pos < size do
+    t[pos] = t[pos + 1]
+    pos = pos + 1
+  end
+  t[pos] = nil
+  return value
+end
+table.move = function(a1, f, e, t, a2)
+  f, e, t = integer(f, 2, "move"), integer(e, 3, "move"), integer(t, 4, "move")
+  if a2 == nil then a2 = a1 end
+  if type(a1) ~= "table" then error("bad argument #1 to 'move' (table expected, got " .. type(a1) .. ")", 2) end
+  if type(a2) ~= "table" then error("bad argument #5 to 'move' (table expected, got " .. type(a2) .. ")", 2) end
+  if e >= f then
+    if not (f > 0 or e < maxinteger + f) then error("bad argument #3 to 'move' (too many elements to move)", 2) end
+    local n = e - f
+    if t > maxinteger - n then error("bad argument #4 to 'move' (destination wrap around)", 2) end
+    if t > e or t <= f or a1 ~= a2 then
+      for i = 0, n do a2[t + i] = a1[f + i] end
+    else
+      for i = n, 0, -1 do a2[t + i] = a1[f + i] end
+    end
+  end
+  return a2
+end
+-- a search tries the pattern at every position of the subject, in one C call
+local function searching(n, p, level)
+  local m = #p
+  if m <= n and (n - m + 1.0) * m > SEARCH_STEPS then
+    error(("search too costly: a pattern of %%d bytes in a subject of %%d bytes: match smaller pieces")
+          :format(m, n), level)
+  end
+end
 local function check(s, p, anchorable)
   if type(p) ~= "string" then return end  -- the string function says what is wrong
   local n = type(s) == "string" and #s or #tostring(s)
   charge(n)
+  searching(n, p, 4)
   local q = repetitions(p)
   if q == 0 then return end
   if not (anchorable and p:byte(1) == 94) then q = q + 1 end
@@ -131,7 +218,11 @@ local function check(s, p, anchorable)
   end
 end
 string.find = function(s, p, init, plain)
-  if not plain then check(s, p, true) end
+  if not plain then
+    check(s, p, true)
+  elseif type(p) == "string" then
+    searching(type(s) == "string" and #s or #tostring(s), p, 3)
+  end
   return sfind(s, p, init, plain)
 end
 string.match = function(s, p, init) check(s, p, true) return smatch(s, p, init) end
@@ -139,12 +230,30 @@ string.gmatch = function(s, p, ...) check(s, p, false) return sgmatch(s, p, ...)
 string.gsub = function(s, p, ...) check(s, p, true) return sgsub(s, p, ...) end
 string.dump = nil
 os, io, debug, coroutine, package, require, dofile, loadfile, collectgarbage, python, warn = nil
+-- every call from the host: an error the script raised comes back as (false, text), whatever it raised;
+-- an error object that is not a string is described by its type and tostring (under the budget: a
+-- __tostring that loops is stopped like any loop)
+local function describe(ok, ...)
+  if ok then return true, ... end
+  local problem = ...
+  if exhausted then return false, LIMIT end
+  if out_of_memory or problem == "MEMORY_ERROR" then return false, "MEMORY_ERROR" end
+  if type(problem) == "string" then return false, problem end
+  local shown, text = raw_pcall(tostring, problem)
+  if exhausted then return false, LIMIT end
+  if not shown or type(text) ~= "string" then text = "?" end
+  return false, "error object of type " .. type(problem) .. ": " .. text
+end
+local function enter(f, ...)
+  return describe(raw_pcall(f, ...))
+end
 return function(instructions)
   budget, exhausted, out_of_memory, ticks = instructions, false, false, 0
   LIMIT = "instruction limit exceeded (endless loop?)"
-end, function() out_of_memory = true end, function() gc("collect") end
+end, function() out_of_memory = true end, function() gc("collect") end, enter
 """.replace(b"HOOK_EVERY", str(HOOK_EVERY).encode()).replace(b"CLOCK_EVERY", str(CLOCK_EVERY).encode()) \
-    .replace(b"PATTERN_STEPS", repr(PATTERN_STEPS).encode()).replace(b"MEMORY_ERROR", MEMORY_ERROR.encode()) \
+    .replace(b"PATTERN_STEPS", repr(PATTERN_STEPS).encode()) \
+    .replace(b"SEARCH_STEPS", repr(SEARCH_STEPS).encode()).replace(b"MEMORY_ERROR", MEMORY_ERROR.encode()) \
     .replace(b"%%", b"%")
 
 
@@ -174,7 +283,7 @@ class Sandbox:
                               max_memory=memory_limit + MEMORY_RESERVE)
         self._deadline = 0.0
         self._interrupted = False
-        self._set_budget, self._out_of_memory, self._collect = self.lua.execute(_SETUP, self._poll)
+        self._set_budget, self._out_of_memory, self._collect, self._enter = self.lua.execute(_SETUP, self._poll)
         self._load = self.lua.globals().load  # ours: a script may replace the global
         self._tablefn = self.lua.eval("function(...) return {...} end")
         # Lua's own tostring, taken before any script runs (a script may replace the global)
@@ -203,7 +312,7 @@ end""")
         self._set_budget(self.instruction_limit)
         self._deadline = time.monotonic() + self.time_limit
         try:
-            result = function(*args)
+            result = self._enter(function, *args)
         except LuaMemoryError:
             raise self._memory_error() from None
         except LuaError as err:
@@ -224,9 +333,15 @@ end""")
             self._collect()
             if self.memory_used() > self.memory_limit:
                 raise self._memory_error()
-        if result is None:
-            return ()
-        return result if isinstance(result, tuple) else (result,)
+        returned = result if isinstance(result, tuple) else (result,)
+        if returned[0] is not True:  # (False, what went wrong)
+            message = _text(returned[1]) if len(returned) > 1 else "error"
+            if message == MEMORY_ERROR:
+                raise self._memory_error()
+            if self._interrupted:
+                raise ScriptError("stopped", "stopped while the script ran")
+            raise ScriptError("instructions" if "limit exceeded" in message else "error", message)
+        return () if returned[1:] == (None,) else returned[1:]  # as lupa hands back a lone nil
 
     def printer(self, host: Any, separator: bytes = b" ") -> Any:
         """A Lua function like ``print``: its arguments formatted as Lua does (``nil``, ``true``, ``3``, ``3.0``,

@@ -324,3 +324,33 @@ def test_the_control_socket_survives_a_thousand_idle_clients_under_a_small_descr
         proc.kill()
         proc.wait()
         log.close()
+
+
+@pytest.mark.parametrize("escape", ["xpcall(function() error('a') end, function() while true do end end)",
+                                    "table.move({}, 1, 1e10, 2)"])
+def test_sigterm_within_a_second_with_a_script_stuck_in_an_escape(tmp_path, udp_ports, escape):
+    """Issue 10, item 20: these scripts once ran for ever, and SIGTERM took 6.6 s."""
+    extra = "\nconfig freeclient_bus 'stuck'\n\toption server '127.0.0.1:1'\n\toption script 'stuck.lua'\n"
+    (tmp_path / "bacrouter" / "freeclient").mkdir(parents=True)
+    (tmp_path / "bacrouter" / "freeclient" / "stuck.lua").write_text(
+        "return swg.interface_tcp, function(ctx) swg.timer(1, 0, function() %s end) end" % escape)
+    (tmp_path / "bacrouter" / "freeclient" / "stuck.json").write_text(json.dumps(
+        {"type": 2, "fcdevices": [{"name": "meter", "fcpoints": [{"name": "power", "object_type": "ai",
+                                                                   "instance": 1}]}]}))
+    daemon = Running(tmp_path, config_text(*udp_ports, extra=extra))
+    try:
+        daemon.wait_up()
+        deadline = time.monotonic() + 10
+        while daemon.call("freeclient")[0]["counters"]["callbacks"] < 2:  # init, then the timer: in the escape
+            assert time.monotonic() < deadline, daemon.output()
+            time.sleep(0.02)
+        assert daemon.call("freeclient")[0]["state"] == "running"
+        started = time.monotonic()
+        daemon.proc.send_signal(signal.SIGTERM)
+        daemon.proc.wait(10)
+        elapsed = time.monotonic() - started
+        assert daemon.proc.returncode == 0, daemon.output()
+        assert elapsed < 1.0, f"took {elapsed:.2f} s"
+        assert "Traceback" not in daemon.output()
+    finally:
+        daemon.close()

@@ -434,3 +434,78 @@ async def test_a_script_written_for_the_original_product_reads_and_writes_throug
                 await energy.write_property("presentValue", 1.0)
     finally:
         await server.shutdown()
+
+
+ESCAPES = {  # scripts that once ran for ever past the budget, the time limit and interruption (issue 10, item 20)
+    "xpcall": "xpcall(function() error('a') end, function() while true do end end)",
+    "table.move": "table.move({}, 1, 1e10, 2)",
+    # what no interruption reaches (a C call that never returns): a host call made deaf to the stop
+    "uninterruptible": "swg.now()",
+}
+
+
+class LoopLag:
+    """The longest the event loop went without running a 10 ms ticker."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self._task = asyncio.get_running_loop().create_task(self._tick())
+
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(0.01)
+            self.worst = max(self.worst, loop.time() - before - 0.01)
+
+    def close(self) -> None:
+        self._task.cancel()
+
+
+@pytest.mark.parametrize("escape", list(ESCAPES))
+@in_loop
+async def test_a_stuck_script_never_blocks_a_reload_nor_leaks_threads(tmp_path, escape, monkeypatch):
+    import threading
+
+    from bacrouter.freeclient.bus import BusRuntime
+    from bacrouter.loader import load_config
+
+    release = threading.Event()
+    if escape == "uninterruptible":
+        monkeypatch.setattr(BusRuntime, "_now", lambda self: release.wait(10) and 0)
+    baseline = threading.active_count()
+    uci = "\nconfig freeclient_bus 'stuck'\n\toption server '127.0.0.1:1'\n\toption script 'stuck.lua'\n"
+    paths = write_config(tmp_path, uci, {}, {})
+    (tmp_path / "bacrouter" / "freeclient").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "bacrouter" / "freeclient" / "stuck.lua").write_text(
+        "return swg.interface_tcp, function(ctx) swg.timer(1, 0, function() %s end) end" % ESCAPES[escape])
+
+    def definition(description):
+        bus_files(tmp_path, "stuck", {"type": 2, "fcdevices": [{"name": "meter", "fcpoints": [
+            {"name": "power", "object_type": "ai", "instance": 1, "description": description}]}]})
+
+    definition("first")
+    lag = LoopLag()
+    try:
+        async with running(paths) as node:
+            gateway = node.feature("freeclient")
+            for turn in range(3):  # each reload restarts the bus while its script is stuck in the escape
+                await until(lambda: gateway.buses["stuck"].counters["callbacks"] >= 2, what="the script running")
+                await asyncio.sleep(0.1)
+                definition(f"turn {turn}")
+                started = time.monotonic()
+                summary = await node.apply(load_config(paths)[0])
+                assert summary["restarted"] == ["freeclient_bus 'stuck'"]
+                assert time.monotonic() - started < 1.0
+            assert lag.worst < 0.2, f"the event loop stood still for {lag.worst:.2f} s"
+            if escape == "uninterruptible":
+                assert gateway.summary()["stuck_threads"] == 3  # left behind, not waited for
+            else:  # stopped at once, and on its own the budget ends the script: the bus fails, it does not hang
+                await until(lambda: gateway.buses["stuck"].state == "failed", timeout=10,
+                            what="the budget stopping the script")
+                assert "instruction limit" in gateway.buses["stuck"].reason
+        release.set()
+        await until(lambda: threading.active_count() <= baseline, timeout=3, what="every bus thread ended")
+    finally:
+        release.set()
+        lag.close()

@@ -259,3 +259,65 @@ def test_setunit_sets_the_units_of_an_analog_point_without_a_unit_only():
     assert sink.events == [UnitReport(1, 1, 19), PointReport(1, 1, 1.5, 0)]  # 19: kilowatt-hours
     assert runtime.sandbox.run("return r[1], r[2], r[3], units[1], units[2]", "check") == (
         True, False, False, None, b"liters")
+
+
+def test_a_script_printing_in_a_loop_writes_a_bounded_number_of_lines(caplog):
+    import logging
+
+    from bacrouter.freeclient.bus import PRINT_BURST, PRINT_RATE
+
+    caplog.set_level(logging.INFO, logger="bacrouter.freeclient")
+    runtime, sink = running("""
+        return swg.interface_tcp, function(ctx)
+          local function chatter()
+            for i = 1, 500 do print('line', i) swg.log('log', i) end
+            swg.timer(1, 10, chatter)
+          end
+          chatter()
+        end""")
+    started = time.monotonic()
+    try:
+        until(lambda: runtime.counters.get("log_dropped", 0) > 5000)
+        time.sleep(1.0)
+    finally:
+        runtime.stop()
+    elapsed = time.monotonic() - started
+    lines = [r for r in caplog.records if r.getMessage().startswith("bus b: ")]
+    assert len(lines) <= PRINT_BURST + PRINT_RATE * elapsed + 1  # a minute of this: at most 20 + 60 lines
+    assert runtime.counters["log_dropped"] > 5000
+    assert any("dropped before" in r.getMessage() for r in lines)  # what was dropped is said
+
+
+def test_a_non_string_error_object_is_reported_with_its_type_and_tostring():
+    runtime, sink = running("""
+        return swg.interface_tcp, function(ctx)
+          swg.timer(1, 0, function() error(setmetatable({}, {__tostring = function() return 'meter 7 gone' end})) end)
+        end""")
+    try:
+        until(lambda: sink.failures)
+        assert "error object of type table: meter 7 gone" in sink.failures[0]
+    finally:
+        runtime.stop()
+
+
+def test_stopping_never_waits_for_a_thread_that_cannot_be_stopped():
+    """A thread stuck where no interruption reaches (a C call that never returns, here a host call that sleeps)
+    is left behind after the grace: stop() returns, and what the thread says afterwards goes nowhere."""
+    release, entered = threading.Event(), threading.Event()
+    sink = Sink()
+    runtime = BusRuntime(bus("""
+        return swg.interface_tcp, function(ctx)
+          swg.timer(1, 0, function() swg.now() swg.updatepoint(1, 1, 5) end)
+        end"""), sink)
+    runtime._now = lambda: entered.set() or release.wait(10) and 0  # blocks, deaf to the stop
+    runtime.start()
+    try:
+        until(entered.is_set)
+        time.sleep(0.05)
+        started = time.monotonic()
+        assert runtime.stop(grace=0.2) is False
+        assert time.monotonic() - started < 0.4 and runtime.state == "stopped" and not runtime.ended
+    finally:
+        release.set()
+    until(lambda: runtime.ended)
+    assert sink.events == []  # the late report was dropped

@@ -150,3 +150,115 @@ def test_strings_stay_bytes(box):
     echo = box.run("return function(s) return s .. '\\0\\255' end", "t")[0]
     assert box.call(echo, b"\x01\xfe") == (b"\x01\xfe\x00\xff",)
 
+
+
+# ---------------------------------------------------------------------- escapes from the hook (issue 10, item 20)
+
+_ESCAPE_PROBE = """
+import sys, time
+from bacrouter.lua.sandbox import Sandbox, ScriptError
+box = Sandbox("probe", instruction_limit=2_000_000, time_limit=1.0)
+started = time.monotonic()
+try:
+    box.run(sys.argv[1], "probe")
+    print("returned")
+except ScriptError as err:
+    print(err.kind, err)
+print(round(time.monotonic() - started, 3))
+"""
+
+
+@pytest.mark.parametrize("escape", [
+    # the message handler runs with the hook off once the hook itself raised the error
+    "xpcall(function() error('a') end, function() while true do end end)",
+    "xpcall(function() while true do end end, function() while true do end end)",
+    # C functions that loop as long as their arguments or the table's __len say
+    "table.move({}, 1, 1e10, 2)",
+    "table.insert(setmetatable({}, {__len = function() return 2^50 end}), 1, 0)",
+    "table.remove(setmetatable({}, {__len = function() return 2^50 end}), 1)",
+    "local s = string.rep('', 1e15) while true do end",
+    # a __tostring of an error object that loops
+    "error(setmetatable({}, {__tostring = function() while true do end end}))",
+])
+def test_no_script_escapes_the_budget(escape):
+    import subprocess
+    import sys
+
+    try:
+        done = subprocess.run([sys.executable, "-c", _ESCAPE_PROBE, escape], capture_output=True, text=True,
+                              timeout=8)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running after 8 s: {escape}")
+    kind, seconds = done.stdout.split("\n")[:2]
+    assert kind.startswith("instructions") and float(seconds) < 2, done.stdout + done.stderr
+
+
+def test_searches_that_would_compare_for_hours_are_refused(box):
+    for search in ("return s:find(p, 1, true)", "return s:find(p)", "return s:find(p .. '.')"):
+        started = time.monotonic()
+        with pytest.raises(ScriptError, match="search too costly"):
+            box.run("local s, p = ('a'):rep(2^22), ('a'):rep(2^21) .. 'b' " + search, "search")
+        assert time.monotonic() - started < 1
+    assert box.run("return ('a'):rep(2^22):find('ab', 1, true)", "short") == ()
+
+
+def test_the_replaced_table_functions_behave_like_lua(box):
+    assert box.run("local t = {1, 2, 3} table.insert(t, 4) table.insert(t, 1, 0) local r = table.remove(t, 2) "
+                   "local e = table.remove({}) table.move(t, 2, 4, 1) local u = table.move({7, 8}, 1, 2, 3, {1, 2}) "
+                   "return table.concat(t, ','), r, e, table.concat(u, ','), select('#', table.remove({}))",
+                   "table") == (b"2,3,4,4", 1, None, b"1,2,7,8", 1)
+    for call, message in (("table.insert({}, 3, 1)", "position out of bounds"),
+                          ("table.insert({}, 1, 2, 3)", "wrong number of arguments"),
+                          ("table.remove({1}, 5)", "position out of bounds"),
+                          ("table.move({}, 'x', 1, 1)", "number expected")):
+        with pytest.raises(ScriptError, match=message):
+            box.run(call, "bad")
+    assert box.run("return string.rep('', 5), string.rep('ab', 2, ','), string.rep('x', 0)", "rep") == (
+        b"", b"ab,ab", b"")
+
+
+def test_a_message_handler_still_sees_the_scripts_own_errors(box):
+    assert box.run("return xpcall(function() error({code = 7}) end, function(e) return e.code end)", "h") == (
+        False, 7)
+    with pytest.raises(ScriptError) as err:  # and cannot swallow the budget
+        box.run("return xpcall(function() while true do end end, function(e) return 'swallowed' end)", "h")
+    assert err.value.kind == "instructions"
+
+
+@pytest.mark.parametrize(("raised", "reported"), [
+    ("error({})", r"error object of type table: table: 0x"),
+    ("error(setmetatable({}, {__tostring = function() return 'meter 7 offline' end}))",
+     r"error object of type table: meter 7 offline$"),
+    ("error(nil)", r"error object of type nil: nil$"),
+    ("error(true)", r"error object of type boolean: true$"),
+    ("error(setmetatable({}, {__tostring = function() error('no') end}))", r"error object of type table: \?$"),
+])
+def test_an_error_object_that_is_not_a_string_is_described(box, raised, reported):
+    with pytest.raises(ScriptError, match=reported) as err:
+        box.run(raised, "obj")
+    assert err.value.kind == "error"
+
+
+def test_a_conversion_on_the_event_loop_cannot_hang_it(tmp_path):
+    """Conversions run in the daemon's own thread, for every value read: the escapes must end there too."""
+    import subprocess
+    import sys
+
+    probe = """
+import sys, time
+from pathlib import Path
+from bacrouter.lua.conversions import load_script
+path = Path(sys.argv[1])
+path.write_text("return {registers = 1, decode = function(regs) %s return 1, true end}" % sys.argv[2])
+decode = load_script(path).decode
+started = time.monotonic()
+print(decode([1]), round(time.monotonic() - started, 3))
+"""
+    for escape in ("xpcall(function() error('a') end, function() while true do end end)",
+                   "table.move({}, 1, 1e10, 2)"):
+        try:
+            done = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "x.lua"), escape],
+                                  capture_output=True, text=True, timeout=8)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"a conversion ran for 8 s: {escape}")
+        assert done.stdout.startswith("(nan, False)") and float(done.stdout.split()[-1]) < 1, done.stdout + done.stderr
