@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import json
 import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -135,16 +137,47 @@ def cmd_test(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- import / export
 
 
+@dataclass(frozen=True)
+class _StagedPaths(Paths):
+    """The configuration as it would be: the live tree, but the UCI file read from ``staged``."""
+
+    staged: Path = Path()
+
+    @property
+    def uci_file(self) -> Path:
+        return self.staged
+
+
+def _referenced(package: uci.UciPackage, target: Path, data_dir: Path) -> bool:
+    """Does a modbus_slave section of ``package`` use ``target`` as its points file?"""
+    for section in package.sections:
+        if section.type == "modbus_slave":
+            points = section.options.get("points")
+            slave = ModbusSlave(master="", name=section.name, points=points if isinstance(points, str) else "")
+            if points_path(slave, data_dir) == target:
+                return True
+    return False
+
+
 def cmd_import(args: argparse.Namespace) -> int:
+    """Add a slave from an original device file: validated first, then committed as one change.
+
+    The whole new configuration (UCI with the new section, the points file) is
+    validated in a scratch directory before anything under the configuration
+    changes. Then the points file is put in place (nothing refers to it yet),
+    then the UCI file that refers to it replaces the old one: each one rename.
+    A kill at any point leaves the old configuration or the new one; at worst a
+    points file nothing uses, which the next import of the same file takes over.
+    """
     paths = Paths.from_arg(args.config_dir)
     source = Path(args.file)
     try:
-        raw = source.read_bytes()
+        raw = sys.stdin.buffer.read() if args.file == "-" else source.read_bytes()
         data = json.loads(raw.decode("utf-8"))
         name = section_name(args.name or (data.get("name") if isinstance(data, dict) else "") or source.stem)
         options = slave_options(data, args.master)
     except (OSError, ValueError) as err:  # json and ImportError_ are ValueErrors
-        print(f"{source}: {err}", file=sys.stderr)
+        print(f"{source}: {getattr(err, 'strerror', None) or err}", file=sys.stderr)
         return 1
     try:
         package = uci.load(paths.uci_file)
@@ -154,26 +187,35 @@ def cmd_import(args: argparse.Namespace) -> int:
     if package.section(name) is not None:
         print(f"a section '{name}' exists already: choose another with --name", file=sys.stderr)
         return 1
-    section = package.add("modbus_slave", name)
-    section.options.update(options)
     target = points_path(ModbusSlave(master=args.master, name=name), paths.data_dir)
-    if target.exists():
+    if target.exists() and (_referenced(package, target, paths.data_dir) or target.read_bytes() != raw):
         print(f"{target} exists already: choose another name with --name", file=sys.stderr)
         return 1
-    old_uci = paths.uci_file.read_bytes()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    uci.write_atomic(target, raw)  # the file itself, unchanged: it exports back the same
-    uci.save(package)
-    config, problems = load_config(paths)
-    mine = [p for p in problems if name in p.section or str(target) == p.file]
-    for problem in mine:
-        print(problem)
-    if config is None or has_errors(mine):
-        uci.write_atomic(paths.uci_file, old_uci)
-        target.unlink()
-        print("not imported: fix the file or the options and try again", file=sys.stderr)
-        return 1
+    # else: absent, or this very file left unused by an import that was interrupted: ours to take over
+    section = package.add("modbus_slave", name)
+    section.options.update(options)
+    committed = uci.dumps(package)
+
+    with tempfile.TemporaryDirectory(prefix="bacrouter-import-") as scratch:
+        staged_points, staged_uci = Path(scratch) / target.name, Path(scratch) / paths.uci_file.name
+        staged_points.write_bytes(raw)
+        section.options["points"] = str(staged_points)
+        staged_uci.write_text(uci.dumps(package))
+        config, problems = load_config(_StagedPaths(paths.root, staged=staged_uci))
+
+        def located(problem: Any) -> str:  # the scratch names, as the files will be called
+            return str(problem).replace(str(staged_points), str(target)).replace(str(staged_uci), str(paths.uci_file))
+
+        mine = [p for p in problems if name in p.section or p.file == str(staged_points)]
+        for problem in mine:
+            print(located(problem))
+        if config is None or has_errors(mine):
+            print("not imported: fix the file or the options and try again", file=sys.stderr)
+            return 1
     points = len(next(s for s in config.sections_of(ModbusSlave) if s.name == name).point_list)
+
+    uci.write_atomic(target, raw)  # the file itself, unchanged: it exports back the same
+    uci.write_atomic(paths.uci_file, committed)  # the commit: from here the section and its points exist
     print(f"imported modbus_slave '{name}' on master '{args.master}' with {points} point(s); points in {target}")
     print("apply it with: bacrouter reload")
     return 0
