@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .cliutil import EXIT_NOT_RUNNING, CliError, control, print_json
 from .config import has_errors, uci
 from .config.model import Config
-from .control import ControlError, call
 from .loader import load_config
 from .modbus.configcheck import points_path
 from .modbus.devconfig import load_json, parse_points
@@ -32,7 +32,7 @@ def _load(paths: Paths) -> Config:
     if config is None:
         for problem in problems:
             print(problem, file=sys.stderr)
-        raise SystemExit(1)
+        raise CliError(f"cannot read the configuration in {paths.uci_file}")
     return config
 
 
@@ -40,8 +40,7 @@ def _slave(config: Config, name: str) -> ModbusSlave:
     slave = next((s for s in config.sections_of(ModbusSlave) if s.name == name), None)
     if slave is None:
         known = ", ".join(s.name for s in config.sections_of(ModbusSlave)) or "none configured"
-        print(f"no modbus_slave '{name}' (known: {known})", file=sys.stderr)
-        raise SystemExit(1)
+        raise CliError(f"no modbus_slave '{name}' (known: {known})")
     return slave
 
 
@@ -56,8 +55,7 @@ def _plan_of(args: argparse.Namespace) -> tuple[str, list[ReadRequest]]:
         try:
             data = load_json(str(path))
         except (OSError, ValueError) as err:
-            print(f"{path}: {err}", file=sys.stderr)
-            raise SystemExit(1) from None
+            raise CliError(f"{path}: {getattr(err, 'strerror', None) or err}") from None
         points, problems = parse_points(data, str(path))
         for problem in problems:
             print(problem, file=sys.stderr)
@@ -80,7 +78,7 @@ def _plan_of(args: argparse.Namespace) -> tuple[str, list[ReadRequest]]:
 def cmd_plan(args: argparse.Namespace) -> int:
     source, plan = _plan_of(args)
     if args.json:
-        print(json.dumps([r.as_dict() for r in plan]))
+        print_json({"source": source, "requests": [r.as_dict() for r in plan]})
         return 0
     print(f"{source}: {len(plan)} request(s) per poll")
     for request in plan:
@@ -98,7 +96,7 @@ async def _read_group_here(config: Config, slave: ModbusSlave) -> dict[str, Any]
 
     master = config.section_of(ModbusMaster, slave.master)
     if master is None:
-        raise SystemExit(f"modbus_slave '{slave.name}': no master '{slave.master}'")
+        raise CliError(f"modbus_slave '{slave.name}': no master '{slave.master}'")
     resource = config.resources.get(master.resource) if master.serial else None
     transport = make_transport(master, resource.ifname if resource else None)
     try:
@@ -108,22 +106,33 @@ async def _read_group_here(config: Config, slave: ModbusSlave) -> dict[str, Any]
     return {"slave": slave.name, "station": slave.station, "requests": results}
 
 
+def _not_loaded(paths: Paths, name: str) -> CliError | None:
+    """The running daemon does not know slave ``name``: is it in the configuration, waiting for a reload?"""
+    config, _ = load_config(paths)
+    if config is not None and any(s.name == name for s in config.sections_of(ModbusSlave)):
+        reload = "bacrouter reload" + (f" --config-dir {paths.root}" if paths.root else "")
+        return CliError(f"modbus_slave '{name}' is in the configuration but the running router has not loaded it "
+                        f"yet: apply it with {reload}, then test again")
+    return None
+
+
 def cmd_test(args: argparse.Namespace) -> int:
     paths = Paths.from_arg(args.config_dir)
     try:
-        result = call(paths.control_socket, "read_group", {"slave": args.slave}, timeout=120)
-    except (FileNotFoundError, ConnectionRefusedError):  # not running: the line is ours
-        config = _load(paths)
-        try:
-            result = asyncio.run(_read_group_here(config, _slave(config, args.slave)))
-        except (OSError, ValueError) as err:
-            print(f"cannot reach the slave: {err}", file=sys.stderr)
-            return 1
-    except ControlError as err:
-        print(f"error: {err.message}", file=sys.stderr)
-        return 1
+        result = control(args, "read_group", {"slave": args.slave}, timeout=120)
+    except CliError as err:
+        if err.code == EXIT_NOT_RUNNING:  # not running: the line is ours
+            config = _load(paths)
+            try:
+                result = asyncio.run(_read_group_here(config, _slave(config, args.slave)))
+            except (OSError, ValueError) as failure:
+                raise CliError(f"cannot reach the slave: {failure}") from None
+        elif err.details.get("error_code") in ("bad_params", "not_running"):
+            raise _not_loaded(paths, args.slave) or err from None
+        else:
+            raise
     if args.json:
-        print(json.dumps(result, indent=2))
+        print_json(result)
     else:
         print(f"modbus_slave '{result['slave']}' (station {result['station']}):")
         for entry in result["requests"]:
@@ -228,12 +237,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         template = load_json(slave.points_file)
     except (OSError, ValueError) as err:
-        print(f"{slave.points_file}: {err}", file=sys.stderr)
-        return 1
+        raise CliError(f"{slave.points_file}: {getattr(err, 'strerror', None) or err}") from None
     if not isinstance(template, dict):
         template = {"points": template}
     text = dumps(export_device(slave, template))
-    if args.output:
+    if args.output and args.output != "-":
         uci.write_atomic(args.output, text)
         print(f"wrote {args.output}")
     else:
@@ -245,14 +253,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    paths = Paths.from_arg(args.config_dir)
-    try:
-        masters = call(paths.control_socket, "modbus")
-    except (FileNotFoundError, ConnectionRefusedError):
-        print(f"bacrouter is not running (no control socket at {paths.control_socket})", file=sys.stderr)
-        return 3
+    masters = control(args, "modbus")
     if args.json:
-        print(json.dumps(masters, indent=2))
+        print_json({"masters": masters})
         return 0
     for master in masters:
         print(f"master {master['name']} ({master['protocol']} on {master['line']}), "
@@ -266,25 +269,28 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
-    modbus = sub.add_parser("modbus", help="Modbus gateway tools").add_subparsers(dest="modbus_command", required=True)
+    group = sub.add_parser("modbus", parents=[common], help="Modbus gateway tools")
+    modbus = group.add_subparsers(dest="modbus_command", required=True, metavar="COMMAND", help="which tool")
     plan = modbus.add_parser("plan", parents=[common], help="show the read plan of a slave or a device-config file")
     plan.add_argument("slave", help="a modbus_slave section, or a device-config JSON file")
-    plan.add_argument("--json", action="store_true", help='[{"function": f, "address": a, "count": n}, ...]')
+    plan.add_argument("--json", action="store_true",
+                      help='machine-readable output: {"source", "requests": [{"function", "address", "count"}, ...]}')
     plan.set_defaults(func=cmd_plan)
     test = modbus.add_parser("test", parents=[common],
                              help="run a slave's read plan once against the device (Read Group test)")
-    test.add_argument("slave")
-    test.add_argument("--json", action="store_true")
+    test.add_argument("slave", help="the modbus_slave section to test")
+    test.add_argument("--json", action="store_true",
+                      help='machine-readable output: {"slave", "station", "requests": [...]}')
     test.set_defaults(func=cmd_test)
     imp = modbus.add_parser("import", parents=[common], help="add a slave from an original device-config file")
-    imp.add_argument("file")
+    imp.add_argument("file", help="the device-config JSON file (- reads standard input)")
     imp.add_argument("--master", required=True, help="the modbus_master section the slave is on")
     imp.add_argument("--name", help="section name (default: the device's name)")
     imp.set_defaults(func=cmd_import)
     exp = modbus.add_parser("export", parents=[common], help="write a slave as an original device-config file")
-    exp.add_argument("slave")
-    exp.add_argument("-o", "--output", help="file to write (default: standard output)")
+    exp.add_argument("slave", help="the modbus_slave section to export")
+    exp.add_argument("-o", "--output", metavar="FILE", help="file to write (default: standard output)")
     exp.set_defaults(func=cmd_export)
     status = modbus.add_parser("status", parents=[common], help="masters and slaves of the running gateway")
-    status.add_argument("--json", action="store_true")
+    status.add_argument("--json", action="store_true", help='machine-readable output: {"masters": [...]}')
     status.set_defaults(func=cmd_status)

@@ -33,7 +33,12 @@ def test_make_bench_without_socat_stops_at_once_saying_what_to_install(tmp_path)
 
 
 def test_the_build_prints_no_licence_warnings(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-v", str(ROOT), "-w", str(tmp_path)],
+    source = tmp_path / "src"  # a copy: the build leaves build/ and *.egg-info where it runs
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "bacrouter", source / "bacrouter", ignore=shutil.ignore_patterns("__pycache__"))
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-v", str(source), "-w", str(tmp_path)],
                             capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     output = result.stdout + result.stderr
