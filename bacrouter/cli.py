@@ -189,6 +189,10 @@ def format_status(status: dict[str, Any], ports: list[dict[str, Any]], routes: l
     if modbus:
         out.append(f"Modbus: {modbus['slaves']} slave(s) on {modbus['masters']} master(s), {modbus['online']} online, "
                    f"{modbus['points']} point(s) (details: bacrouter modbus status)")
+    freeclient = status.get("freeclient")
+    if freeclient:
+        out.append(f"Free Client: {freeclient['buses']} bus(es), {freeclient['devices']} device(s), "
+                   f"{freeclient['online']} online (details: bacrouter freeclient status)")
     counters = status.get("counters") or {}
     if counters:
         out.append("Counters: " + ", ".join(f"{k} {v}" for k, v in sorted(counters.items())))
