@@ -10,17 +10,12 @@ import argparse
 from typing import Any
 
 from .cliutil import control, print_json
+from .cliutil import table as _table
 
 __all__ = ["add_commands"]
 
 #: a BACnet request through the router: Who-Is waits, a read may be retried by bacpypes3
 CLIENT_TIMEOUT = 60.0
-
-
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    from .cli import _table as table
-
-    return table(headers, rows)
 
 
 def cmd_discover(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from .cliutil import (
     control,
     fail,
     print_json,
+    table as _table,
 )
 from .config import has_errors
 from .loader import load_config
@@ -155,14 +156,6 @@ def _duration(seconds: float) -> str:
     if hours:
         return f"{hours}h {minutes:02d}m"
     return f"{minutes}m {secs:02d}s"
-
-
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    cells = [[("" if c is None else str(c)) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
-    lines = ["  " + "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
-    return "\n".join(lines)
 
 
 def format_status(status: dict[str, Any], ports: list[dict[str, Any]], routes: list[dict[str, Any]]) -> str:

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 __all__ = ["EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_NOT_RUNNING", "EXIT_INTERRUPTED", "EXIT_CLOSED_OUTPUT",
-           "CliError", "control", "print_json", "wants_json"]
+           "CliError", "control", "print_json", "table", "wants_json"]
 
 EXIT_OK = 0
 #: the command ran and what it did or found failed: configuration errors, a file it cannot read, a device that does not answer
@@ -69,3 +69,11 @@ def fail(args: argparse.Namespace | None, message: str, code: int, **details: An
         print(json.dumps({"error": message, "exit": code, **details}))
     print(message, file=sys.stderr)
     return code
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> str:
+    cells = [[("" if c is None else str(c)) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    lines = ["  " + "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    return "\n".join(lines)
