@@ -324,3 +324,19 @@ def test_the_control_socket_survives_a_thousand_idle_clients_under_a_small_descr
         proc.kill()
         proc.wait()
         log.close()
+
+
+def test_modbus_test_of_a_slave_the_daemon_has_not_loaded_names_reload(daemon, udp_ports):
+    daemon.wait_up()
+    (daemon.dir / "bacrouter" / "modbus").mkdir(parents=True, exist_ok=True)
+    (daemon.dir / "bacrouter" / "modbus" / "meter.json").write_text(json.dumps([
+        {"name": "a", "object_type": "ai", "address_type": "holding", "address": 0, "instance": 1}]))
+    daemon.write(config_text(*udp_ports) + "\nconfig modbus_master 'gw'\n\toption protocol 'tcp'\n"
+                 "\toption host '127.0.0.1'\n\toption port '1502'\n\nconfig modbus_slave 'meter'\n"
+                 "\toption master 'gw'\n\toption station '3'\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, "-m", "bacrouter", "modbus", "test", "meter", "--config-dir",
+                             str(daemon.dir)], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 1
+    assert "has not loaded it yet" in result.stderr and "bacrouter reload" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr

@@ -184,3 +184,47 @@ def test_mbus_formats_that_mean_nothing_are_refused_before_the_line_is_touched(a
 def test_every_mbus_subcommand_has_json(command):
     parser = dict(_parsers(build_parser()))[f"bacrouter mbus {command}"]
     assert "--json" in {o for a in parser._actions for o in a.option_strings}
+
+
+# --------------------------------------------------------------------------- item 13: the Free Client's commands
+
+
+def test_status_summary_names_the_free_client():
+    from bacrouter.cli import format_status
+
+    status = {"version": "x", "uptime_s": 5, "device": {"instance": 1, "name": "r"},
+              "modbus": None, "freeclient": {"buses": 2, "devices": 3, "online": 1}}
+    text = format_status(status, [], [])
+    assert "Free Client: 2 bus(es), 3 device(s), 1 online (details: bacrouter freeclient status)" in text
+
+
+def test_freeclient_test_method_and_command(monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from bacrouter.control import ControlError
+    from bacrouter.freeclient.feature import KIND
+
+    class Obj:
+        objectIdentifier, objectName, value, _reliability = "analog-input,1", "fc1|meter|t", 21.5, 0
+
+    bus = SimpleNamespace(status=lambda: {"name": "fc1", "state": "running", "reason": "", "interface": "rs485",
+                                          "script": "m.lua", "devices": 1, "online": 1, "pending_writes": 0,
+                                          "counters": {}})
+    device = SimpleNamespace(bus=bus, index=1, online=True, virtual=None, plan=SimpleNamespace(device_instance=None),
+                             points={1: SimpleNamespace(obj=Obj(), point=SimpleNamespace(name="t", index=1))})
+    gateway = SimpleNamespace(buses={"fc1": bus}, devices=[device])
+    methods = {m.name: m.handler for m in KIND.methods()}
+    result = methods["freeclient_test"](gateway, {"bus": "fc1"})
+    assert result["device_list"] == [{"index": 1, "online": True, "points": 1}]
+    assert result["objects"][0]["value"] == 21.5 and result["objects"][0]["point"] == "t"
+    with pytest.raises(ControlError, match="no Free Client bus 'x' is running"):
+        methods["freeclient_test"](gateway, {"bus": "x"})
+    assert methods["freeclient_objects"](gateway, {})[0]["bus"] == "fc1"
+    # the command prints it, exit 0 while every device is online, 1 when one is not
+    monkeypatch.setattr("bacrouter.bacnet_cli.control", lambda args, method, params=None, **k:
+                        methods["freeclient_test"](gateway, params))
+    code, out, _ = run(capsys, "freeclient", "test", "fc1")
+    assert code == 0 and "device 1: online" in out and "21.5" in out
+    device.online = False
+    code, out, _ = run(capsys, "freeclient", "test", "fc1", "--json")
+    assert code == 1 and json.loads(out)["ok"] is False
