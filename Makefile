@@ -87,6 +87,7 @@ test: $(VENV)/.installed
 test-unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit
 
+# bench/run_all.py checks first that what the benchmarks start (socat) is installed
 bench: $(VENV)/.installed
 	$(PY) bench/run_all.py
 

@@ -4,13 +4,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .cliutil import (
+    EXIT_CLOSED_OUTPUT,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    CliError,
+    control,
+    fail,
+    print_json,
+)
+from .cliutil import (
+    table as _table,
+)
 from .config import has_errors
-from .control import ControlError, call
+from .feature import describe
 from .loader import load_config
 from .net import bvll
 from .paths import Paths
@@ -31,17 +45,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     paths = _paths(args)
     config, problems = load_config(paths)
-    for problem in problems:
-        print(problem)
     errors = sum(p.severity == "error" for p in problems)
     warnings = len(problems) - errors
+    failed = has_errors(problems) or (args.strict and bool(problems))
+    if args.json:
+        print_json({"ok": not failed, "errors": errors, "warnings": warnings,
+                    "problems": [{"severity": p.severity, "file": p.file, "line": p.line, "section": p.section,
+                                  "message": str(p)} for p in problems]})
+        return 1 if failed else 0
+    for problem in problems:
+        print(problem)
     if not problems:
         print(f"{paths.uci_file}: OK ({len(config.enabled_ports) if config else 0} port(s) enabled)")
     else:
         print(f"{errors} error(s), {warnings} warning(s)", file=sys.stderr)
-    if has_errors(problems) or (args.strict and problems):
-        return 1
-    return 0
+    return 1 if failed else 0
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -52,16 +70,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _call(args: argparse.Namespace, method: str, params: dict[str, Any] | None = None) -> Any:
-    path = _paths(args).control_socket
-    try:
-        return call(path, method, params)
-    except (FileNotFoundError, ConnectionRefusedError):
-        print(f"bacrouter is not running (no control socket at {path})", file=sys.stderr)
-        raise SystemExit(3) from None
-    except ControlError as err:
-        print(f"error: {err.message}", file=sys.stderr)
-        raise SystemExit(1) from None
+_call = control
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -70,8 +79,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     routes = _call(args, "routes", {"limit": STATUS_ROUTES})
     if args.json:
         summary = {k: v for k, v in routes.items() if k != "routes"}
-        print(json.dumps({"status": status, "ports": ports, "routes": routes["routes"], "routes_summary": summary},
-                         indent=2))
+        print_json({"status": status, "ports": ports, "routes": routes["routes"], "routes_summary": summary})
         return 0
     print(format_status(status, ports, routes))
     return 0
@@ -80,28 +88,37 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_reload(args: argparse.Namespace) -> int:
     result = _call(args, "reload")
     if args.json:
-        print(json.dumps(result, indent=2))
+        print_json(result)
     elif not result["ok"]:
         print("configuration has errors; the router keeps running the previous one:", file=sys.stderr)
         for problem in result["problems"]:
             print(f"  {problem}", file=sys.stderr)
     else:
-        changes = [f"{what}: {', '.join(names)}" for what, names in result["ports"].items() if names and what != "unchanged"]
-        print("reloaded; " + ("; ".join(changes) if changes else "nothing changed"))
+        print("reloaded; " + describe(result["summary"]))
     return 0 if result["ok"] else 1
 
 
 def cmd_call(args: argparse.Namespace) -> int:
-    params = json.loads(args.params) if args.params else {}
+    try:
+        params = json.loads(args.params) if args.params else {}
+    except json.JSONDecodeError as err:
+        raise CliError(f"PARAMS is not JSON ({err}): give an object, like '{{\"port\": \"ms1\"}}'",
+                       EXIT_USAGE) from None
+    if not isinstance(params, dict):
+        raise CliError(f"PARAMS must be a JSON object, not {type(params).__name__}: like '{{\"port\": \"ms1\"}}'",
+                       EXIT_USAGE)
     print(json.dumps(_call(args, args.method, params), indent=2))
     return 0
 
 
 def cmd_capture(args: argparse.Namespace) -> int:
     params = {"port": args.port, "action": args.action}
-    if args.file:
-        params["path"] = str(Path(args.file).resolve())
+    if args.output:
+        params["path"] = str(Path(args.output).resolve())
     result = _call(args, "capture", params)
+    if args.json:
+        print_json(result)
+        return 0
     verb = "capturing" if args.action == "start" else "captured"
     print(f"{verb} {result['frames']} frame(s) of {args.port} to {result['path']}" +
           ("" if args.action == "start" else "; open it with wireshark or tshark -r"))
@@ -109,6 +126,9 @@ def cmd_capture(args: argparse.Namespace) -> int:
 
 
 def cmd_version(args: argparse.Namespace) -> int:
+    if args.json:
+        print_json({"version": __version__})
+        return 0
     print(f"bacrouter {__version__}")
     return 0
 
@@ -123,9 +143,8 @@ def cmd_help_config(args: argparse.Namespace) -> int:
         return 0
     cls = types.get(args.section)
     if cls is None:
-        print(f"bacrouter help config: unknown section type '{args.section}'; the known ones are: "
-              f"{', '.join(types)}", file=sys.stderr)
-        return 2
+        raise CliError(f"bacrouter help config: unknown section type '{args.section}'; the known ones are: "
+                       f"{', '.join(types)}", EXIT_USAGE)
     sys.stdout.write(render_section(cls, args.section))
     return 0
 
@@ -140,14 +159,6 @@ def _duration(seconds: float) -> str:
     if hours:
         return f"{hours}h {minutes:02d}m"
     return f"{minutes}m {secs:02d}s"
-
-
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    cells = [[("" if c is None else str(c)) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
-    lines = ["  " + "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
-    return "\n".join(lines)
 
 
 #: routes `bacrouter status` lists (the rest: bacrouter call routes '{"offset": N, "limit": M}')
@@ -182,6 +193,10 @@ def format_status(status: dict[str, Any], ports: list[dict[str, Any]], routes: d
     if modbus:
         out.append(f"Modbus: {modbus['slaves']} slave(s) on {modbus['masters']} master(s), {modbus['online']} online, "
                    f"{modbus['points']} point(s) (details: bacrouter modbus status)")
+    freeclient = status.get("freeclient")
+    if freeclient:
+        out.append(f"Free Client: {freeclient['buses']} bus(es), {freeclient['devices']} device(s), "
+                   f"{freeclient['online']} online (details: bacrouter freeclient status)")
     counters = status.get("counters") or {}
     if counters:
         out.append("Counters: " + ", ".join(f"{k} {v}" for k, v in sorted(counters.items())))
@@ -212,49 +227,100 @@ def _hop(hexmac: str | None) -> str:
     return bvll.text(bytes.fromhex(hexmac)) if hexmac else "direct"
 
 
+def _json_flag(parser: argparse.ArgumentParser, what: str = "an object") -> None:
+    parser.add_argument("--json", action="store_true", help=f"machine-readable output: {what}")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bacrouter", description="BACnet router and gateway")
-    parser.add_argument("--version", action="version", version=f"bacrouter {__version__}")
+    parser = argparse.ArgumentParser(
+        prog="bacrouter", description="BACnet router and gateway",
+        epilog="exit codes: 0 done, 1 failed, 2 bad command line, 3 the router is not running, "
+               "130 interrupted, 141 output closed (see docs/commands.md)")
+    parser.add_argument("--version", action="version", version=f"bacrouter {__version__}",
+                        help="print the version and exit")
+    config_dir_help = "use DIR instead of /etc (DIR/config/bacrouter, DIR/bacrouter/resource.conf, DIR/run)"
+    parser.add_argument("--config-dir", metavar="DIR", help=config_dir_help)
+    # after the subcommand too; SUPPRESS: given only before it, it is not reset there
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config-dir", metavar="DIR",
-                        help="use DIR instead of /etc (DIR/config/bacrouter, DIR/bacrouter/resource.conf, DIR/run)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    common.add_argument("--config-dir", metavar="DIR", default=argparse.SUPPRESS, help=config_dir_help)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="what to do")
 
     sub.add_parser("run", parents=[common], help="run the router in the foreground").set_defaults(func=cmd_run)
     check = sub.add_parser("check", parents=[common], help="validate the configuration")
     check.add_argument("--strict", action="store_true", help="fail on warnings too")
+    _json_flag(check, '{"ok", "errors", "warnings", "problems": [...]}')
     check.set_defaults(func=cmd_check)
     sub.add_parser("init", parents=[common], help="create missing default configuration").set_defaults(func=cmd_init)
     status = sub.add_parser("status", parents=[common], help="show the running router's state")
-    status.add_argument("--json", action="store_true", help="machine-readable output")
+    _json_flag(status, '{"status", "ports", "routes"}')
     status.set_defaults(func=cmd_status)
     reload = sub.add_parser("reload", parents=[common], help="apply configuration changes to the running router")
-    reload.add_argument("--json", action="store_true")
+    _json_flag(reload, '{"ok", "summary" or "problems"}')
     reload.set_defaults(func=cmd_reload)
     caller = sub.add_parser("call", parents=[common], help="call a control method, print its JSON answer")
-    caller.add_argument("method")
+    caller.add_argument("method", help="the method's name (bacrouter call methods lists them)")
     caller.add_argument("params", nargs="?", help="parameters as a JSON object")
     caller.set_defaults(func=cmd_call)
     capture = sub.add_parser("capture", parents=[common], help="capture an MS/TP port to a pcap file")
     capture.add_argument("port", help="the MS/TP port (its section name)")
-    capture.add_argument("action", choices=["start", "stop"])
-    capture.add_argument("--file", help="where to write (default: a file in the run directory)")
+    capture.add_argument("action", choices=["start", "stop"], help="start or stop capturing")
+    capture.add_argument("-o", "--output", metavar="FILE",
+                         help="where to write (default: a file in the run directory)")
+    capture.add_argument("--file", dest="output", help=argparse.SUPPRESS)  # the old spelling, still understood
+    _json_flag(capture, '{"path", "frames"}')
     capture.set_defaults(func=cmd_capture)
-    sub.add_parser("version", parents=[common], help="print the version").set_defaults(func=cmd_version)
+    version = sub.add_parser("version", parents=[common], help="print the version")
+    _json_flag(version, '{"version"}')
+    version.set_defaults(func=cmd_version)
     helper = sub.add_parser("help", help="print reference documentation")
     helper.set_defaults(func=lambda args: parser.print_help() or 0)
-    topics = helper.add_subparsers(dest="topic")
+    topics = helper.add_subparsers(dest="topic", metavar="TOPIC", help="what to print")
     config = topics.add_parser("config", help="the configuration reference (docs/configuration.md)")
     config.add_argument("section", nargs="?", help="one section type (bip, mstp, modbus_slave, ...)")
     config.set_defaults(func=cmd_help_config)
+    from .bacnet_cli import add_commands as add_bacnet_commands
     from .mbus.tool import add_commands as add_mbus_commands
     from .modbus_cli import add_commands as add_modbus_commands
 
+    add_bacnet_commands(sub, common)
     add_modbus_commands(sub, common)
     add_mbus_commands(sub, common)
     return parser
 
 
+def _closed_output() -> int:
+    """The reader of standard output went away (``| head``): stop quietly.
+
+    Standard output now goes to /dev/null, so the interpreter's last flush
+    does not fail again on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a real file (a test's capture)
+        pass
+    return EXIT_CLOSED_OUTPUT
+
+
+def _os_message(err: OSError) -> str:
+    where = err.filename if err.filename is not None else ""
+    reason = err.strerror or str(err)
+    return f"{where}: {reason}" if where else reason
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    """The ``bacrouter`` command; returns its exit code (docs/commands.md lists them)."""
+    args: argparse.Namespace | None = None
+    try:
+        args = build_parser().parse_args(argv)
+        code = args.func(args)
+        sys.stdout.flush()  # here, where a closed pipe is still ours to handle
+        return code
+    except CliError as err:
+        return fail(args, err.message, err.code, **err.details)
+    except BrokenPipeError:
+        return _closed_output()
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except OSError as err:  # a file named on the command line: missing, a directory, not allowed, ...
+        return fail(args, _os_message(err), EXIT_FAILED)

@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import VENDOR_ID, __version__
 from .config import Config, Problem, has_errors
 from .control import ControlError, ControlServer, MethodTable
-from .feature import VERBS, Summary
+from .feature import describe
 from .loader import load_config
 from .logs import set_level, setup_logging
 from .paths import Paths
@@ -131,6 +131,14 @@ class Daemon:
         table.add("version", lambda p: {"version": __version__}, "the bacrouter version")
         table.add("methods", lambda p: table.describe(), "the methods this daemon answers")
         table.add("capture", self._capture, "start or stop a pcap capture of an MS/TP port: {port, action, path?}")
+        table.add("discover", self._discover,
+                  "Who-Is through the router: {network?, low?, high?, wait?} -> devices with instance, network, "
+                  "MAC, vendor, name")
+        table.add("read", self._read, "ReadProperty by the router's device: {device, object, property}")
+        table.add("write", self._write,
+                  "WriteProperty by the router's device: {device, object, property, value, priority?}")
+        table.add("objects", self._objects, "every gateway's BACnet objects with the point each comes from "
+                  "(each feature's NAME_objects method, together)")
 
     def _add_feature_methods(self, name: str, methods: list[Any]) -> None:
         """A feature's methods join the one table: every transport serves them."""
@@ -165,6 +173,74 @@ class Daemon:
                                + (f" (unknown: {', '.join(sorted(unknown))})" if unknown else ""))
         return node.route_page(offset, min(limit, 10000))
 
+    # ------------------------------------------------------------------ the router's device as a BACnet client
+
+    def _client_app(self) -> Any:
+        device = self._runtime().node.app
+        if device is None:
+            raise ControlError("not_running", "the router has no BACnet device")
+        return device.app  # loads the full application (bacpypes3) on first use
+
+    @staticmethod
+    def _need(params: dict[str, Any], *names: str) -> None:
+        missing = [n for n in names if params.get(n) in (None, "")]
+        if missing:
+            raise ControlError("bad_params", f"missing {', '.join(missing)}")
+
+    async def _client(self, work: Any) -> Any:
+        from .net.client import ClientError
+
+        try:
+            return await work
+        except ClientError as err:
+            raise ControlError("failed", str(err)) from None
+        except (ValueError, TypeError) as err:  # an object or property name bacpypes3 does not know
+            raise ControlError("bad_params", str(err)) from None
+
+    async def _discover(self, params: dict[str, Any]) -> dict[str, Any]:
+        from .net.client import discover
+
+        app = self._client_app()
+        config = self.config
+        own = {"instance": self._runtime().node.app.instance, "vendor": VENDOR_ID,
+               "name": config.app.device_name if config else None}
+        try:
+            network = None if params.get("network") is None else int(params["network"])
+            low = None if params.get("low") is None else int(params["low"])
+            high = None if params.get("high") is None else int(params["high"])
+            wait = min(max(float(params.get("wait", 3.0)), 0.1), 30.0)
+        except (TypeError, ValueError):
+            raise ControlError("bad_params", "network, low, high and wait are numbers") from None
+        devices = await self._client(discover(app, own, network, low, high, wait))
+        return {"network": network, "devices": devices}
+
+    async def _read(self, params: dict[str, Any]) -> dict[str, Any]:
+        from .net.client import read
+
+        self._need(params, "device", "object", "property")
+        return await self._client(read(self._client_app(), params["device"], str(params["object"]),
+                                       str(params["property"])))
+
+    async def _write(self, params: dict[str, Any]) -> dict[str, Any]:
+        from .net.client import write
+
+        self._need(params, "device", "object", "property")
+        if "value" not in params:
+            raise ControlError("bad_params", "missing value (null relinquishes)")
+        priority = params.get("priority")
+        return await self._client(write(self._client_app(), params["device"], str(params["object"]),
+                                        str(params["property"]), params["value"],
+                                        None if priority is None else int(priority)))
+
+    async def _objects(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Each feature's ``NAME_objects`` method (its feature.py says what its objects come from), together."""
+        gateways = {}
+        for kind in self._runtime().kinds:
+            method = f"{kind.name}_objects"
+            if method in self.table.methods:
+                gateways[kind.name] = await self.table.call(method, {})
+        return {"gateways": gateways}
+
     def _status(self) -> dict[str, Any]:
         status = {"version": __version__, "config_dir": str(self.paths.root or "/etc")}
         status.update(self._runtime().status())
@@ -193,12 +269,6 @@ def hold_run_lock(run_dir: Path) -> int:
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
     return fd
-
-
-def describe(summary: Summary) -> str:
-    """One log line for a reload: every part by what happened to it."""
-    parts = [f"{verb}: {', '.join(summary[verb])}" for verb in VERBS if summary.get(verb)]
-    return "; ".join(parts) or "nothing configured"
 
 
 def run(paths: Paths) -> int:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .config.model import Config, Problem
     from .net.host import DeviceHost
 
-__all__ = ["Feature", "FeatureKind", "Summary", "MethodSpec", "new_summary"]
+__all__ = ["Feature", "FeatureKind", "Summary", "MethodSpec", "new_summary", "describe"]
 
 #: what a start, reload or stop did, by verb: {"started": ["modbus_slave 'boiler'", ...], ...}
 Summary = dict[str, list[str]]
@@ -27,6 +27,12 @@ VERBS = ("started", "stopped", "restarted", "unchanged")
 
 def new_summary() -> Summary:
     return {verb: [] for verb in VERBS}
+
+
+def describe(summary: Summary) -> str:
+    """One line for a reload: every part by what happened to it."""
+    parts = [f"{verb}: {', '.join(summary[verb])}" for verb in VERBS if summary.get(verb)]
+    return "; ".join(parts) or "nothing configured"
 
 
 class Feature(Protocol):

@@ -7,6 +7,7 @@ the runtime (with bacpypes3 and lupa) load when a configuration has buses.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ..config.model import Config, Problem
 from ..feature import Feature, FeatureKind, MethodSpec
@@ -38,9 +39,52 @@ def _build(config: Config, host: DeviceHost) -> Feature:
     return FreeClientGateway(config, host)
 
 
+def _point_rows(gateway: Any, bus: str | None = None) -> list[dict[str, Any]]:
+    from ..net.client import jsonable
+
+    rows = []
+    for parts_bus, runtime in gateway.buses.items():
+        if bus is not None and parts_bus != bus:
+            continue
+        for device in gateway.devices:
+            if device.bus is not runtime:
+                continue
+            virtual = getattr(device, "virtual", None)
+            for point in device.points.values():
+                obj = point.obj
+                rows.append({"object": str(obj.objectIdentifier), "name": obj.objectName,
+                             "value": jsonable(obj.value), "reliability": int(getattr(obj, "_reliability", 0)),
+                             "device": device.plan.device_instance if virtual is not None else None,
+                             "bus": parts_bus, "bus_device": device.index, "online": device.online,
+                             "point": point.point.name, "source": f"device {device.index} point {point.point.index}"})
+    return rows
+
+
+def _objects(gateway: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every Free Client object with the bus, device and point it comes from."""
+    return [] if gateway is None else _point_rows(gateway)
+
+
+def _test(gateway: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """One bus as it runs now: its state and each device online or not, with its points' values."""
+    from ..control import ControlError
+
+    name = str(params.get("bus", ""))
+    if gateway is None or name not in gateway.buses:
+        known = ", ".join(gateway.buses) if gateway is not None and gateway.buses else "none running"
+        raise ControlError("bad_params", f"no Free Client bus '{name}' is running (running: {known})")
+    status = gateway.buses[name].status()
+    devices = [{"index": d.index, "online": d.online, "points": len(d.points)}
+               for d in gateway.devices if d.bus is gateway.buses[name]]
+    return {**status, "device_list": devices, "objects": _point_rows(gateway, name)}
+
+
 def _methods() -> list[MethodSpec]:
     return [MethodSpec("freeclient", lambda gateway, params: gateway.snapshot() if gateway is not None else [],
-                       "Free Client buses: state, script, counters")]
+                       "Free Client buses: state, script, counters"),
+            MethodSpec("freeclient_test", _test, "one Free Client bus now: state, devices online, points: {bus}"),
+            MethodSpec("freeclient_objects", _objects,
+                       "the Free Client's objects with the bus, device and point each comes from")]
 
 
 KIND = FeatureKind(name="freeclient", sections=lambda: [FreeClientBus], configured=_configured,

@@ -6,6 +6,11 @@ with hex digits), ``read`` (``mbus-serial-request-data-multi-reply``),
 ``set-address`` and ``switch-baudrate``. The line is a tty path or a USB
 resource of resource.conf; timeouts, retries, parity and echo handling are
 options, scans show their progress.
+
+Output formats are options only where they mean something: ``--xml`` (libmbus's
+XML) and ``--json`` on parse, scan, scan-secondary and read; ``--json`` on
+set-address and switch-baudrate (an object saying what was done). With
+``--json`` a failure is a JSON object too: ``{"error": ..., "exit": 1}``.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..cliutil import CliError, print_json
 from .frame import MBusError, bytes_from_hex, parse_frame
 from .jsonout import records_json
 from .records import ErrorReport, parse_payload
@@ -43,15 +49,13 @@ def cmd_parse(args: argparse.Namespace) -> int:
     Exit 1 with the reason on standard error when the frame or its data cannot be decoded, and also
     when the slave sent an application error report (its XML is still printed, as libmbus does).
     """
-    path = Path(args.file)
+    path = Path(args.file) if args.file != "-" else Path("<stdin>")
     try:
-        raw = bytes_from_hex(path.read_bytes())
+        raw = bytes_from_hex(sys.stdin.buffer.read() if args.file == "-" else path.read_bytes())
     except OSError as err:
-        print(f"{path}: {err.strerror or err}", file=sys.stderr)
-        return 1
+        raise CliError(f"{path}: {err.strerror or err}") from None
     if not raw:
-        print(f"{path}: no hex bytes found", file=sys.stderr)
-        return 1
+        raise CliError(f"{path}: no hex bytes found")
     try:
         frame = parse_frame(raw)
         payload = parse_payload(frame)
@@ -62,10 +66,10 @@ def cmd_parse(args: argparse.Namespace) -> int:
         else:
             output = xml_bytes(frame_xml(frame))
     except MBusError as err:
-        print(f"{path}: {err}", file=sys.stderr)
-        return 1
+        raise CliError(f"{path}: {err}") from None
     _write(output)
     if isinstance(payload, ErrorReport):
+        # the frame's view is on standard output already (for --json it says the error too): the reason on stderr
         print(f"{path}: the slave reports an application error: {application_error_text(payload.code)} "
               f"(code 0x{payload.code:02X})", file=sys.stderr)
         return 1
@@ -89,13 +93,13 @@ def _master(args: argparse.Namespace) -> Any:
             resources = {}
         resource = resources.get(device)
         if resource is None:
-            raise SystemExit(f"{device}: neither a serial device nor a resource of resource.conf")
+            raise CliError(f"{device}: neither a serial device nor a resource of resource.conf")
         device = resource.ifname
     try:
         return MBusMaster(device, args.baud, timeout=args.timeout / 1000 if args.timeout else None,
                           retries=args.retries, parity=args.parity)
     except OSError as err:
-        raise SystemExit(f"cannot open {device}: {err}") from None
+        raise CliError(f"cannot open {device}: {err}") from None
 
 
 def _progress(args: argparse.Namespace, text: str) -> None:
@@ -184,7 +188,7 @@ def _address(text: str) -> int | str:
     try:
         return parse_address(text)
     except ValueError as err:
-        raise SystemExit(str(err)) from None
+        raise CliError(str(err)) from None
 
 
 def cmd_read(args: argparse.Namespace) -> int:
@@ -192,18 +196,16 @@ def cmd_read(args: argparse.Namespace) -> int:
     from .master import Collision, NoAnswer
     from .xml import frames_xml
 
+    address = _address(args.address)
     master = _master(args)
     try:
-        frames = master.read(_address(args.address), reset=not args.no_reset)
+        frames = master.read(address, reset=not args.no_reset)
     except (NoAnswer, Collision, MBusError, OSError) as err:
-        print(f"{args.address}: {err}", file=sys.stderr)
-        return 1
+        raise CliError(f"{args.address}: {err}") from None
     finally:
         master.close()
-    if args.hex and (args.json or args.xml):
-        raise SystemExit("--hex is an output format of its own: not with --xml or --json")
     if args.json:
-        print(json.dumps([records_json(f) for f in frames], indent=2, ensure_ascii=False))
+        print_json({"address": args.address, "frames": [records_json(f) for f in frames]})
     elif args.hex:
         for frame in frames:
             print(frame.encode().hex(" ").upper())
@@ -216,15 +218,18 @@ def _command_meter(args: argparse.Namespace, action: Any, done: str) -> int:
     """Run ``action(master, address)`` on one meter; say ``done``, or why it failed (exit 1)."""
     from .master import Collision, NoAnswer
 
+    address = _address(args.address)
     master = _master(args)
     try:
-        action(master, _address(args.address))
+        action(master, address)
     except (NoAnswer, Collision, MBusError, OSError) as err:
-        print(f"{args.address}: {err}", file=sys.stderr)
-        return 1
+        raise CliError(f"{args.address}: {err}") from None
     finally:
         master.close()
-    print(done)
+    if args.json:
+        print_json({"address": args.address, "ok": True, "done": done})
+    else:
+        print(done)
     return 0
 
 
@@ -238,16 +243,24 @@ def cmd_switch_baudrate(args: argparse.Namespace) -> int:
                           f"Switched the device to {args.new_baud} baud (talk to it at that rate from now on)")
 
 
+def _formats(parser: argparse.ArgumentParser, xml: str, json_: str, *more: tuple[tuple[str, ...], str]) -> None:
+    """The output formats a subcommand has, one at a time (argparse refuses the others)."""
+    form = parser.add_mutually_exclusive_group()
+    form.add_argument("--xml", action="store_true", help=xml)
+    form.add_argument("--json", action="store_true", help=json_)
+    for flags, text in more:
+        form.add_argument(*flags, action="store_true", help=text)
+
+
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
-    mbus = sub.add_parser("mbus", help="M-Bus tools").add_subparsers(dest="mbus_command", required=True)
+    group = sub.add_parser("mbus", parents=[common], help="M-Bus tools")
+    mbus = group.add_subparsers(dest="mbus_command", required=True, metavar="COMMAND", help="which tool")
     parse = mbus.add_parser("parse", parents=[common],
                             help="decode a hex dump of a reply frame to libmbus XML (like mbus-parse-hex)")
-    parse.add_argument("file", metavar="FILE.hex", help="whitespace-separated hex bytes of one frame")
-    form = parse.add_mutually_exclusive_group()
-    form.add_argument("-n", "--normalized", action="store_true",
-                      help="normalized units and values (like mbus-parse-hex -n)")
-    form.add_argument("--xml", action="store_true", help="libmbus's XML (the default)")
-    form.add_argument("--json", action="store_true", help="header and records as JSON")
+    parse.add_argument("file", metavar="FILE.hex",
+                       help="whitespace-separated hex bytes of one frame (- reads standard input)")
+    _formats(parse, "libmbus's XML (the default)", "header and records as JSON (an object)",
+             (("-n", "--normalized"), "normalized units and values (like mbus-parse-hex -n)"))
     parse.set_defaults(func=cmd_parse)
 
     line = argparse.ArgumentParser(add_help=False, parents=[common])
@@ -258,33 +271,36 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     line.add_argument("--timeout", type=int, metavar="MS",
                       help="answer timeout in ms [330 bit times + 50 ms, as EN 13757-2]")
     line.add_argument("--retries", type=int, default=1, help="repeat an unanswered request this often [1]")
-    form = line.add_mutually_exclusive_group()
-    form.add_argument("--xml", action="store_true", help="XML output (read: libmbus's, the default)")
-    form.add_argument("--json", action="store_true", help="JSON output")
     line.add_argument("--progress", action="store_true", default=None,
                       help="show scan progress on standard error (default: when it is a terminal)")
 
     scan = mbus.add_parser("scan", parents=[line], help="find meters by primary address (like mbus-serial-scan)")
-    scan.add_argument("--first", type=int, default=0)
-    scan.add_argument("--last", type=int, default=250)
+    scan.add_argument("--first", type=int, default=0, help="first primary address to try [0]")
+    scan.add_argument("--last", type=int, default=250, help="last primary address to try [250]")
+    _formats(scan, "the meters found as XML", 'the meters found as JSON: {"found": [...], "frames_sent"}')
     scan.set_defaults(func=cmd_scan)
     secondary = mbus.add_parser("scan-secondary", parents=[line],
                                 help="find meters by secondary address, hex digits included")
     secondary.add_argument("--mask", default="FFFFFFFFFFFFFFFF", help="start from this mask (F: any digit)")
     secondary.add_argument("--decimal", action="store_true",
                            help="try only the digits 0-9 of the identification, as libmbus does")
+    _formats(secondary, "the meters found as XML", 'the meters found as JSON: {"found": [...], "selects", ...}')
     secondary.set_defaults(func=cmd_scan_secondary)
     read = mbus.add_parser("read", parents=[line],
                            help="read every telegram of a meter (like mbus-serial-request-data-multi-reply)")
     read.add_argument("address", help="primary address (0..250) or secondary address (16 hex digits)")
     read.add_argument("--no-reset", action="store_true", help="no SND_NKE before reading by primary address")
-    read.add_argument("--hex", action="store_true", help="the frames as hex (for mbus parse); not with --xml/--json")
+    _formats(read, "libmbus's XML (the default)", 'JSON: {"address", "frames": [{"header", "records"}, ...]}',
+             (("--hex",), "the frames as hex, one a line (for mbus parse)"))
     read.set_defaults(func=cmd_read)
     set_address = mbus.add_parser("set-address", parents=[line], help="give a meter a new primary address")
-    set_address.add_argument("address")
-    set_address.add_argument("new_address", type=int)
+    set_address.add_argument("address", help="the meter: primary address (0..250) or secondary address")
+    set_address.add_argument("new_address", type=int, help="its new primary address (1..250)")
+    set_address.add_argument("--json", action="store_true", help='machine-readable output: {"address", "ok", "done"}')
     set_address.set_defaults(func=cmd_set_address)
     switch = mbus.add_parser("switch-baudrate", parents=[line], help="switch a meter to another baud rate")
-    switch.add_argument("address")
-    switch.add_argument("new_baud", type=int, choices=(300, 600, 1200, 2400, 4800, 9600, 19200, 38400))
+    switch.add_argument("address", help="the meter: primary address (0..250) or secondary address")
+    switch.add_argument("new_baud", type=int, choices=(300, 600, 1200, 2400, 4800, 9600, 19200, 38400),
+                        help="the meter's new baud rate")
+    switch.add_argument("--json", action="store_true", help='machine-readable output: {"address", "ok", "done"}')
     switch.set_defaults(func=cmd_switch_baudrate)

@@ -58,8 +58,35 @@ async def _read_group(gateway: Any, params: dict[str, Any]) -> dict[str, Any]:
         raise ControlError("failed", str(err)) from None
 
 
+def _object_row(obj: Any, where: dict[str, Any]) -> dict[str, Any]:
+    from ..net.client import jsonable
+
+    reliability = getattr(obj, "_reliability", 0)
+    return {"object": str(obj.objectIdentifier), "name": obj.objectName, "value": jsonable(obj.value),
+            "reliability": int(reliability), **where}
+
+
+def _objects(gateway: Any, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every Modbus object with the point it comes from: slave, station, register kind, address, data type."""
+    if gateway is None:
+        return []
+    rows = []
+    for slave in gateway.slaves:
+        device = slave.plan.device_instance if slave.device is not None else None
+        for runtime in slave.points:
+            point = runtime.point
+            rows.append(_object_row(runtime.obj, {
+                "device": device, "slave": slave.name, "station": slave.config.station, "point": point.name,
+                "source": f"{point.address_type} {point.address} {point.data_type}"}))
+        for name, obj in slave.status.items():
+            rows.append(_object_row(obj, {"device": device, "slave": slave.name, "station": slave.config.station,
+                                          "point": None, "source": f"status: {name}"}))
+    return rows
+
+
 def _methods() -> list[MethodSpec]:
     return [
+        MethodSpec("modbus_objects", _objects, "the Modbus gateway's objects with the point each comes from"),
         MethodSpec("modbus", lambda gateway, params: gateway.snapshot() if gateway is not None else [],
                    "Modbus masters and slaves with their statistics"),
         MethodSpec("read_group", _read_group, "run a Modbus slave's read plan once and report every request: {slave}"),

@@ -354,3 +354,28 @@ def test_sigterm_within_a_second_with_a_script_stuck_in_an_escape(tmp_path, udp_
         assert "Traceback" not in daemon.output()
     finally:
         daemon.close()
+
+def test_modbus_test_of_a_slave_the_daemon_has_not_loaded_names_reload(daemon, udp_ports):
+    daemon.wait_up()
+    (daemon.dir / "bacrouter" / "modbus").mkdir(parents=True, exist_ok=True)
+    (daemon.dir / "bacrouter" / "modbus" / "meter.json").write_text(json.dumps([
+        {"name": "a", "object_type": "ai", "address_type": "holding", "address": 0, "instance": 1}]))
+    daemon.write(config_text(*udp_ports) + "\nconfig modbus_master 'gw'\n\toption protocol 'tcp'\n"
+                 "\toption host '127.0.0.1'\n\toption port '1502'\n\nconfig modbus_slave 'meter'\n"
+                 "\toption master 'gw'\n\toption station '3'\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, "-m", "bacrouter", "modbus", "test", "meter", "--config-dir",
+                             str(daemon.dir)], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 1
+    assert "has not loaded it yet" in result.stderr and "bacrouter reload" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_reload_command_says_what_it_did(daemon, udp_ports):
+    daemon.wait_up()
+    daemon.write(config_text(*udp_ports, network2=7))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-m", "bacrouter", "reload", "--config-dir", str(daemon.dir)],
+                          capture_output=True, text=True, env=env, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "reloaded; restarted: bip 'two'; unchanged: bip 'one'"

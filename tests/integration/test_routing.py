@@ -163,3 +163,43 @@ def test_wire_traffic_dissects_cleanly(net):
                            ["ip.src", "ip.dst", "bacnet.snet", "bacnet.dnet"])
     assert ["10.71.2.1", "10.71.2.2", "1", ""] in routed
     assert ["10.71.1.1", "10.71.1.2", "2", ""] in routed
+
+
+def _bacrouter(net, *argv: str):
+    result = net.router.run([sys.executable, "-m", "bacrouter", *argv, "--config-dir", str(net.daemon.config_dir)],
+                            timeout=90)
+    return result
+
+
+def test_discover_from_the_routers_shell_finds_the_device_behind_it(net):
+    result = _bacrouter(net, "discover", "--json")
+    assert result.returncode == 0, result.stderr
+    devices = {d["instance"]: d for d in json.loads(result.stdout)["devices"]}
+    peer = devices[DEVICE_INSTANCE]
+    assert (peer["network"], peer["mac"], peer["name"]) == (2, "10.71.2.2", f"peer-{DEVICE_INSTANCE}")
+    assert isinstance(peer["vendor"], int)
+    assert devices[ROUTER_INSTANCE]["name"] == "router-under-test"
+    only = json.loads(_bacrouter(net, "discover", "--network", "1", "--json").stdout)["devices"]
+    assert DEVICE_INSTANCE not in {d["instance"] for d in only}  # network 1 has no such device
+    human = _bacrouter(net, "discover")
+    assert human.returncode == 0 and "10.71.2.2" in human.stdout and f"peer-{DEVICE_INSTANCE}" in human.stdout
+
+
+def test_read_and_write_from_the_routers_shell(net):
+    result = _bacrouter(net, "read", str(DEVICE_INSTANCE), "analog-value,1", "present-value", "--json")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["value"] == pytest.approx(21.5) and answer["address"] == "2:10.71.2.2"
+    by_address = _bacrouter(net, "read", "2:10.71.2.2", "analog-value,1", "units")
+    assert by_address.returncode == 0 and by_address.stdout.strip() == "degrees-celsius"
+    written = _bacrouter(net, "write", str(DEVICE_INSTANCE), "analog-value,1", "present-value", "23.25")
+    assert written.returncode == 0, written.stderr
+    assert net.client.peer("read", "s1", CLIENT_INSTANCE, "--target", "2:10.71.2.2",
+                           "--object", "analog-value,1") == pytest.approx(23.25)  # seen by a workstation too
+    assert _bacrouter(net, "write", "2:10.71.2.2", "analog-value,1", "present-value", "21.5").returncode == 0
+    # the device's refusal, said in one line
+    missing = _bacrouter(net, "read", str(DEVICE_INSTANCE), "analog-value,99", "present-value")
+    assert missing.returncode == 1 and "unknown-object" in missing.stderr.replace("unknownObject", "unknown-object")
+    assert "Traceback" not in missing.stderr and len(missing.stderr.strip().splitlines()) == 1
+    nobody = _bacrouter(net, "read", "777", "analog-value,1", "present-value")
+    assert nobody.returncode == 1 and "did not answer" in nobody.stderr

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import pytest
 
-from bacrouter.mbus.tool import add_commands
+from bacrouter.cli import main
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "mbus"
 
 
 def run(*argv: str) -> int:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config-dir")
-    parser = argparse.ArgumentParser(prog="bacrouter")
-    add_commands(parser.add_subparsers(dest="command", required=True), common)
-    args = parser.parse_args(["mbus", *argv])
-    return args.func(args)
+    return main(["mbus", *argv])
 
 
 @pytest.mark.parametrize("name", ["abb_delta", "siemens_water", "sen_pollusonic_2", "example_binary16_lvar"])
