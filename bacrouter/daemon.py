@@ -23,7 +23,7 @@ from .config import Config, Problem, has_errors
 from .control import ControlError, ControlServer, MethodTable
 from .feature import VERBS, Summary
 from .loader import load_config
-from .logs import set_level, setup_logging
+from .logs import NEVER_FOLD, set_level, setup_logging
 from .paths import Paths
 from .runtime import Runtime
 
@@ -103,7 +103,8 @@ class Daemon:
             log.exception("reload failed: still running the previous configuration")
             return
         if result["ok"]:
-            log.info("configuration reloaded: %s", describe(result["summary"]))
+            # every reload says what it did, even when it did the same as the last one a second ago
+            log.info("configuration reloaded: %s", describe(result["summary"]), extra=NEVER_FOLD)
 
     async def reload(self) -> dict[str, Any]:
         """Re-read the configuration and apply the difference; keep the old one if the new has errors."""
@@ -111,7 +112,7 @@ class Daemon:
             config, problems = load_config(self.paths)
             report(problems)
             if config is None or has_errors(problems):
-                log.error("configuration has errors: still running the previous one")
+                log.error("configuration has errors: still running the previous one", extra=NEVER_FOLD)
                 return {"ok": False, "problems": [str(p) for p in problems]}
             assert self.runtime is not None
             set_level(config.app.log_level)

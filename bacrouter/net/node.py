@@ -116,6 +116,7 @@ class RouterNode:
         if device_changed:
             log.info("device settings changed: restarting the router's device object")
             self._build_app(new.app)
+            summary["restarted"].append(f"device {new.app.device_instance} '{new.app.device_name}'")
             for runtime in self.ports.values():
                 if runtime.state == "up":
                     self._publish(runtime)
