@@ -201,6 +201,8 @@ class AppSettings(Section):
     location: str = opt("", max=255, doc="device location")
     delimiter: str = opt("|", min=1, max=1, doc="separator in gateway object names (master|slave|object)")
     log_level: str = opt("info", choices=("debug", "info", "warning", "error"), doc="daemon log level")
+    ubus_socket: str = opt("", doc="ubus socket the daemon serves its 'bacrouter' object and events on, when "
+                                   "python3-ubus is installed (default: libubus's, /var/run/ubus/ubus.sock)")
 
 
 @dataclass
