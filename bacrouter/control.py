@@ -22,6 +22,8 @@ __all__ = ["ControlError", "MethodTable", "ControlServer", "call"]
 log = logging.getLogger("bacrouter.control")
 
 Method = Callable[[dict[str, Any]], Awaitable[Any] | Any]
+#: the argument types a method may declare (its signature: name → type), as ubus knows them
+PARAM_TYPES = ("string", "int", "bool", "double", "table", "array")
 MAX_REQUEST = 1 << 20
 #: connections served at once; scripts and the panel use a handful
 MAX_CLIENTS = 32
@@ -44,10 +46,22 @@ class MethodTable:
 
     def __init__(self) -> None:
         self.methods: dict[str, tuple[Method, str]] = {}
+        #: the arguments each method declares, name → type (one of PARAM_TYPES); ubus publishes them
+        self.signatures: dict[str, dict[str, str]] = {}
 
-    def add(self, name: str, handler: Method, doc: str = "") -> None:
+    def add(self, name: str, handler: Method, doc: str = "", params: dict[str, str] | None = None) -> None:
+        """Add ``name``; ``params`` declares its arguments for transports that publish a signature.
+
+        A transport that checks arguments against the signature (ubus) lets a
+        caller pass only what is declared, so an argument meant for the root-only
+        socket (a capture's file path) is left out of ``params``.
+        """
         doc = doc or ((handler.__doc__ or "").strip().splitlines() or [""])[0]
+        unknown = {kind for kind in (params or {}).values() if kind not in PARAM_TYPES}
+        if unknown:
+            raise ValueError(f"method {name}: argument types {sorted(unknown)} are not among {PARAM_TYPES}")
         self.methods[name] = (handler, doc)
+        self.signatures[name] = dict(params or {})
 
     async def call(self, name: str, params: dict[str, Any] | None = None) -> Any:
         entry = self.methods.get(name)

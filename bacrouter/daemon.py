@@ -18,12 +18,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import VENDOR_ID, __version__
+from . import VENDOR_ID, __version__, ubus_transport
 from .config import Config, Problem, has_errors
 from .control import ControlError, ControlServer, MethodTable
 from .feature import describe
 from .loader import load_config
-from .logs import set_level, setup_logging
+from .logs import NEVER_FOLD, set_level, setup_logging
 from .paths import Paths
 from .runtime import Runtime
 
@@ -42,6 +42,7 @@ class Daemon:
         self.config: Config | None = None
         self.runtime: Runtime | None = None
         self.control: ControlServer | None = None
+        self.ubus: ubus_transport.UbusTransport | None = None
         self.table = MethodTable()
         self.started = time.time()
         self._stop = asyncio.Event()
@@ -73,6 +74,7 @@ class Daemon:
             await self.runtime.start()
             self.control = ControlServer(self.table, self.paths.control_socket)
             await self.control.start()
+            self._serve_ubus(config)
         except ControlError as err:
             log.error("%s", err.message)
             self.runtime.stop()
@@ -90,7 +92,16 @@ class Daemon:
     def stop(self) -> None:
         self._stop.set()
 
+    def _serve_ubus(self, config: Config) -> None:
+        """The method table and the events on ubus too, when python3-ubus is installed."""
+        assert self.runtime is not None
+        self.ubus = ubus_transport.serve(self.table, config.app.ubus_socket)
+        if self.ubus is not None:
+            self.runtime.node.events.connect(self.ubus.emit)
+
     async def shutdown(self) -> None:
+        if self.ubus is not None:
+            self.ubus.close()
         if self.control is not None:
             await self.control.close()
         if self.runtime is not None:
@@ -103,7 +114,8 @@ class Daemon:
             log.exception("reload failed: still running the previous configuration")
             return
         if result["ok"]:
-            log.info("configuration reloaded: %s", describe(result["summary"]))
+            # every reload says what it did, even when it did the same as the last one a second ago
+            log.info("configuration reloaded: %s", describe(result["summary"]), extra=NEVER_FOLD)
 
     async def reload(self) -> dict[str, Any]:
         """Re-read the configuration and apply the difference; keep the old one if the new has errors."""
@@ -111,13 +123,23 @@ class Daemon:
             config, problems = load_config(self.paths)
             report(problems)
             if config is None or has_errors(problems):
-                log.error("configuration has errors: still running the previous one")
-                return {"ok": False, "problems": [str(p) for p in problems]}
+                log.error("configuration has errors: still running the previous one", extra=NEVER_FOLD)
+                refused = {"ok": False, "problems": [str(p) for p in problems]}
+                self._emit("reload", refused)
+                return refused
             assert self.runtime is not None
             set_level(config.app.log_level)
             summary = await self.runtime.apply(config)
             self.config = config
-            return {"ok": True, "summary": summary, "warnings": [str(p) for p in problems]}
+            if self.ubus is not None:
+                self.ubus.set_socket(config.app.ubus_socket)
+            result = {"ok": True, "summary": summary, "warnings": [str(p) for p in problems]}
+            self._emit("reload", result)
+            return result
+
+    def _emit(self, name: str, data: dict[str, Any]) -> None:
+        if self.runtime is not None:
+            self.runtime.node.events.emit(name, data)
 
     # ------------------------------------------------------------------ control methods
 
@@ -130,7 +152,9 @@ class Daemon:
         table.add("reload", lambda p: self.reload(), "re-read the configuration and apply the changes")
         table.add("version", lambda p: {"version": __version__}, "the bacrouter version")
         table.add("methods", lambda p: table.describe(), "the methods this daemon answers")
-        table.add("capture", self._capture, "start or stop a pcap capture of an MS/TP port: {port, action, path?}")
+        # path is the socket's alone (root): over ubus the file is always the daemon's choice
+        table.add("capture", self._capture, "start or stop a pcap capture of an MS/TP port: {port, action, path?}",
+                  params={"port": "string", "action": "string"})
         table.add("discover", self._discover,
                   "Who-Is through the router: {network?, low?, high?, wait?} -> devices with instance, network, "
                   "MAC, vendor, name")
@@ -146,7 +170,7 @@ class Daemon:
             def handler(params: dict[str, Any], spec: Any = spec) -> Any:
                 return spec.handler(self._runtime().feature(name), params)
 
-            self.table.add(spec.name, handler, spec.doc)
+            self.table.add(spec.name, handler, spec.doc, getattr(spec, "params", None))
 
     def _runtime(self) -> Runtime:
         if self.runtime is None:
@@ -246,6 +270,8 @@ class Daemon:
         status.update(self._runtime().status())
         if self.control is not None:
             status["control"] = dict(self.control.counters)
+        if self.ubus is not None:
+            status["ubus"] = self.ubus.status()
         return status
 
 

@@ -59,6 +59,8 @@ class MethodSpec:
     #: called with (the running feature or None, params)
     handler: Callable[[Any, dict[str, Any]], Awaitable[Any] | Any]
     doc: str
+    #: its arguments, name → type ("string", "int", "bool", "double", "table", "array"): ubus's signature
+    params: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

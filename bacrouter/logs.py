@@ -15,9 +15,12 @@ import sys
 import time
 from collections import OrderedDict
 
-__all__ = ["setup_logging", "set_level", "RepeatFilter", "UNDER_PROCD"]
+__all__ = ["setup_logging", "set_level", "RepeatFilter", "UNDER_PROCD", "ALWAYS", "NEVER_FOLD"]
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+#: a record with this attribute true passes the repeat filter: ``log.info(..., extra=NEVER_FOLD)``
+ALWAYS = "always_log"
+NEVER_FOLD = {ALWAYS: True}
 #: set by the init script: syslog adds time and program name to every line
 UNDER_PROCD = "BACROUTER_UNDER_PROCD"
 
@@ -36,6 +39,8 @@ class RepeatFilter(logging.Filter):
         self.suppressed = 0
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, ALWAYS, False):  # a record that reports an action (a reload) is never folded
+            return True
         try:
             key = (record.name, record.levelno, str(record.msg), repr(record.args))
         except Exception:  # noqa: BLE001 - an odd argument's repr must not cost the record

@@ -204,6 +204,14 @@ class AppSettings(Section):
     max_routes: int = opt(2000, min=16, max=65534,
                           doc="routes to remote networks the router learns at most (more are refused until "
                               "unused ones age out after an hour); bounds what a flood of announcements can take")
+    ubus_socket: str = opt("", doc="ubus socket the daemon serves its 'bacrouter' object and events on, when "
+                                   "python3-ubus is installed (default: libubus's, /var/run/ubus/ubus.sock)")
+    respawn_threshold: int = opt(None, min=1, doc="procd respawn: seconds a run must last to count as good "
+                                                  "(default: the system's, system.@service[0], 3600)")
+    respawn_timeout: int = opt(None, min=0, doc="procd respawn: seconds to wait before a restart "
+                                                "(default: the system's, 5)")
+    respawn_retry: int = opt(None, min=0, doc="procd respawn: crashes within the threshold before procd gives up, "
+                                              "0 never (default: the system's, 5)")
 
 
 @dataclass

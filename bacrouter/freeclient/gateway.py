@@ -26,6 +26,7 @@ from typing import Any
 from bacpypes3.errors import ExecutionError
 
 from ..config.model import Config
+from ..events import NO_EVENTS, Events
 from ..feature import Summary, new_summary
 from ..modbus.objects import GatewayObject, Publications, Reliability, make_object, point_kwargs
 from ..net.host import DeviceHost, VirtualDeviceHandle
@@ -99,6 +100,9 @@ class FcPoint:
 
 
 class FcDevice:
+    #: where online/offline goes (the gateway sets its host's; bacrouter.events)
+    events: Events = NO_EVENTS
+
     def __init__(self, plan: FcDevicePlan, bus: BusRuntime, virtual: VirtualDeviceHandle | None) -> None:
         self.plan, self.bus, self.virtual = plan, bus, virtual
         self.index = plan.device.index
@@ -112,6 +116,8 @@ class FcDevice:
             return
         self.online = online
         self.status.update(int(online))
+        self.events.emit("device", {"gateway": "freeclient", "device": self.plan.prefix, "online": online,
+                                    "reason": ""})
         if not online:
             for point in self.points.values():
                 point.obj.set_reliability(Reliability.COMMUNICATION_FAILURE)
@@ -224,6 +230,7 @@ class FreeClientGateway:
                 if virtual is not None:
                     parts.virtual.append(virtual)
             device = FcDevice(plan, runtime, virtual)
+            device.events = getattr(self.host, "events", NO_EVENTS)
             devices[device.index] = device
             parts.devices.append(device)
             target = virtual.app if virtual is not None else (None if virtual_mode else app)

@@ -89,7 +89,8 @@ def _methods() -> list[MethodSpec]:
         MethodSpec("modbus_objects", _objects, "the Modbus gateway's objects with the point each comes from"),
         MethodSpec("modbus", lambda gateway, params: gateway.snapshot() if gateway is not None else [],
                    "Modbus masters and slaves with their statistics"),
-        MethodSpec("read_group", _read_group, "run a Modbus slave's read plan once and report every request: {slave}"),
+        MethodSpec("read_group", _read_group, "run a Modbus slave's read plan once and report every request: {slave}",
+                   params={"slave": "string"}),
     ]
 
 

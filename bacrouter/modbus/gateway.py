@@ -22,6 +22,7 @@ from typing import Any
 from bacpypes3.errors import ExecutionError
 
 from ..config.model import Config
+from ..events import NO_EVENTS, Events
 from ..feature import Summary, new_summary
 from ..net.host import DeviceHost, VirtualDeviceHandle
 from .codec import DecodeError, Function, ModbusException, Request
@@ -227,6 +228,11 @@ class WriteOp:
 
 
 class SlaveRuntime:
+    #: where online/offline goes (the gateway sets its host's; bacrouter.events)
+    events: Events = NO_EVENTS
+    #: the online state last emitted: a slave starts offline until it first answers
+    reported_online = False
+
     def __init__(self, master: MasterRuntime, plan: SlaveMapping, device: VirtualDeviceHandle | None) -> None:
         self.master, self.plan, self.config = master, plan, plan.slave
         self.name = plan.slave.name
@@ -290,7 +296,12 @@ class SlaveRuntime:
         self.update_status()
 
     def update_status(self) -> None:
-        self.status["online"].update(1 if self.schedule.online and self.answered else 0)
+        online = self.schedule.online and self.answered
+        if online != self.reported_online:  # the device went online or offline: tell the transports
+            self.reported_online = online
+            self.events.emit("device", {"gateway": "modbus", "device": self.name, "online": online,
+                                        "reason": "" if online else self.last_error})
+        self.status["online"].update(1 if online else 0)
         self.status["update_delay"].update(round(self.schedule.update_delay, 3))
         self.status["fail_rate"].update(round(self.schedule.fail_rate, 1))
 
@@ -630,6 +641,7 @@ class ModbusGateway:
                 log.error("virtual-device mode: the vbus port is not running; slave %s is not published",
                           slave_plan.slave.name)
         slave = SlaveRuntime(master, slave_plan, device)
+        slave.events = getattr(self.host, "events", NO_EVENTS)
         master.add(slave)
         target_app = device.app if device is not None else app
         if target_app is not None and (device is not None or not virtual):

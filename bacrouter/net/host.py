@@ -17,6 +17,7 @@ from .router import PortInfo
 if TYPE_CHECKING:
     from ..config.model import Port
     from ..config.resources import Resource
+    from ..events import Events
     from ..ifaddr import IfAddr
     from .udp import BroadcastListeners
 
@@ -97,6 +98,9 @@ class VirtualDeviceHandle(Protocol):
 
 class DeviceHost(Protocol):
     """Where a gateway's objects live: the router's own device, or devices on the virtual network."""
+
+    #: where a gateway says a device went online or offline (``emit("device", {...})``, see bacrouter.events)
+    events: Events
 
     def router_app(self) -> Any | None:
         """The router's device application (bacpypes3), or None while it has none."""

@@ -23,6 +23,7 @@ from .. import ifaddr
 from ..actions import Send
 from ..config import uci
 from ..config.model import AppSettings, Config, MstpPort, Port
+from ..events import Events
 from .device import PortDescription, RouterDevice
 from .host import PortFactory, PortRuntime, VirtualDeviceHandle
 from .router import LOCAL, PortInfo, Router, RouterTimers
@@ -59,6 +60,9 @@ class RouterNode:
         self._watcher = ifaddr.AddressWatcher(self.loop, self._addresses_changed)
         self._recheck_soon: asyncio.TimerHandle | None = None
         self._ports_lock = asyncio.Lock()
+        #: port events for the daemon's transports; gateways emit device events here too (DeviceHost.events)
+        self.events = Events()
+        self._port_states: dict[str, str] = {}  # name → "up", "down" or "fault", as last emitted
 
     @staticmethod
     def now() -> float:
@@ -117,6 +121,7 @@ class RouterNode:
         if device_changed:
             log.info("device settings changed: restarting the router's device object")
             self._build_app(new.app)
+            summary["restarted"].append(f"device {new.app.device_instance} '{new.app.device_name}'")
             for runtime in self.ports.values():
                 if runtime.state == "up":
                     self._publish(runtime)
@@ -185,13 +190,31 @@ class RouterNode:
         self.dispatch(self.router.add_port(info, self.now()))
         self._publish(runtime)
         log.info("port %s up: network %d", runtime.name, info.network)
+        self._port_event(runtime, "up")
 
     def port_down(self, runtime: PortRuntime) -> None:
         if runtime.port_id in self.router.ports:
             self.router.remove_port(runtime.port_id)
             log.info("port %s down", runtime.name)
+            self._port_event(runtime, "down")
         if self.app is not None:
             self.app.remove_port(runtime.port_id)
+
+    def _port_event(self, runtime: Any, state: str) -> None:
+        """Emit ``port`` when the port's state (up, down, fault) differs from the last one emitted."""
+        if self._port_states.get(runtime.name, "down") == state:
+            return
+        self._port_states[runtime.name] = state
+        self.events.emit("port", {"port": runtime.name, "kind": runtime.config.kind,
+                                  "network": runtime.config.network, "state": state,
+                                  "reason": getattr(runtime, "reason", "") or ""})
+
+    def _watch_port_states(self) -> None:
+        """Ports enter fault (or leave it) on their own: look at each one's state on every timer run."""
+        for runtime in self.ports.values():
+            state = runtime.state
+            if state != "up":  # "up" is emitted by port_up, once the router routes through the port
+                self._port_event(runtime, "fault" if state == "fault" else "down")
 
     def port_changed(self, runtime: PortRuntime) -> None:
         self._publish(runtime)
@@ -266,6 +289,7 @@ class RouterNode:
                 self.dispatch(self.router.poll(now))
                 for runtime in list(self.ports.values()):
                     runtime.poll(now)
+                self._watch_port_states()
                 if now - last_recheck >= RECHECK and not self._ports_lock.locked():
                     last_recheck = now  # in a task: a slow lookup must not hold up the timers
                     self._tasks.append(self.loop.create_task(self._recheck_addresses()))

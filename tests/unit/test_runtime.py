@@ -252,7 +252,7 @@ def test_a_rebuilt_device_restarts_the_features_on_it():
         assert runtime.app is not app and runtime.app.instance == 4002
         new = runtime.feature("fake")
         assert new is not old and ("stop", old) in log and log[-2:] == [("build", new), ("start", new)]
-        assert sorted(summary["restarted"]) == ["fake_thing 'a'", "fake_thing 'b'"]
+        assert sorted(summary["restarted"]) == ["device 4002 'BACRouter'", "fake_thing 'a'", "fake_thing 'b'"]
         assert sorted(summary["unchanged"]) == ["bip 'bip0'", "bip 'bip1'", "vbus 'virtual'"]
         assert all(p.stopped == 0 for p in kinds.built)  # the ports stay; only the device was rebuilt
 
