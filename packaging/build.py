@@ -282,13 +282,24 @@ def control_text(pkg: Package, installed_size: int) -> str:
     return text + "Description: " + "".join(" " + line.lstrip() + "\n" for line in pkg.description.splitlines())
 
 
+def resolved_conffiles(pkg: Package) -> list[str]:
+    """ipkg-build's conffiles: each entry resolved to the regular files the package ships under it."""
+    resolved: list[str] = []
+    for entry in pkg.conffiles:
+        for path in sorted(pkg.files):
+            if (path == entry or path.startswith(entry.rstrip("/") + "/")) and path not in resolved:
+                resolved.append(path)
+    return resolved
+
+
 def build_ipk(pkg: Package, out: Path, mtime: int) -> Path:
     data = _tar_gz(_tree_entries(pkg.files), mtime)
     installed_size = sum(len(content) for content, _ in pkg.files.values())
     control = {"control": (control_text(pkg, installed_size).encode(), DATA),
                "postinst": (ipk_postinst().encode(), BIN), "prerm": (ipk_prerm().encode(), BIN)}
-    if pkg.conffiles:
-        control["conffiles"] = ("".join(f"{c}\n" for c in pkg.conffiles).encode(), DATA)
+    resolved = resolved_conffiles(pkg)
+    if resolved:
+        control["conffiles"] = ("".join(f"{c}\n" for c in resolved).encode(), DATA)
     if pkg.prerm:
         control["prerm-pkg"] = (pkg.prerm.encode(), BIN)
     control_tgz = _tar_gz([(".", None, 0o755)] + [(f"./{n}", c, m) for n, (c, m) in sorted(control.items())], mtime)
