@@ -12,6 +12,7 @@ PKG_NAME:=bacrouter
 PKG_VERSION:=$(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' $(CURDIR)/bacrouter/__init__.py)
 PKG_RELEASE:=1
 PKG_LICENSE:=GPL-2.0-or-later
+PKG_LICENSE_FILES:=LICENSE
 PKG_MAINTAINER:=bacrouter developers
 # the wheel is built with setuptools from the host Python (OpenWrt >= 25.x has it as a package)
 PKG_BUILD_DEPENDS:=python-setuptools/host
@@ -24,20 +25,26 @@ define Package/bacrouter
   SECTION:=net
   CATEGORY:=Network
   TITLE:=BACnet router and Modbus / M-Bus / Lua gateway
-  # bacpypes3 and lupa are not in the packages feed; python3-bacpypes3 and python3-lupa are built
-  # alongside (see docs/openwrt.md)
-  DEPENDS:=+python3-light +python3-asyncio +python3-logging +python3-pyserial +python3-bacpypes3 +python3-lupa
+  # every module the code imports (tests/openwrt/test_feed.py checks it): asyncio, logging, ctypes (the
+  # MS/TP timer slack; bacpypes3 needs it too), pyserial; python3-bacpypes3 comes from this feed
+  # (feed/python-bacpypes3). python3-lupa (feed/python-lupa) is optional: without it Free Client buses
+  # and o... conversions do not run and say so, everything else does
+  DEPENDS:=+python3-light +python3-asyncio +python3-logging +python3-ctypes +python3-pyserial +python3-bacpypes3
 endef
 
 define Package/bacrouter/description
   A BACnet multi-port router (BACnet/IP normal, foreign device and BBMD ports;
   MS/TP; BACnet Ethernet; a virtual network for gateway devices) with Modbus,
   M-Bus and Lua-scripted gateways, configured with UCI.
+  Free Client buses and Lua conversions need python3-lupa.
 endef
 
+# the files users edit; /etc/bacrouter/ (points, bus definitions, conversions the user adds) is kept
+# over a sysupgrade too (OpenWrt lists what the package does not ship in /lib/upgrade/keep.d)
 define Package/bacrouter/conffiles
 /etc/config/bacrouter
 /etc/bacrouter/resource.conf
+/etc/bacrouter/
 endef
 
 define Build/Prepare
@@ -67,7 +74,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 RUN_DIR ?= .run
 
-.PHONY: run test test-unit bench check lint docs clean
+.PHONY: run test test-unit bench check lint docs packages clean
 
 # a private virtual environment with the pinned dependencies, rebuilt when pyproject changes
 $(VENV)/.installed: pyproject.toml
@@ -101,6 +108,12 @@ lint: $(VENV)/.installed
 # docs/configuration.md is generated from the schema (tests/unit/test_docs.py fails when it is stale)
 docs: $(VENV)/.installed
 	$(PY) -m bacrouter help config > docs/configuration.md
+
+# bacrouter and python3-bacpypes3 as .ipk (opkg) and .apk (apk v3, OpenWrt 25.x) in $(PKG_OUT), without
+# the OpenWrt SDK (packaging/build.py); RELEASE=N overrides PKG_RELEASE
+PKG_OUT ?= dist/openwrt
+packages: $(VENV)/.installed
+	$(PY) packaging/build.py --out $(PKG_OUT) $(if $(RELEASE),--release $(RELEASE))
 
 clean:
 	rm -rf $(VENV) $(RUN_DIR) .pytest_cache .hypothesis *.egg-info

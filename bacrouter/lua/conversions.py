@@ -22,7 +22,9 @@ Each script has a sandbox of its own (one cannot change what another sees),
 used from the event loop's thread only, with a small budget: a conversion
 runs for every value read. Importing this module does not import lupa (every
 ``bacrouter`` command imports it through the Modbus data types): the sandbox
-is imported with the first script loaded.
+is imported with the first script loaded. Without lupa (no python3-lupa on
+the router) the registry is empty and :func:`get` raises :class:`LuaUnavailable`,
+which says so.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Conversion", "ConversionError", "register", "get", "names", "SCRIPTS", "load_script",
+from . import lua_missing
+
+__all__ = ["Conversion", "ConversionError", "LuaUnavailable", "register", "get", "names", "SCRIPTS", "load_script",
            "load_directory"]
 
 log = logging.getLogger("bacrouter.conversions")
@@ -47,6 +51,10 @@ MEMORY = 4 * 2**20
 
 class ConversionError(ValueError):
     pass
+
+
+class LuaUnavailable(ConversionError):
+    """The conversion may well exist, but lupa is not installed: no conversion can run."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +74,7 @@ _shipped_loaded = False
 
 def _registry() -> dict[str, Conversion]:
     global _shipped_loaded
-    if not _shipped_loaded:
+    if not _shipped_loaded and not lua_missing():
         _shipped_loaded = True
         for conversion in shipped():
             _REGISTRY.setdefault(conversion.name, conversion)
@@ -82,6 +90,8 @@ def get(name: str) -> Conversion:
     try:
         return registry[name]
     except KeyError:
+        if lua_missing():
+            raise LuaUnavailable(f"conversion {name!r} cannot run: {lua_missing()}") from None
         raise ConversionError(f"no conversion {name!r} (known: {', '.join(sorted(registry))})") from None
 
 
@@ -136,10 +146,15 @@ def load_script(path: Path) -> Conversion:
 
 
 def load_directory(directory: Path) -> tuple[list[Conversion], list[tuple[Path, str]]]:
-    """Every ``*.lua`` in ``directory``: (conversions, [(file, problem)])."""
+    """Every ``*.lua`` in ``directory``: (conversions, [(file, problem)]); none without lupa."""
+    conversions: list[Conversion] = []
+    problems: list[tuple[Path, str]] = []
+    if lua_missing():
+        return conversions, [(path, f"not loaded: {lua_missing()}")
+                             for path in sorted(directory.glob("*.lua"))]
     from .sandbox import ScriptError
 
-    conversions, problems = [], []
+
     for path in sorted(directory.glob("*.lua")):
         try:
             conversions.append(load_script(path))

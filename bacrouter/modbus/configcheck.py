@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 from ..config.model import Config, Problem
+from ..lua import lua_missing
 from ..lua.conversions import load_directory, register
 from .devconfig import WRITABLE, parse_points
 from .mapping import map_gateway
@@ -27,7 +28,9 @@ def load_conversions(data_dir: Path) -> list[Problem]:
     found, failed = load_directory(directory)
     for conversion in found:
         register(conversion)
-    return [Problem(f"conversion script: {message}", str(path), 0) for path, message in failed]
+    # without lupa no script loads: the points that use one are left out (attach_points), the rest runs
+    severity = "warning" if lua_missing() else "error"
+    return [Problem(f"conversion script: {message}", str(path), 0, severity=severity) for path, message in failed]
 
 
 def attach_points(config: Config, data_dir: Path) -> list[Problem]:
@@ -43,11 +46,25 @@ def attach_points(config: Config, data_dir: Path) -> list[Problem]:
         slave.points_signature = hashlib.sha1(raw).hexdigest()
         points, messages = parse_points(data, "")
         slave.point_list = points
+        if lua_missing():
+            problems += _without_lua(points, str(path), slave.label)
         if not messages and not any(p.enabled for p in points):
             problems.append(slave.problem("no enabled points: nothing is polled, and its online status stays off",
                                           severity="warning"))
         for message in messages:
             problems.append(Problem(message.removeprefix(": "), str(path), 0, slave.label))
+    return problems
+
+
+def _without_lua(points: list, file: str, section: str) -> list[Problem]:
+    """Without lupa, the points whose data type is a Lua conversion (o...) are disabled: a warning each."""
+    problems = []
+    for point in points:
+        if point.enabled and point.data_type.startswith("o"):
+            point.enabled = False
+            problems.append(Problem(f"{point.label} key 'data_type': {point.data_type!r} is a Lua conversion and "
+                                    f"{lua_missing()}: the point is not polled", file, 0, section,
+                                    severity="warning"))
     return problems
 
 

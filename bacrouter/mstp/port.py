@@ -56,7 +56,7 @@ def low_timer_slack() -> None:
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(29, 1000, 0, 0, 0)  # PR_SET_TIMERSLACK
-    except (OSError, AttributeError):
+    except (ImportError, OSError, AttributeError):  # ImportError: python3-ctypes not installed
         pass
 
 
