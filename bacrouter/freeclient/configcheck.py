@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..config.model import Config, Problem
+from ..lua import lua_missing
 from ..modbus.mapping import map_gateway, place_points
 from .definition import BusDefinition, DevicePlan, PointDef
 from .schema import FreeClientBus
@@ -95,7 +96,8 @@ def check_freeclient(config: Config) -> list[Problem]:
                     problems.append(Problem(f"device '{plan.device.name}' point '{point.name}' key 'unit': "
                                             f"{point.unit!r} is not a BACnet engineering unit", bus.definition_file,
                                             0, bus.label))
-    problems += check_scripts(config)
+    if not lua_missing():  # without lupa the buses do not run: the feature says so once
+        problems += check_scripts(config)
     if config.vbus is not None:
         modbus = map_gateway(config)
         seen = {s.slave.instance: f"modbus_slave '{s.slave.name}'" for s in modbus.slaves if s.slave.instance}
