@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..paths import Paths
-from . import uci
+from . import transaction, uci
 from .model import Config, Problem, Section, build_config
 from .resources import ResourceError, load_resources
 from .validate import validate
@@ -27,6 +27,10 @@ def load_core(paths: Paths, feature_types: Mapping[str, type[Section]] | None = 
     files and rules are the features' business.
     """
     problems: list[Problem] = []
+    try:
+        transaction.recover(paths)  # a change a kill interrupted: finish it (or drop it) before reading
+    except OSError as err:
+        problems.append(Problem(f"cannot finish an interrupted configuration change: {err}", str(paths.data_dir)))
     resources = None
     try:
         resources = load_resources(paths.resource_file)
