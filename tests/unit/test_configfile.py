@@ -348,3 +348,73 @@ def test_a_killed_import_leaves_the_old_or_the_new_configuration(tmp_path, where
     expected = old if where in ("staged", "journal written") else new
     assert run["after"] == expected
     assert not list((tmp_path / "cfg").rglob("*" + transaction.STAGING + "*"))
+
+
+# --------------------------------------------------------------------------- the original's JSON files (item 3)
+
+
+def _problems(paths: Paths) -> list:
+    return load_config(paths)[1]
+
+
+@pytest.mark.parametrize("bom", [False, True])
+def test_the_originals_files_read_with_or_without_a_bom(tmp_path, bom):
+    paths = configure(tmp_path, bom)
+    paths.resource_file.write_bytes((BOM if bom else b"") + json.dumps(RESOURCES).encode())
+    config, problems = load_config(paths)
+    assert not [p for p in problems if p.severity == "error"], [str(p) for p in problems]
+    slave = config.components["modbus_slave"][0]
+    assert [p.name for p in slave.point_list] == ["flow", "pump"]
+    assert [d.name for d in config.components["freeclient_bus"][0].bus.devices] == ["d"]
+
+
+def test_unknown_keys_are_warned_with_the_file_and_the_path_to_the_key(tmp_path):
+    paths = configure(tmp_path)
+    points = json.loads(json.dumps(POINTS))
+    points["colour"] = "red"
+    points["points"][1]["scael"] = 2
+    (paths.data_dir / "modbus" / "boiler.json").write_text(json.dumps(points))
+    bus = json.loads(json.dumps(BUS))
+    bus["fcdevices"][0]["fcpoints"][0]["unti"] = "percent"
+    bus["fcdevices"][0]["speed"] = 1
+    (paths.data_dir / "freeclient" / "meters.json").write_text(json.dumps(bus))
+    warnings = {(Path(p.file).name, p.message) for p in _problems(paths) if p.severity == "warning"}
+    assert ("boiler.json", "unknown key 'colour'") in warnings
+    assert ("boiler.json", "points[1] 'pump': unknown key 'scael'") in warnings
+    assert ("meters.json", "fcdevices[0] 'd': unknown key 'speed'") in warnings
+    assert ("meters.json", "fcdevices[0] 'd'.fcpoints[0] 'p': unknown key 'unti'") in warnings
+
+
+def test_enable_false_is_honoured_at_every_level(tmp_path):
+    paths = configure(tmp_path)
+    points = json.loads(json.dumps(POINTS))
+    points["points"][0]["enable"] = False
+    points["points"][1]["enable"] = "0"
+    (paths.data_dir / "modbus" / "boiler.json").write_text(json.dumps(points))
+    bus = {"enable": False, **json.loads(json.dumps(BUS))}
+    bus["fcdevices"].append({"name": "e", "enable": 0, "fcpoints": [{"name": "q", "object_type": "av",
+                                                                     "enable": False}]})
+    (paths.data_dir / "freeclient" / "meters.json").write_text(json.dumps(bus))
+    config, problems = load_config(paths)
+    assert [p.enabled for p in config.components["modbus_slave"][0].point_list] == [False, False]
+    meters = config.components["freeclient_bus"][0]
+    assert meters.enabled is False  # the bus file's own "enable": false
+    assert [d.enabled for d in meters.bus.devices] == [True, False]
+    assert meters.bus.devices[1].points[0].enabled is False
+    # the section's option, where set, wins
+    paths.uci_file.write_text(UCI.replace("\toption script 'meters.lua'", "\toption script 'meters.lua'\n"
+                                                                           "\toption enabled '1'"))
+    assert load_config(paths)[0].components["freeclient_bus"][0].enabled is True
+
+
+def test_json_syntax_errors_have_a_line_and_a_column(tmp_path, capsys):
+    paths = configure(tmp_path)
+    (paths.data_dir / "modbus" / "boiler.json").write_bytes(BOM + b'{"points": [\n  {"name": "a",,}\n]}')
+    problem = next(p for p in _problems(paths) if p.file.endswith("boiler.json"))
+    assert problem.line == 2 and "(column 16)" in problem.message
+    device = tmp_path / "device.json"
+    device.write_bytes(b'{\n  "name": "x"\n  "points": []\n}')
+    assert main(["--config-dir", str(tmp_path), "modbus", "import", str(device), "--master", "m1"]) == 1
+    assert "line 3, column 3: Expecting ',' delimiter" in capsys.readouterr().err
+    device.write_bytes(BOM + json.dumps({"name": "bom_dev", **POINTS}).encode())
+    assert main(["--config-dir", str(tmp_path), "modbus", "plan", str(device)]) == 0
