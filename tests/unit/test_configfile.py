@@ -418,3 +418,31 @@ def test_json_syntax_errors_have_a_line_and_a_column(tmp_path, capsys):
     assert "line 3, column 3: Expecting ',' delimiter" in capsys.readouterr().err
     device.write_bytes(BOM + json.dumps({"name": "bom_dev", **POINTS}).encode())
     assert main(["--config-dir", str(tmp_path), "modbus", "plan", str(device)]) == 0
+
+
+def test_an_import_reloads_a_running_daemon(tmp_path):
+    import socket
+    import threading
+
+    paths = configure(tmp_path / "a")
+    document = export_router(paths)
+    document["uci"][0]["options"]["device_name"] = "Site-B"
+    paths.run_dir.mkdir(parents=True)
+    asked = []
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(str(paths.control_socket))
+        server.listen(1)
+
+        def answer() -> None:
+            conn, _ = server.accept()
+            with conn:
+                request = json.loads(conn.makefile().readline())
+                asked.append(request["method"])
+                conn.sendall(json.dumps({"id": request["id"], "result": {"ok": True, "summary": {"started": []}}})
+                             .encode() + b"\n")
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        result = imported(paths, document)
+        thread.join(10)
+    assert asked == ["reload"] and result.reload["state"] == "reloaded"
