@@ -45,6 +45,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     paths = _paths(args)
     config, problems = load_config(paths)
+    if config is not None:  # made offline, for another machine: what is not here is a warning (docs/configuration-files.md)
+        from .config.hardware import missing_hardware
+
+        problems += missing_hardware(config)
     errors = sum(p.severity == "error" for p in problems)
     warnings = len(problems) - errors
     failed = has_errors(problems) or (args.strict and bool(problems))
@@ -279,9 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument("section", nargs="?", help="one section type (bip, mstp, modbus_slave, ...)")
     config.set_defaults(func=cmd_help_config)
     from .bacnet_cli import add_commands as add_bacnet_commands
+    from .configfile_cli import add_commands as add_configfile_commands
     from .mbus.tool import add_commands as add_mbus_commands
     from .modbus_cli import add_commands as add_modbus_commands
 
+    add_configfile_commands(sub, common)
     add_bacnet_commands(sub, common)
     add_modbus_commands(sub, common)
     add_mbus_commands(sub, common)

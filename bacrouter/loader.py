@@ -7,6 +7,7 @@ checking a plain router's configuration loads neither bacpypes3 nor lupa.
 from __future__ import annotations
 
 from .config import Config, Problem, load_core
+from .config.library import load_library
 from .paths import Paths
 from .registry import feature_kinds, feature_section_types
 
@@ -19,6 +20,7 @@ def load_config(paths: Paths) -> tuple[Config | None, list[Problem]]:
     Problems come back sorted by file and line, errors and warnings together.
     """
     config, problems = load_core(paths, feature_section_types())
+    problems += load_library(paths.data_dir).problems
     if config is not None:
         for kind in feature_kinds():
             if kind.configured(config):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any
 
 from .cliutil import EXIT_NOT_RUNNING, CliError, control, print_json
 from .config import has_errors, uci
+from .config.files import FileProblem, parse_json
 from .config.model import Config
 from .loader import load_config
 from .modbus.configcheck import points_path
@@ -25,6 +25,14 @@ from .paths import Paths
 __all__ = ["add_commands"]
 
 FUNCTION_NAMES = {1: "coils", 2: "discrete inputs", 3: "holding registers", 4: "input registers"}
+
+
+def parse_json_text(raw: bytes) -> object:
+    """A device file's JSON (a byte-order mark allowed); ValueError with the line and column of a syntax error."""
+    try:
+        return parse_json(raw)
+    except FileProblem as err:
+        raise ValueError(str(err)) from None
 
 
 def _load(paths: Paths) -> Config:
@@ -182,7 +190,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     source = Path(args.file)
     try:
         raw = sys.stdin.buffer.read() if args.file == "-" else source.read_bytes()
-        data = json.loads(raw.decode("utf-8"))
+        data = parse_json_text(raw)
         name = section_name(args.name or (data.get("name") if isinstance(data, dict) else "") or source.stem)
         options = slave_options(data, args.master)
     except (OSError, ValueError) as err:  # json and ImportError_ are ValueErrors

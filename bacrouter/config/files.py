@@ -15,7 +15,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FileProblem", "MAX_FILE_BYTES", "read_file", "parse_json"]
+__all__ = ["FileProblem", "MAX_FILE_BYTES", "read_file", "parse_json", "read_json", "load_json", "unknown_keys"]
 
 #: the largest configuration file read (UCI, resource.conf, points, bus definitions, scripts): 8 MiB
 MAX_FILE_BYTES = 8 << 20
@@ -27,6 +27,12 @@ class FileProblem(Exception):
     def __init__(self, message: str, line: int = 0, column: int = 0) -> None:
         super().__init__(message)
         self.message, self.line, self.column = message, line, column
+
+    def __str__(self) -> str:
+        if self.line:
+            return f"line {self.line}, column {self.column}: {self.message}" if self.column else \
+                f"line {self.line}: {self.message}"
+        return self.message
 
 
 def read_file(path: str | os.PathLike[str], limit: int = MAX_FILE_BYTES) -> bytes:
@@ -85,3 +91,20 @@ def read_json(path: Path, limit: int = MAX_FILE_BYTES) -> tuple[Any, bytes]:
     """A JSON file's data and its bytes."""
     raw = read_file(path, limit)
     return parse_json(raw), raw
+
+
+def load_json(path: str | os.PathLike[str], limit: int = MAX_FILE_BYTES) -> Any:
+    """A JSON file's data, for tools reading a file named on their command line: OSError when it cannot be read,
+    ValueError saying the line and column of a syntax error (a byte-order mark is allowed)."""
+    try:
+        return parse_json(read_file(path, limit))
+    except FileProblem as err:
+        raise ValueError(str(err)) from None
+
+
+def unknown_keys(value: Any, known: tuple[str, ...] | frozenset[str], where: str) -> list[str]:
+    """``where: unknown key 'k'`` for each key of an object that is not ``known`` (the original's tools write
+    files by hand too: a misspelt key is said, not silently ignored)."""
+    if not isinstance(value, dict):
+        return []
+    return [f"{where + ': ' if where else ''}unknown key '{key}'" for key in value if key not in known]

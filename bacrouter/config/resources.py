@@ -161,7 +161,7 @@ def load_resources(path: str | Path) -> dict[str, Resource]:
     except FileProblem as err:
         raise ResourceError(err.message, path=str(file)) from None
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # the original's tools on Windows write a byte-order mark
     except UnicodeDecodeError as err:
         text = raw.decode("utf-8", "replace")
         line, column, line_text = _position(text, err.start)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config.files import unknown_keys
 from ..config.model import Config, Problem
 from ..modbus.devconfig import flag, point_header
 from .schema import FreeClientBus
@@ -78,6 +79,27 @@ class BusDefinition:
     bit7: bool = False
     frame_ms: int | None = None
     devices: list[DevicePlan] = field(default_factory=list)
+
+
+BUS_KEYS = ("enable", "name", "tag", "type", "server", "parity", "baudrate", "bit7", "frame_ms", "resource", "script",
+            "fcdevices")
+DEVICE_KEYS = ("enable", "name", "description", "instance", "tag", "fcpoints")
+POINT_KEYS = ("name", "description", "instance", "enable", "object_type", "value_type", "polarity", "state_texts", "unit",
+              "cov_increment", "tag")
+
+
+def key_warnings(data: Any) -> list[str]:
+    """Keys of a bus file (the bus's, each device's, each point's) that the export format does not have."""
+    warnings = unknown_keys(data, BUS_KEYS, "")
+    devices = data.get("fcdevices") if isinstance(data, dict) else None
+    for d, device in enumerate(devices if isinstance(devices, list) else []):
+        where = f"fcdevices[{d}]" + (f" '{device.get('name')}'" if isinstance(device, dict) and device.get("name") else "")
+        warnings += unknown_keys(device, DEVICE_KEYS, where)
+        points = device.get("fcpoints") if isinstance(device, dict) else None
+        for p, point in enumerate(points if isinstance(points, list) else []):
+            name = point.get("name") if isinstance(point, dict) else None
+            warnings += unknown_keys(point, POINT_KEYS, f"{where}.fcpoints[{p}]" + (f" '{name}'" if name else ""))
+    return warnings
 
 
 def definition_path(bus: FreeClientBus, data_dir: Path) -> Path:
@@ -211,6 +233,12 @@ def load_buses(config: Config, data_dir: Path) -> list[Problem]:
         if loaded is None:
             continue
         data, raw = loaded
+        problems += [Problem(w, str(path), 0, bus.label, severity="warning") for w in key_warnings(data)]
+        if isinstance(data, dict) and "enable" in data and not flag(data["enable"]) and bus.enabled \
+                and (bus.source is None or "enabled" not in bus.source.options):
+            bus.enabled = False  # the file's "enable": false, where the section does not say otherwise
+            problems.append(bus.problem(f"disabled by key 'enable' in {path} (option 'enabled' overrides it)",
+                                        severity="warning"))
         definition, messages = parse_definition(data, bus, data_dir)
         bus.definition_signature = hashlib.sha1(raw + definition.script if definition else raw).hexdigest()
         bus.bus = definition

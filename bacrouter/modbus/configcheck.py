@@ -8,7 +8,7 @@ from pathlib import Path
 from ..config.model import Config, Problem
 from ..lua import lua_missing
 from ..lua.conversions import load_directory, register
-from .devconfig import WRITABLE, parse_points
+from .devconfig import WRITABLE, parse_points, point_key_warnings
 from .mapping import map_gateway
 from .schema import ModbusMaster, ModbusSlave
 
@@ -45,6 +45,7 @@ def attach_points(config: Config, data_dir: Path) -> list[Problem]:
         data, raw = loaded
         slave.points_signature = hashlib.sha1(raw).hexdigest()
         points, messages = parse_points(data, "")
+        problems += [Problem(w, str(path), 0, slave.label, severity="warning") for w in point_key_warnings(data)]
         slave.point_list = points
         if lua_missing():
             problems += _without_lua(points, str(path), slave.label)

@@ -11,16 +11,17 @@ list of problems, each naming the file, the point and the key.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..config import files
+from ..config.files import unknown_keys
 from ..lua import conversions
 from .datatypes import REGISTERS
 
 __all__ = ["Point", "SLAVE_KEYS", "POINT_KEYS", "parse_points", "split_device_file", "join_device_file",
-           "OBJECT_TYPES", "ADDRESS_TYPES"]
+           "OBJECT_TYPES", "ADDRESS_TYPES", "load_json", "point_key_warnings"]
 
 OBJECT_TYPES = ("ai", "ao", "av", "bi", "bo", "bv", "mi", "mo", "mv")
 ADDRESS_TYPES = ("coil", "discrete", "input", "holding")
@@ -267,5 +268,17 @@ def join_device_file(slave: dict[str, Any], points: list[dict[str, Any]]) -> dic
 
 
 def load_json(path: str) -> Any:
-    with open(path, "rb") as handle:
-        return json.loads(handle.read().decode("utf-8"))
+    """A device file named on a command line (with or without a byte-order mark; ValueError with line and column)."""
+    return files.load_json(path)
+
+
+def point_key_warnings(data: Any) -> list[str]:
+    """Keys of a device-config file (its slave keys, each point's keys) that this format does not have."""
+    warnings = unknown_keys(data, (*SLAVE_KEYS, "points"), "") if isinstance(data, dict) else []
+    items = data.get("points") if isinstance(data, dict) else data
+    if isinstance(items, list):
+        for index, raw in enumerate(items):
+            if isinstance(raw, dict):
+                name = str(raw.get("name") or "").strip()
+                warnings += unknown_keys(raw, POINT_KEYS, f"points[{index}]" + (f" '{name}'" if name else ""))
+    return warnings

@@ -177,8 +177,10 @@ def test_the_original_device_file_with_slave_keys_is_accepted_as_points_file(tmp
     original = {"enable": 1, "name": "RDF302", "station": 3, "baudrate": 9600, "group_reg": 10,
                 "points": [point("room", unit=62, cov_increment=0.5, vendor_key="kept")]}
     config, problems = check(tmp_path, json.dumps(original))
-    assert problems == []
-    assert config.sections_of(ModbusSlave)[0].point_list[0].cov_increment == 0.5  # (unknown keys stay in the file for export)
+    # an unknown key is said (a misspelt one would otherwise go unnoticed), and stays in the file for export
+    assert problems == ["bacrouter/modbus/meter.json: modbus_slave 'meter': warning: points[0] 'room': unknown key "
+                        "'vendor_key'"]
+    assert config.sections_of(ModbusSlave)[0].point_list[0].cov_increment == 0.5
 
 
 def test_user_conversion_scripts_extend_the_data_types(tmp_path, monkeypatch):
