@@ -8,6 +8,7 @@ from pathlib import Path
 from ..config.model import Config, Problem
 from ..lua import lua_missing
 from ..lua.conversions import load_directory, register
+from .collisions import find_collisions
 from .devconfig import WRITABLE, parse_points
 from .mapping import map_gateway
 from .schema import ModbusMaster, ModbusSlave
@@ -98,30 +99,15 @@ def check_modbus(config: Config) -> list[Problem]:
     for slave, point, message in plan.notes:
         where = f"{point.label}: " if point is not None else ""
         problems.append(Problem(f"{where}{message}", slave.points_file, 0, slave.label, severity="warning"))
-    if plan.virtual:
-        seen: dict[int, ModbusSlave] = {}
-        for slave_plan in plan.slaves:
-            slave = slave_plan.slave
-            if slave.instance is None:
-                problems.append(slave.problem("virtual-device mode (a vbus port is enabled) needs a device instance "
-                                              "per slave (option 'instance')"))
-                continue
-            if slave.instance == config.app.device_instance:
-                problems.append(slave.problem(f"device instance {slave.instance} is the router's own", "instance"))
-            other = seen.get(slave.instance)
-            if other is not None:
-                problems.append(slave.problem(f"device instance {slave.instance} is already {other.label}'s", "instance"))
-            seen[slave.instance] = slave
-        if len(plan.slaves) > 254:
-            problems.append(Problem(f"{len(plan.slaves)} slaves: the virtual network holds at most 254 devices",
-                                    config.uci.path if config.uci else ""))
-    blocks: dict[int, ModbusSlave] = {}
-    for slave_plan in plan.slaves:
-        other = blocks.get(slave_plan.block)
-        if other is not None:
-            problems.append(slave_plan.slave.problem(f"instance block {slave_plan.block} is already {other.label}'s",
-                                                     "block"))
-        blocks[slave_plan.block] = slave_plan.slave
+    slaves = {s.name: s for s in config.sections_of(ModbusSlave)}
+    for collision in find_collisions(config, freeclient=False):
+        if collision.rule in ("point_names", "output_overlap"):
+            continue  # _check_points says where in the points file
+        if collision.rule == "station" and "must be" in collision.message:
+            continue  # said above
+        # two slaves answering one station: a warning here (it may be on purpose), an import disables the second
+        severity = "warning" if collision.rule == "station" else "error"
+        problems.append(slaves[collision.name].problem(collision.message, collision.option, severity))
     return problems
 
 
