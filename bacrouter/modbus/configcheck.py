@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -89,12 +90,16 @@ def check_modbus(config: Config) -> list[Problem]:
             known = ", ".join(sorted(masters)) or "none configured"
             problems.append(slave.problem(f"no modbus_master '{slave.master}' (known: {known})", "master"))
             continue
+        found = []
         if master.serial and not 1 <= slave.station <= 247:
-            problems.append(slave.problem(f"station {slave.station} on a serial line must be 1..247", "station"))
+            found.append(slave.problem(f"station {slave.station} on a serial line must be 1..247", "station"))
         if delimiter in slave.name:
-            problems.append(slave.problem(f"the name contains the delimiter {delimiter!r}: object names get ambiguous",
-                                          severity="warning"))
-        problems += _check_points(slave)
+            found.append(slave.problem(f"the name contains the delimiter {delimiter!r}: object names get ambiguous",
+                                       severity="warning"))
+        found += _check_points(slave)
+        if not slave.enabled:  # not polled, not mapped: what would collide is for when it is enabled again
+            found = [dataclasses.replace(p, severity="warning", message=f"(disabled) {p.message}") for p in found]
+        problems += found
     plan = map_gateway(config)
     for slave, point, message in plan.notes:
         where = f"{point.label}: " if point is not None else ""

@@ -133,7 +133,14 @@ def export_slave(config: Config, name: str) -> dict[str, Any]:
             from None
     if not isinstance(template, dict):
         template = {"points": template}
-    return export_device(slave, template)
+    out = export_device(slave, template)
+    master = config.section_of(ModbusMaster, slave.master or "")
+    if master is not None and master.serial:  # the line settings always travel with a serial slave
+        points = out.pop("points")
+        out.setdefault("baudrate", slave.baudrate)
+        out.setdefault("parity", slave.parity)
+        out["points"] = points
+    return out
 
 
 def export_master(config: Config, name: str) -> dict[str, Any]:
@@ -144,6 +151,8 @@ def export_master(config: Config, name: str) -> dict[str, Any]:
         raise ImportError_(f"no modbus_master '{name}' (known: {known})")
     out: dict[str, Any] = {"format": MASTER_FORMAT, "version": MASTER_VERSION, "name": master.name}
     for key, option in MASTER_KEYS.items():
+        if key in (("host", "port") if master.serial else ("resource",)):
+            continue  # does not apply to this kind of master
         out[key] = getattr(master, option)
     out["slaves"] = [export_slave(config, s.name) for s in config.sections_of(ModbusSlave) if s.master == master.name]
     return out
