@@ -218,6 +218,68 @@ def cmd_export(args: argparse.Namespace) -> int:
     return _write_out(args, dumps(data))
 
 
+# --------------------------------------------------------------------------- points as CSV
+
+
+def points_command(args: argparse.Namespace, export: Any, do_import: Any, what: str) -> int:
+    """``... points --csv`` / ``--import FILE.csv``, shared by the Modbus and Free Client commands."""
+    from . import pointscsv
+
+    paths = Paths.from_arg(args.config_dir)
+    try:
+        if args.import_file:
+            report = do_import(paths, _read_source(args.import_file), args.merge)
+        else:
+            data = export(paths)
+            if args.output and args.output != "-":
+                uci.write_atomic(args.output, data)
+                print(f"wrote {args.output}")
+            else:
+                sys.stdout.flush()
+                sys.stdout.buffer.write(data)
+            return 0
+    except ValueError as err:
+        raise CliError(str(err)) from None
+    if report.ok and not args.dry_run:
+        pointscsv.apply(paths, report)
+    if args.json:
+        print_json(dict(report.as_dict(), written=report.ok and not args.dry_run))
+        return 0 if report.ok else 1
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if not report.ok:
+        for problem in report.problems:
+            print(f"{args.import_file}: {problem}")
+        print(f"not imported: {len(report.problems)} problem(s); nothing changed", file=sys.stderr)
+        return 1
+    print(f"{what}: {len(report.added)} point(s) added, {len(report.changed)} changed, {len(report.removed)} "
+          f"removed, {report.unchanged} unchanged" + (" (dry run: nothing written)" if args.dry_run else ""))
+    return 0
+
+
+def cmd_points(args: argparse.Namespace) -> int:
+    from . import pointscsv
+
+    return points_command(args, lambda paths: pointscsv.modbus_points_csv(paths, args.slave),
+                          lambda paths, data, merge: pointscsv.import_modbus_points(paths, args.slave, data, merge),
+                          f"modbus_slave '{args.slave}'")
+
+
+def add_points_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--csv", action="store_true",
+                        help="write the points as CSV: a header row with the keys, one row per point (the default)")
+    parser.add_argument("-o", "--output", metavar="FILE", help="file to write (default: standard output)")
+    parser.add_argument("--import", dest="import_file", metavar="FILE.csv",
+                        help="replace the points with the rows of a CSV file (',' or ';', with or without a BOM)")
+    parser.add_argument("--merge", action="store_true",
+                        help="with --import: replace only the points with a row's object type and instance, add the "
+                             "others, keep the rest")
+    parser.add_argument("--dry-run", action="store_true", help="with --import: report, write nothing")
+    parser.add_argument("--json", action="store_true",
+                        help='with --import: {"ok", "added", "changed", "removed", "unchanged", "warnings", '
+                             '"problems": [{"row", "column", "message"}], "written"}')
+
+
 # --------------------------------------------------------------------------- status
 
 
@@ -271,6 +333,11 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     exp.add_argument("--master-file", action="store_true", help="export the master SLAVE names with all its slaves")
     exp.add_argument("-o", "--output", metavar="FILE", help="file to write (default: standard output)")
     exp.set_defaults(func=cmd_export)
+    points = modbus.add_parser("points", parents=[common],
+                               help="a slave's points as CSV for a spreadsheet, or imported from one")
+    points.add_argument("slave", help="the modbus_slave section")
+    add_points_arguments(points)
+    points.set_defaults(func=cmd_points)
     status = modbus.add_parser("status", parents=[common], help="masters and slaves of the running gateway")
     status.add_argument("--json", action="store_true", help='machine-readable output: {"masters": [...]}')
     status.set_defaults(func=cmd_status)
