@@ -18,6 +18,24 @@ def cmd_points(args: argparse.Namespace) -> int:
         f"freeclient_bus '{args.bus}' device '{args.device}'")
 
 
+def cmd_new_bus(args: argparse.Namespace) -> int:
+    import json
+
+    from . import templates
+    from .modbus_cli import _report, _write_out
+    from .paths import Paths
+
+    if args.output:
+        return _write_out(args, json.dumps(templates.freeclient_bus_template(args.name, args.resource or "",
+                                                                             args.server or ""), indent=2) + "\n")
+    paths = Paths.from_arg(args.config_dir)
+    report = templates.new_bus(paths, args.name, args.resource or "", args.server or "", args.script)
+    code = _report(args, report, paths)
+    if code == 0 and not args.dry_run and not args.json:
+        print(f"edit its devices and points in {paths.data_dir / 'freeclient' / (report.added[0]['name'] + '.json')}")
+    return code
+
+
 def add_commands(freeclient: Any, common: argparse.ArgumentParser) -> None:
     from .modbus_cli import add_points_arguments
 
@@ -27,3 +45,15 @@ def add_commands(freeclient: Any, common: argparse.ArgumentParser) -> None:
     points.add_argument("device", help="the device's name in the bus definition")
     add_points_arguments(points)
     points.set_defaults(func=cmd_points)
+    new = freeclient.add_parser("new-bus", parents=[common],
+                                help="add a bus to start from: a complete, valid, explained bus definition for the "
+                                     "shipped Modbus RTU script")
+    new.add_argument("name", help="the bus's section name")
+    where = new.add_mutually_exclusive_group()
+    where.add_argument("--resource", help="the RS485 resource of an RS485 bus")
+    where.add_argument("--server", help="host:port of a TCP bus")
+    new.add_argument("--script", default="modbus_rtu.lua", help="the bus's Lua script (default: %(default)s)")
+    new.add_argument("-o", "--output", metavar="FILE", help="only write the definition file (- standard output)")
+    new.add_argument("--dry-run", action="store_true", help="report, write nothing")
+    new.add_argument("--json", action="store_true", help="machine-readable report (as modbus import --json)")
+    new.set_defaults(func=cmd_new_bus)

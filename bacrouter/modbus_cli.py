@@ -218,6 +218,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     return _write_out(args, dumps(data))
 
 
+def cmd_new_slave(args: argparse.Namespace) -> int:
+    """A slave to start from: a commented device file, added to the configuration (or only written, -o)."""
+    from . import templates
+
+    if args.output:
+        return _write_out(args, dumps(templates.modbus_slave_template(args.name)))
+    if not args.master:
+        raise CliError("say which master the slave is on: --master M (or write only the file with -o FILE)")
+    paths = Paths.from_arg(args.config_dir)
+    report = templates.new_slave(paths, args.name, args.master)
+    code = _report(args, report, paths)
+    if code == 0 and not args.dry_run and not args.json:
+        print(f"edit its points in {paths.data_dir / 'modbus' / (report.added[0]['name'] + '.json')} "
+              f"(or as CSV: bacrouter modbus points {report.added[0]['name']} --csv)")
+    return code
+
+
 # --------------------------------------------------------------------------- points as CSV
 
 
@@ -333,6 +350,14 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     exp.add_argument("--master-file", action="store_true", help="export the master SLAVE names with all its slaves")
     exp.add_argument("-o", "--output", metavar="FILE", help="file to write (default: standard output)")
     exp.set_defaults(func=cmd_export)
+    new = modbus.add_parser("new-slave", parents=[common],
+                            help="add a slave to start from: a complete, valid, explained device file")
+    new.add_argument("name", help="the slave's section name")
+    new.add_argument("--master", help="the modbus_master section it is on")
+    new.add_argument("-o", "--output", metavar="FILE", help="only write the device file (- standard output)")
+    new.add_argument("--dry-run", action="store_true", help="report, write nothing")
+    new.add_argument("--json", action="store_true", help="machine-readable report (as import --json)")
+    new.set_defaults(func=cmd_new_slave)
     points = modbus.add_parser("points", parents=[common],
                                help="a slave's points as CSV for a spreadsheet, or imported from one")
     points.add_argument("slave", help="the modbus_slave section")
