@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import modbus_files as masterfile
 from .cliutil import EXIT_NOT_RUNNING, CliError, control, print_json
 from .config import uci
 from .config.model import Config
 from .loader import load_config
-from .modbus import masterfile
 from .modbus.devconfig import load_json, parse_points
 from .modbus.devicefile import ImportError_, dumps, slave_options
 from .modbus.plan import ReadRequest

@@ -32,8 +32,8 @@ from typing import Any
 
 from .config import has_errors, transaction
 from .config.files import FileProblem, parse_json
-from .config.preview import preview
 from .paths import Paths
+from .preview import preview
 
 __all__ = ["CsvProblem", "PointsImport", "to_csv", "from_csv", "MODBUS_KEYS", "FREECLIENT_KEYS",
            "modbus_points_csv", "import_modbus_points", "freeclient_points_csv", "import_freeclient_points"]

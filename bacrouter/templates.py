@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from . import modbus_files as masterfile
 from .config import has_errors, transaction, uci
-from .config.preview import preview
 from .freeclient.definition import SHIPPED_SCRIPTS
-from .modbus import masterfile
 from .modbus.devicefile import dumps, section_name
 from .paths import Paths
+from .preview import preview
 
 __all__ = ["modbus_slave_template", "freeclient_bus_template", "new_slave", "new_bus"]
 

@@ -28,7 +28,7 @@ from .devconfig import WRITABLE
 from .mapping import map_gateway
 from .schema import ModbusMaster, ModbusSlave
 
-__all__ = ["Collision", "find_collisions", "point_collisions", "line_key", "VBUS_DEVICES"]
+__all__ = ["Collision", "Taken", "find_collisions", "point_collisions", "line_key", "VBUS_DEVICES"]
 
 VBUS_DEVICES = 254
 
@@ -85,8 +85,20 @@ def point_collisions(points: list[Any]) -> list[tuple[str, str]]:
     return found
 
 
-def find_collisions(config: Config, freeclient: bool = True) -> list[Collision]:
-    """Every collision of every enabled slave (and Free Client device) with the ones before it."""
+@dataclass
+class Taken:
+    """What the devices checked so far hold: the next ones (the Free Client's) are checked against it."""
+
+    virtual: bool
+    names: dict[str, str]
+    device_names: dict[str, str]
+    instances: dict[int, str]
+    devices: int
+
+
+def find_collisions(config: Config, tables: list[Taken] | None = None) -> list[Collision]:
+    """Every collision of every enabled slave with the ones before it (``tables`` gets what they hold; the
+    Free Client's devices are checked after them by :func:`bacrouter.freeclient.collisions.find_all`)."""
     plan = map_gateway(config)
     virtual = plan.virtual
     found: list[Collision] = []
@@ -146,59 +158,6 @@ def find_collisions(config: Config, freeclient: bool = True) -> list[Collision]:
                 instances[slave.instance] = label
         else:
             blocks[slave_plan.block] = label
-    if freeclient:
-        found += _freeclient(config, virtual, names, device_names, instances, devices)
-    return found
-
-
-def _freeclient(config: Config, virtual: bool, names: dict[str, str], device_names: dict[str, str],
-                instances: dict[int, str], devices: int) -> list[Collision]:
-    from ..freeclient.configcheck import plan_freeclient  # only for a configuration with buses
-    from ..freeclient.schema import FreeClientBus
-
-    if not config.sections_of(FreeClientBus):
-        return []
-    found: list[Collision] = []
-    plans, _ = plan_freeclient(config)
-    for plan in plans:
-        name = f"{plan.bus.name}/{plan.device.name}"
-        label = f"freeclient device '{name}'"
-        mine: list[Collision] = []
-
-        def hit(rule: str, message: str, name: str = name, mine: list = mine) -> None:
-            mine.append(Collision("freeclient_device", name, rule, message, "instance" if "instance" in rule else ""))
-
-        seen: set[str] = set()
-        for point in plan.device.points:
-            if point.enabled and point.name in seen:
-                hit("point_names", f"point '{point.name}': the name is used twice")
-            seen.add(point.name)
-        if virtual:
-            if plan.device_instance is None:
-                hit("device_instance", "virtual-device mode (a vbus port is enabled) needs a device instance "
-                                       "(key 'instance')")
-            elif plan.device_instance in instances:
-                other = instances[plan.device_instance]
-                hit("device_instance", f"device instance {plan.device_instance} is "
-                                       + ("the router's own" if other == "the router's own" else f"already {other}'s"))
-            if devices >= VBUS_DEVICES:
-                hit("vbus_mac", f"no VBUS MAC address left: the virtual network holds at most {VBUS_DEVICES} devices")
-            if plan.prefix in device_names:
-                hit("device_name", f"device name '{plan.prefix}' is already {device_names[plan.prefix]}'s")
-            own: list[str] = []
-        else:
-            own = [placed[3] for placed in plan.points]
-        taken = sorted({n for n in own if n in names})
-        if taken:
-            shown = ", ".join(f"'{n}' ({names[n]})" for n in taken[:3]) + (" ..." if len(taken) > 3 else "")
-            hit("object_name", f"{len(taken)} object name(s) already taken: {shown}")
-        found += mine
-        if mine:
-            continue
-        names.update(dict.fromkeys(own, label))
-        if virtual:
-            devices += 1
-            device_names[plan.prefix] = label
-            if plan.device_instance is not None:
-                instances[plan.device_instance] = label
+    if tables is not None:
+        tables.append(Taken(virtual, names, device_names, instances, devices))
     return found

@@ -105,7 +105,7 @@ def check_modbus(config: Config) -> list[Problem]:
         where = f"{point.label}: " if point is not None else ""
         problems.append(Problem(f"{where}{message}", slave.points_file, 0, slave.label, severity="warning"))
     slaves = {s.name: s for s in config.sections_of(ModbusSlave)}
-    for collision in find_collisions(config, freeclient=False):
+    for collision in find_collisions(config):
         if collision.rule in ("point_names", "output_overlap"):
             continue  # _check_points says where in the points file
         if collision.rule == "station" and "must be" in collision.message:

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+from bacrouter import modbus_files as masterfile
 from bacrouter.cli import main
 from bacrouter.config import Paths, has_errors, uci
 from bacrouter.loader import load_config
-from bacrouter.modbus import masterfile
 from bacrouter.modbus.schema import ModbusMaster, ModbusSlave
 
 RESOURCES = {"eth0": {"type": "ETH", "ifname": "br-lan"}, "RS485-1": {"type": "USB", "ifname": "/dev/ttyUSB0"},

@@ -15,16 +15,16 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..paths import Paths
-from . import transaction
-from .model import Config, Problem
+from .config import transaction
+from .config.model import Config, Problem
+from .paths import Paths
 
 __all__ = ["preview"]
 
 
 def preview(paths: Paths, changes: Mapping[Path, bytes | None]) -> tuple[Config | None, list[Problem]]:
     """Load the configuration ``changes`` (path → new bytes, None: removed) would give."""
-    from ..loader import load_config  # the loader imports the features, which import config
+    from .loader import load_config  # the loader imports the features
 
     transaction.recover(paths)
     with tempfile.TemporaryDirectory(prefix="bacrouter-preview-") as scratch:

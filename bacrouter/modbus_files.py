@@ -1,6 +1,6 @@
 """Modbus slave files and master files: export, and import with the original's collision rules.
 
-The **slave file** is the original's device-config JSON (:mod:`.devicefile`):
+The **slave file** is the original's device-config JSON (:mod:`bacrouter.modbus.devicefile`):
 the slave's keys and its ``points``. The **master file** is a master with
 its slaves::
 
@@ -10,7 +10,7 @@ its slaves::
      "slaves": [ <a slave file>, ... ]}
 
 An import never refuses a file for a collision. Every enabled slave it adds
-is checked under the current mapping mode (:mod:`.collisions`); one that
+is checked under the current mapping mode (:mod:`bacrouter.modbus.collisions`); one that
 collides is added **disabled**, and the report says why. A serial master
 whose RS485 resource is already used (or not in resource.conf) is added
 disabled. A slave file from a TCP master imports into an RTU/ASCII master
@@ -31,15 +31,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import has_errors, transaction, uci
-from ..config.files import FileProblem, parse_json
-from ..config.model import Config
-from ..config.preview import preview
-from ..paths import Paths
-from .collisions import find_collisions
-from .configcheck import points_path
-from .devicefile import ImportError_, dumps, export_device, section_name, slave_options
-from .schema import ModbusMaster, ModbusSlave
+from .config import has_errors, transaction, uci
+from .config.files import FileProblem, parse_json
+from .config.model import Config
+from .modbus.collisions import find_collisions
+from .modbus.configcheck import points_path
+from .modbus.devicefile import ImportError_, dumps, export_device, section_name, slave_options
+from .modbus.schema import ModbusMaster, ModbusSlave
+from .paths import Paths
+from .preview import preview
 
 __all__ = ["ImportReport", "import_slave", "import_master", "export_slave", "export_master", "apply",
            "read_file_data", "MASTER_FORMAT", "MASTER_VERSION", "SERIAL_OPTIONS"]
@@ -162,7 +162,7 @@ def export_master(config: Config, name: str) -> dict[str, Any]:
 
 
 def _current(paths: Paths) -> tuple[uci.UciPackage, Config]:
-    from ..loader import load_config
+    from .loader import load_config
 
     try:
         package = uci.load(paths.uci_file)
