@@ -150,3 +150,6 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     test.add_argument("bus", help="the bus (its freeclient_bus section's bus name)")
     test.add_argument("--json", action="store_true", help='machine-readable output: {"state", "device_list", ...}')
     test.set_defaults(func=cmd_freeclient_test)
+    from .freeclient_cli import add_commands as add_freeclient_file_commands
+
+    add_freeclient_file_commands(freeclient, common)

@@ -5,19 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import modbus_files as masterfile
 from .cliutil import EXIT_NOT_RUNNING, CliError, control, print_json
-from .config import has_errors, uci
-from .config.files import FileProblem, parse_json
+from .config import uci
 from .config.model import Config
 from .loader import load_config
-from .modbus.configcheck import points_path
 from .modbus.devconfig import load_json, parse_points
-from .modbus.devicefile import ImportError_, dumps, export_device, section_name, slave_options
+from .modbus.devicefile import ImportError_, dumps, slave_options
 from .modbus.plan import ReadRequest
 from .modbus.schema import ModbusMaster, ModbusSlave
 from .paths import Paths
@@ -25,14 +22,6 @@ from .paths import Paths
 __all__ = ["add_commands"]
 
 FUNCTION_NAMES = {1: "coils", 2: "discrete inputs", 3: "holding registers", 4: "input registers"}
-
-
-def parse_json_text(raw: bytes) -> object:
-    """A device file's JSON (a byte-order mark allowed); ValueError with the line and column of a syntax error."""
-    try:
-        return parse_json(raw)
-    except FileProblem as err:
-        raise ValueError(str(err)) from None
 
 
 def _load(paths: Paths) -> Config:
@@ -154,107 +143,158 @@ def cmd_test(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- import / export
 
 
-@dataclass(frozen=True)
-class _StagedPaths(Paths):
-    """The configuration as it would be: the live tree, but the UCI file read from ``staged``."""
-
-    staged: Path = Path()
-
-    @property
-    def uci_file(self) -> Path:
-        return self.staged
+def _read_source(name: str) -> bytes:
+    return sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
 
 
-def _referenced(package: uci.UciPackage, target: Path, data_dir: Path) -> bool:
-    """Does a modbus_slave section of ``package`` use ``target`` as its points file?"""
-    for section in package.sections:
-        if section.type == "modbus_slave":
-            points = section.options.get("points")
-            slave = ModbusSlave(master="", name=section.name, points=points if isinstance(points, str) else "")
-            if points_path(slave, data_dir) == target:
-                return True
-    return False
-
-
-def cmd_import(args: argparse.Namespace) -> int:
-    """Add a slave from an original device file: validated first, then committed as one change.
-
-    The whole new configuration (UCI with the new section, the points file) is
-    validated in a scratch directory before anything under the configuration
-    changes. Then the points file is put in place (nothing refers to it yet),
-    then the UCI file that refers to it replaces the old one: each one rename.
-    A kill at any point leaves the old configuration or the new one; at worst a
-    points file nothing uses, which the next import of the same file takes over.
-    """
-    paths = Paths.from_arg(args.config_dir)
-    source = Path(args.file)
-    try:
-        raw = sys.stdin.buffer.read() if args.file == "-" else source.read_bytes()
-        data = parse_json_text(raw)
-        name = section_name(args.name or (data.get("name") if isinstance(data, dict) else "") or source.stem)
-        options = slave_options(data, args.master)
-    except (OSError, ValueError) as err:  # json and ImportError_ are ValueErrors
-        print(f"{source}: {getattr(err, 'strerror', None) or err}", file=sys.stderr)
+def _report(args: argparse.Namespace, report: Any, paths: Paths) -> int:
+    """Print an import's report, then write it (unless --dry-run): exit 0 imported, 1 refused."""
+    if report.ok and not args.dry_run:
+        masterfile.apply(paths, report)
+    if getattr(args, "json", False):
+        print_json(dict(report.as_dict(), written=report.ok and not args.dry_run))
+        return 0 if report.ok else 1
+    for line in report.lines():
+        print(line)
+    if not report.ok:
+        for error in report.errors:
+            print(error)
+        print("not imported: fix the file or the options and try again", file=sys.stderr)
         return 1
-    try:
-        package = uci.load(paths.uci_file)
-    except (OSError, uci.UciError) as err:
-        print(f"{paths.uci_file}: {err}", file=sys.stderr)
-        return 1
-    if package.section(name) is not None:
-        print(f"a section '{name}' exists already: choose another with --name", file=sys.stderr)
-        return 1
-    target = points_path(ModbusSlave(master=args.master, name=name), paths.data_dir)
-    if target.exists() and (_referenced(package, target, paths.data_dir) or target.read_bytes() != raw):
-        print(f"{target} exists already: choose another name with --name", file=sys.stderr)
-        return 1
-    # else: absent, or this very file left unused by an import that was interrupted: ours to take over
-    section = package.add("modbus_slave", name)
-    section.options.update(options)
-    committed = uci.dumps(package)
-
-    with tempfile.TemporaryDirectory(prefix="bacrouter-import-") as scratch:
-        staged_points, staged_uci = Path(scratch) / target.name, Path(scratch) / paths.uci_file.name
-        staged_points.write_bytes(raw)
-        section.options["points"] = str(staged_points)
-        staged_uci.write_text(uci.dumps(package))
-        config, problems = load_config(_StagedPaths(paths.root, staged=staged_uci))
-
-        def located(problem: Any) -> str:  # the scratch names, as the files will be called
-            return str(problem).replace(str(staged_points), str(target)).replace(str(staged_uci), str(paths.uci_file))
-
-        mine = [p for p in problems if name in p.section or p.file == str(staged_points)]
-        for problem in mine:
-            print(located(problem))
-        if config is None or has_errors(mine):
-            print("not imported: fix the file or the options and try again", file=sys.stderr)
-            return 1
-    points = len(next(s for s in config.sections_of(ModbusSlave) if s.name == name).point_list)
-
-    uci.write_atomic(target, raw)  # the file itself, unchanged: it exports back the same
-    uci.write_atomic(paths.uci_file, committed)  # the commit: from here the section and its points exist
-    print(f"imported modbus_slave '{name}' on master '{args.master}' with {points} point(s); points in {target}")
-    print("apply it with: bacrouter reload")
+    if args.dry_run:
+        print("dry run: nothing written")
+    else:
+        if report.disabled:
+            print("some of it is imported disabled: see why above, fix it, then enable it")
+        print("apply it with: bacrouter reload")
     return 0
 
 
-def cmd_export(args: argparse.Namespace) -> int:
+def cmd_import(args: argparse.Namespace) -> int:
+    """Add a slave (an original device file) or a master with its slaves (a master file): every enabled slave is
+    checked for collisions and imported disabled if it collides; the result is validated, then written as one
+    change (:mod:`bacrouter.config.transaction`)."""
     paths = Paths.from_arg(args.config_dir)
-    config = _load(paths)
-    slave = _slave(config, args.slave)
+    source = args.file
     try:
-        template = load_json(slave.points_file)
-    except (OSError, ValueError) as err:
-        raise CliError(f"{slave.points_file}: {getattr(err, 'strerror', None) or err}") from None
-    if not isinstance(template, dict):
-        template = {"points": template}
-    text = dumps(export_device(slave, template))
+        raw = _read_source(source)
+    except OSError as err:
+        print(f"{source}: {err.strerror or err}", file=sys.stderr)
+        return 1
+    try:
+        data = masterfile.read_file_data(raw, source)
+    except ImportError_ as err:
+        print(err, file=sys.stderr)
+        return 1
+    if isinstance(data, dict) and data.get("format") == masterfile.MASTER_FORMAT:
+        overrides = {k: v for k, v in (("resource", args.resource), ("host", args.host)) if v}
+        report = masterfile.import_master(paths, raw, args.name, source, overrides)
+    else:
+        if not args.master:
+            print(f"{source} is a slave's device file: say which master it goes on with --master", file=sys.stderr)
+            return 1
+        report = masterfile.import_slave(paths, raw, args.master, args.name, source)
+    return _report(args, report, paths)
+
+
+def _write_out(args: argparse.Namespace, text: str) -> int:
     if args.output and args.output != "-":
         uci.write_atomic(args.output, text)
         print(f"wrote {args.output}")
     else:
         sys.stdout.write(text)
     return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    config = _load(Paths.from_arg(args.config_dir))
+    try:
+        if args.master_file:
+            data = masterfile.export_master(config, args.slave)
+        else:
+            data = masterfile.export_slave(config, args.slave)
+    except ImportError_ as err:
+        raise CliError(str(err)) from None
+    return _write_out(args, dumps(data))
+
+
+def cmd_new_slave(args: argparse.Namespace) -> int:
+    """A slave to start from: a commented device file, added to the configuration (or only written, -o)."""
+    from . import templates
+
+    if args.output:
+        return _write_out(args, dumps(templates.modbus_slave_template(args.name)))
+    if not args.master:
+        raise CliError("say which master the slave is on: --master M (or write only the file with -o FILE)")
+    paths = Paths.from_arg(args.config_dir)
+    report = templates.new_slave(paths, args.name, args.master)
+    code = _report(args, report, paths)
+    if code == 0 and not args.dry_run and not args.json:
+        print(f"edit its points in {paths.data_dir / 'modbus' / (report.added[0]['name'] + '.json')} "
+              f"(or as CSV: bacrouter modbus points {report.added[0]['name']} --csv)")
+    return code
+
+
+# --------------------------------------------------------------------------- points as CSV
+
+
+def points_command(args: argparse.Namespace, export: Any, do_import: Any, what: str) -> int:
+    """``... points --csv`` / ``--import FILE.csv``, shared by the Modbus and Free Client commands."""
+    from . import pointscsv
+
+    paths = Paths.from_arg(args.config_dir)
+    try:
+        if args.import_file:
+            report = do_import(paths, _read_source(args.import_file), args.merge)
+        else:
+            data = export(paths)
+            if args.output and args.output != "-":
+                uci.write_atomic(args.output, data)
+                print(f"wrote {args.output}")
+            else:
+                sys.stdout.flush()
+                sys.stdout.buffer.write(data)
+            return 0
+    except ValueError as err:
+        raise CliError(str(err)) from None
+    if report.ok and not args.dry_run:
+        pointscsv.apply(paths, report)
+    if args.json:
+        print_json(dict(report.as_dict(), written=report.ok and not args.dry_run))
+        return 0 if report.ok else 1
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if not report.ok:
+        for problem in report.problems:
+            print(f"{args.import_file}: {problem}")
+        print(f"not imported: {len(report.problems)} problem(s); nothing changed", file=sys.stderr)
+        return 1
+    print(f"{what}: {len(report.added)} point(s) added, {len(report.changed)} changed, {len(report.removed)} "
+          f"removed, {report.unchanged} unchanged" + (" (dry run: nothing written)" if args.dry_run else ""))
+    return 0
+
+
+def cmd_points(args: argparse.Namespace) -> int:
+    from . import pointscsv
+
+    return points_command(args, lambda paths: pointscsv.modbus_points_csv(paths, args.slave),
+                          lambda paths, data, merge: pointscsv.import_modbus_points(paths, args.slave, data, merge),
+                          f"modbus_slave '{args.slave}'")
+
+
+def add_points_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--csv", action="store_true",
+                        help="write the points as CSV: a header row with the keys, one row per point (the default)")
+    parser.add_argument("-o", "--output", metavar="FILE", help="file to write (default: standard output)")
+    parser.add_argument("--import", dest="import_file", metavar="FILE.csv",
+                        help="replace the points with the rows of a CSV file (',' or ';', with or without a BOM)")
+    parser.add_argument("--merge", action="store_true",
+                        help="with --import: replace only the points with a row's object type and instance, add the "
+                             "others, keep the rest")
+    parser.add_argument("--dry-run", action="store_true", help="with --import: report, write nothing")
+    parser.add_argument("--json", action="store_true",
+                        help='with --import: {"ok", "added", "changed", "removed", "unchanged", "warnings", '
+                             '"problems": [{"row", "column", "message"}], "written"}')
 
 
 # --------------------------------------------------------------------------- status
@@ -290,15 +330,39 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     test.add_argument("--json", action="store_true",
                       help='machine-readable output: {"slave", "station", "requests": [...]}')
     test.set_defaults(func=cmd_test)
-    imp = modbus.add_parser("import", parents=[common], help="add a slave from an original device-config file")
-    imp.add_argument("file", help="the device-config JSON file (- reads standard input)")
-    imp.add_argument("--master", required=True, help="the modbus_master section the slave is on")
-    imp.add_argument("--name", help="section name (default: the device's name)")
+    imp = modbus.add_parser("import", parents=[common],
+                            help="add a slave (an original device-config file) or a master with its slaves (a master "
+                                 "file); colliding slaves are added disabled, with the reason")
+    imp.add_argument("file", help="the device-config or master JSON file (- reads standard input)")
+    imp.add_argument("--master", help="the modbus_master section a slave file's slave goes on")
+    imp.add_argument("--name", help="section name (default: the device's or master's name)")
+    imp.add_argument("--resource", help="a master file: the RS485 resource to use here")
+    imp.add_argument("--host", help="a master file: the TCP server to use here")
+    imp.add_argument("--dry-run", action="store_true", help="report what the import would do; write nothing")
+    imp.add_argument("--json", action="store_true",
+                     help='machine-readable report: {"ok", "added", "disabled", "defaulted", "renamed", "warnings", '
+                          '"errors", "files", "written"}')
     imp.set_defaults(func=cmd_import)
-    exp = modbus.add_parser("export", parents=[common], help="write a slave as an original device-config file")
-    exp.add_argument("slave", help="the modbus_slave section to export")
+    exp = modbus.add_parser("export", parents=[common],
+                            help="write a slave as an original device-config file (--master-file: a master with its "
+                                 "slaves)")
+    exp.add_argument("slave", help="the modbus_slave section to export (the modbus_master with --master-file)")
+    exp.add_argument("--master-file", action="store_true", help="export the master SLAVE names with all its slaves")
     exp.add_argument("-o", "--output", metavar="FILE", help="file to write (default: standard output)")
     exp.set_defaults(func=cmd_export)
+    new = modbus.add_parser("new-slave", parents=[common],
+                            help="add a slave to start from: a complete, valid, explained device file")
+    new.add_argument("name", help="the slave's section name")
+    new.add_argument("--master", help="the modbus_master section it is on")
+    new.add_argument("-o", "--output", metavar="FILE", help="only write the device file (- standard output)")
+    new.add_argument("--dry-run", action="store_true", help="report, write nothing")
+    new.add_argument("--json", action="store_true", help="machine-readable report (as import --json)")
+    new.set_defaults(func=cmd_new_slave)
+    points = modbus.add_parser("points", parents=[common],
+                               help="a slave's points as CSV for a spreadsheet, or imported from one")
+    points.add_argument("slave", help="the modbus_slave section")
+    add_points_arguments(points)
+    points.set_defaults(func=cmd_points)
     status = modbus.add_parser("status", parents=[common], help="masters and slaves of the running gateway")
     status.add_argument("--json", action="store_true", help='machine-readable output: {"masters": [...]}')
     status.set_defaults(func=cmd_status)

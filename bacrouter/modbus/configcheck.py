@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
 from ..config.model import Config, Problem
 from ..lua import lua_missing
 from ..lua.conversions import load_directory, register
+from .collisions import find_collisions
 from .devconfig import WRITABLE, parse_points, point_key_warnings
 from .mapping import map_gateway
 from .schema import ModbusMaster, ModbusSlave
@@ -89,40 +91,29 @@ def check_modbus(config: Config) -> list[Problem]:
             known = ", ".join(sorted(masters)) or "none configured"
             problems.append(slave.problem(f"no modbus_master '{slave.master}' (known: {known})", "master"))
             continue
+        found = []
         if master.serial and not 1 <= slave.station <= 247:
-            problems.append(slave.problem(f"station {slave.station} on a serial line must be 1..247", "station"))
+            found.append(slave.problem(f"station {slave.station} on a serial line must be 1..247", "station"))
         if delimiter in slave.name:
-            problems.append(slave.problem(f"the name contains the delimiter {delimiter!r}: object names get ambiguous",
-                                          severity="warning"))
-        problems += _check_points(slave)
+            found.append(slave.problem(f"the name contains the delimiter {delimiter!r}: object names get ambiguous",
+                                       severity="warning"))
+        found += _check_points(slave)
+        if not slave.enabled:  # not polled, not mapped: what would collide is for when it is enabled again
+            found = [dataclasses.replace(p, severity="warning", message=f"(disabled) {p.message}") for p in found]
+        problems += found
     plan = map_gateway(config)
     for slave, point, message in plan.notes:
         where = f"{point.label}: " if point is not None else ""
         problems.append(Problem(f"{where}{message}", slave.points_file, 0, slave.label, severity="warning"))
-    if plan.virtual:
-        seen: dict[int, ModbusSlave] = {}
-        for slave_plan in plan.slaves:
-            slave = slave_plan.slave
-            if slave.instance is None:
-                problems.append(slave.problem("virtual-device mode (a vbus port is enabled) needs a device instance "
-                                              "per slave (option 'instance')"))
-                continue
-            if slave.instance == config.app.device_instance:
-                problems.append(slave.problem(f"device instance {slave.instance} is the router's own", "instance"))
-            other = seen.get(slave.instance)
-            if other is not None:
-                problems.append(slave.problem(f"device instance {slave.instance} is already {other.label}'s", "instance"))
-            seen[slave.instance] = slave
-        if len(plan.slaves) > 254:
-            problems.append(Problem(f"{len(plan.slaves)} slaves: the virtual network holds at most 254 devices",
-                                    config.uci.path if config.uci else ""))
-    blocks: dict[int, ModbusSlave] = {}
-    for slave_plan in plan.slaves:
-        other = blocks.get(slave_plan.block)
-        if other is not None:
-            problems.append(slave_plan.slave.problem(f"instance block {slave_plan.block} is already {other.label}'s",
-                                                     "block"))
-        blocks[slave_plan.block] = slave_plan.slave
+    slaves = {s.name: s for s in config.sections_of(ModbusSlave)}
+    for collision in find_collisions(config):
+        if collision.rule in ("point_names", "output_overlap"):
+            continue  # _check_points says where in the points file
+        if collision.rule == "station" and "must be" in collision.message:
+            continue  # said above
+        # two slaves answering one station: a warning here (it may be on purpose), an import disables the second
+        severity = "warning" if collision.rule == "station" else "error"
+        problems.append(slaves[collision.name].problem(collision.message, collision.option, severity))
     return problems
 
 

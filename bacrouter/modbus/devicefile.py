@@ -31,6 +31,8 @@ PARITY_NAMES = {"none": "none", "n": "none", "0": "none", "even": "even", "e": "
 #: device-file key → UCI option, where they differ
 _OPTION = {"enable": "enabled"}
 _NOT_OPTIONS = {"name"}
+#: bacrouter's own slave options a device file may carry too (a master file's slaves do, when they are set)
+EXTRA_KEYS = ("block", "stop_bits")
 
 
 class ImportError_(ValueError):  # noqa: N801 - ImportError is a builtin
@@ -99,7 +101,7 @@ def slave_options(data: dict[str, Any], master: str) -> dict[str, str]:
     if not isinstance(data, dict) or not isinstance(data.get("points", []), list):
         raise ImportError_("not a device file: expected an object with a list of 'points'")
     options = {"master": master}
-    for key in SLAVE_KEYS:
+    for key in SLAVE_KEYS + EXTRA_KEYS:
         if key in _NOT_OPTIONS or key not in data or data[key] is None:
             continue
         options[_OPTION.get(key, key)] = _uci_text(key, data[key])
@@ -136,7 +138,7 @@ def export_device(slave: ModbusSlave, template: dict[str, Any] | None) -> dict[s
     """The original device file of ``slave``: its points file with the UCI options written back."""
     template = dict(template or {})
     values: dict[str, Any] = {"name": slave.name}
-    for key in SLAVE_KEYS:
+    for key in SLAVE_KEYS + EXTRA_KEYS:
         option = _OPTION.get(key, key)
         if option in ("name",) or not hasattr(slave, option):
             continue

@@ -415,7 +415,7 @@ def test_json_syntax_errors_have_a_line_and_a_column(tmp_path, capsys):
     device = tmp_path / "device.json"
     device.write_bytes(b'{\n  "name": "x"\n  "points": []\n}')
     assert main(["--config-dir", str(tmp_path), "modbus", "import", str(device), "--master", "m1"]) == 1
-    assert "line 3, column 3: Expecting ',' delimiter" in capsys.readouterr().err
+    assert "device.json:3:3: Expecting ',' delimiter" in capsys.readouterr().err  # file:line:column
     device.write_bytes(BOM + json.dumps({"name": "bom_dev", **POINTS}).encode())
     assert main(["--config-dir", str(tmp_path), "modbus", "plan", str(device)]) == 0
 

@@ -1,0 +1,69 @@
+"""The collision rules of :mod:`bacrouter.modbus.collisions` for the Free Client's devices, after the slaves.
+
+A device is checked like a slave: in single-device mode its object names
+(``bus|device|point``); in virtual-device mode its device instance, a VBUS
+MAC address, its device name; and its points' names.
+"""
+
+from __future__ import annotations
+
+from ..config.model import Config
+from ..modbus.collisions import VBUS_DEVICES, Collision, Taken, find_collisions
+from .configcheck import plan_freeclient
+from .schema import FreeClientBus
+
+__all__ = ["find_all"]
+
+
+def find_all(config: Config) -> list[Collision]:
+    """The collisions of every enabled Modbus slave, then of every enabled Free Client device."""
+    tables: list[Taken] = []
+    found = find_collisions(config, tables)
+    if not config.sections_of(FreeClientBus):
+        return found
+    taken = tables[0]
+    virtual, names, device_names, instances, devices = (taken.virtual, taken.names, taken.device_names,
+                                                        taken.instances, taken.devices)
+    plans, _ = plan_freeclient(config)
+    for plan in plans:
+        name = f"{plan.bus.name}/{plan.device.name}"
+        label = f"freeclient device '{name}'"
+        mine: list[Collision] = []
+
+        def hit(rule: str, message: str, name: str = name, mine: list = mine) -> None:
+            mine.append(Collision("freeclient_device", name, rule, message, "instance" if "instance" in rule else ""))
+
+        seen: set[str] = set()
+        for point in plan.device.points:
+            if point.enabled and point.name in seen:
+                hit("point_names", f"point '{point.name}': the name is used twice")
+            seen.add(point.name)
+        if virtual:
+            if plan.device_instance is None:
+                hit("device_instance", "virtual-device mode (a vbus port is enabled) needs a device instance "
+                                       "(key 'instance')")
+            elif plan.device_instance in instances:
+                other = instances[plan.device_instance]
+                hit("device_instance", f"device instance {plan.device_instance} is "
+                                       + ("the router's own" if other == "the router's own" else f"already {other}'s"))
+            if devices >= VBUS_DEVICES:
+                hit("vbus_mac", f"no VBUS MAC address left: the virtual network holds at most {VBUS_DEVICES} devices")
+            if plan.prefix in device_names:
+                hit("device_name", f"device name '{plan.prefix}' is already {device_names[plan.prefix]}'s")
+            own: list[str] = []
+        else:
+            own = [placed[3] for placed in plan.points]
+        taken = sorted({n for n in own if n in names})
+        if taken:
+            shown = ", ".join(f"'{n}' ({names[n]})" for n in taken[:3]) + (" ..." if len(taken) > 3 else "")
+            hit("object_name", f"{len(taken)} object name(s) already taken: {shown}")
+        found += mine
+        if mine:
+            continue
+        names.update(dict.fromkeys(own, label))
+        if virtual:
+            devices += 1
+            device_names[plan.prefix] = label
+            if plan.device_instance is not None:
+                instances[plan.device_instance] = label
+    return found
