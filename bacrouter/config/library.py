@@ -46,6 +46,20 @@ class Library:
         texts = self.state_text_sets.get(name)
         return list(texts) if texts is not None else None
 
+    def signature(self, data: Any) -> bytes:
+        """The texts of every set ``data`` (a points or bus file) names: part of what the file means."""
+        names: set[str] = set()
+        stack = [data]
+        while stack:  # any depth: device files, bus files with devices and points
+            item = stack.pop()
+            if isinstance(item, dict):
+                if isinstance(item.get("state_texts"), str):
+                    names.add(item["state_texts"])
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+        return json.dumps({n: self.state_text_sets.get(n) for n in sorted(names)}).encode() if names else b""
+
     def to_json(self) -> dict[str, Any]:
         return {"state_texts": {k: list(v) for k, v in self.state_text_sets.items()}, "units": list(self.units)}
 

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from ..config.files import unknown_keys
+from ..config.library import load_library
 from ..config.model import Config, Problem
-from ..modbus.devconfig import flag, point_header
+from ..modbus.devconfig import TextSets, flag, point_header, state_texts
 from .schema import FreeClientBus
 
 __all__ = ["BusDefinition", "DevicePlan", "PointDef", "load_buses", "definition_path", "INTERFACE_RS485",
@@ -118,7 +119,7 @@ def _int(value: Any, default: int | None, where: str, problems: list[str]) -> in
     return number
 
 
-def _points(raw_points: Any, where: str, problems: list[str]) -> list[PointDef]:
+def _points(raw_points: Any, where: str, problems: list[str], sets: TextSets | None = None) -> list[PointDef]:
     points: list[PointDef] = []
     if not isinstance(raw_points, list):
         problems.append(f"{where} key 'fcpoints': expected a list")
@@ -129,10 +130,7 @@ def _points(raw_points: Any, where: str, problems: list[str]) -> list[PointDef]:
             continue
         here, name, object_type = header
         object_type = object_type or "av"  # reported; the rest of the point is still checked
-        texts = raw.get("state_texts") or []
-        if not isinstance(texts, list):
-            problems.append(f"{here} key 'state_texts': expected a list of texts")
-            texts = []
+        texts = state_texts(raw, here, problems, sets)
         point = PointDef(index, name, object_type, instance=_int(raw.get("instance"), 0, here, problems) or 0,
                          enabled=flag(raw.get("enable", True)), description=str(raw.get("description") or ""),
                          tag=str(raw.get("tag") or ""), polarity=flag(raw.get("polarity", False)),
@@ -156,8 +154,10 @@ def _points(raw_points: Any, where: str, problems: list[str]) -> list[PointDef]:
     return points
 
 
-def parse_definition(data: Any, bus: FreeClientBus, data_dir: Path) -> tuple[BusDefinition | None, list[str]]:
-    """The bus a definition file and the section describe together; problems as 'where: what' texts."""
+def parse_definition(data: Any, bus: FreeClientBus, data_dir: Path,
+                     sets: TextSets | None = None) -> tuple[BusDefinition | None, list[str]]:
+    """The bus a definition file and the section describe together; problems as 'where: what' texts.
+    ``sets`` resolves state texts given by the name of a user library set."""
     problems: list[str] = []
     if not isinstance(data, dict):
         return None, ["expected a JSON object (the bus export format)"]
@@ -198,7 +198,7 @@ def parse_definition(data: Any, bus: FreeClientBus, data_dir: Path) -> tuple[Bus
         device = DevicePlan(index, name, instance=_int(raw.get("instance"), None, f"{where} key 'instance'", problems),
                             enabled=flag(raw.get("enable", True)), description=str(raw.get("description") or ""),
                             tag=str(raw.get("tag") or ""))
-        device.points = _points(raw.get("fcpoints", []), where, problems)
+        device.points = _points(raw.get("fcpoints", []), where, problems, sets)
         names = [p.name for p in device.points]
         for duplicate in sorted({n for n in names if names.count(n) > 1 and n}):
             problems.append(f"{where}: point name '{duplicate}' is used twice")
@@ -226,6 +226,7 @@ def _script(data: dict[str, Any], bus: FreeClientBus, data_dir: Path, problems: 
 def load_buses(config: Config, data_dir: Path) -> list[Problem]:
     """Read every bus's definition into ``bus.bus``; problems are located in the file."""
     problems: list[Problem] = []
+    library = load_library(data_dir)
     for bus in config.sections_of(FreeClientBus):
         path = definition_path(bus, data_dir)
         bus.definition_file = str(path)
@@ -239,8 +240,9 @@ def load_buses(config: Config, data_dir: Path) -> list[Problem]:
             bus.enabled = False  # the file's "enable": false, where the section does not say otherwise
             problems.append(bus.problem(f"disabled by key 'enable' in {path} (option 'enabled' overrides it)",
                                         severity="warning"))
-        definition, messages = parse_definition(data, bus, data_dir)
-        bus.definition_signature = hashlib.sha1(raw + definition.script if definition else raw).hexdigest()
+        definition, messages = parse_definition(data, bus, data_dir, library.state_texts)
+        signed = raw + library.signature(data) + (definition.script if definition else b"")
+        bus.definition_signature = hashlib.sha1(signed).hexdigest()
         bus.bus = definition
         problems += [Problem(m, str(path), 0, bus.label) for m in messages]
     return problems

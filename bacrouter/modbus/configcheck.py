@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 from pathlib import Path
 
+from ..config.library import load_library
 from ..config.model import Config, Problem
 from ..lua import lua_missing
 from ..lua.conversions import load_directory, register
@@ -38,6 +39,7 @@ def load_conversions(data_dir: Path) -> list[Problem]:
 def attach_points(config: Config, data_dir: Path) -> list[Problem]:
     """Read every slave's device-config JSON into ``slave.point_list``; problems are located in the file."""
     problems: list[Problem] = []
+    library = load_library(data_dir)
     for slave in config.sections_of(ModbusSlave):
         path = points_path(slave, data_dir)
         slave.points_file = str(path)
@@ -45,8 +47,9 @@ def attach_points(config: Config, data_dir: Path) -> list[Problem]:
         if loaded is None:
             continue
         data, raw = loaded
-        slave.points_signature = hashlib.sha1(raw).hexdigest()
-        points, messages = parse_points(data, "")
+        points, messages = parse_points(data, "", library.state_texts)
+        # a library set the points name is part of what they are: a change of it restarts the slave
+        slave.points_signature = hashlib.sha1(raw + library.signature(data)).hexdigest()
         problems += [Problem(w, str(path), 0, slave.label, severity="warning") for w in point_key_warnings(data)]
         slave.point_list = points
         if lua_missing():

@@ -12,6 +12,7 @@ list of problems, each naming the file, the point and the key.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,8 +156,28 @@ def _integer(raw: dict[str, Any], key: str, default: int, problems: list[str], w
     return number
 
 
-def parse_points(data: Any, source: str = "") -> tuple[list[Point], list[str]]:
-    """Points of a device-config JSON (the whole slave object, or ``{"points": [...]}``)."""
+#: looks a named set of state texts up in the user library (bacrouter.config.library.Library.state_texts)
+TextSets = Callable[[str], "list[str] | None"]
+
+
+def state_texts(raw: dict[str, Any], where: str, problems: list[str], sets: TextSets | None) -> list[str]:
+    """A point's ``state_texts``: a list of texts, or the name of a set in the user library."""
+    value = raw.get("state_texts") or []
+    if isinstance(value, str):
+        found = sets(value) if sets is not None else None
+        if found is None:
+            problems.append(f"{where} key 'state_texts': no set of state texts named {value!r} in the user library")
+            return []
+        return found
+    if not isinstance(value, list):
+        problems.append(f"{where} key 'state_texts': expected a list of texts or the name of a library set")
+        return []
+    return [str(t) for t in value]
+
+
+def parse_points(data: Any, source: str = "", sets: TextSets | None = None) -> tuple[list[Point], list[str]]:
+    """Points of a device-config JSON (the whole slave object, or ``{"points": [...]}``); ``sets`` resolves
+    ``state_texts`` given by the name of a user library set."""
     problems: list[str] = []
     if isinstance(data, dict):
         items = data.get("points", [])
@@ -188,7 +209,7 @@ def parse_points(data: Any, source: str = "") -> tuple[list[Point], list[str]]:
             bit_offset=_integer(raw, "bit_offset", 0, problems, where, 0, 63),
             bit_len=_integer(raw, "bit_len", 0, problems, where, 0, 64),
             polarity=flag(raw.get("polarity", False)),
-            state_texts=[str(t) for t in raw.get("state_texts") or []] if isinstance(raw.get("state_texts") or [], list) else [],
+            state_texts=state_texts(raw, where, problems, sets),
             state_values=[],
             reg_num=_integer(raw, "reg_num", 0, problems, where, 0, 125),
             output_tolerance=_number(raw, "output_tolerance", 0.0, problems, where),
@@ -198,8 +219,6 @@ def parse_points(data: Any, source: str = "") -> tuple[list[Point], list[str]]:
             problems.append(f"{where} key 'state_values': expected a list of whole numbers")
         else:
             point.state_values = [int(v) for v in values]
-        if not isinstance(raw.get("state_texts") or [], list):
-            problems.append(f"{where} key 'state_texts': expected a list of texts")
         problems += [f"{where} {p}" for p in check_point(point)]
         points.append(point)
     return points, problems

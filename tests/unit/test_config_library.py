@@ -48,3 +48,38 @@ def test_check_reports_the_library(tmp_path):
     (paths.data_dir / "library.json").write_text('{"units": "percent"}')
     _, problems = load_config(paths)
     assert any(p.file.endswith("library.json") and p.severity == "error" for p in problems)
+
+
+def _modbus_config(tmp_path, state_texts) -> Paths:
+    import json
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "bacrouter" / "modbus").mkdir(parents=True)
+    (tmp_path / "bacrouter" / "resource.conf").write_text("{}")
+    (tmp_path / "config" / "bacrouter").write_text(
+        "config modbus_master 'm'\n\toption protocol 'tcp'\n\toption host '127.0.0.1'\n\n"
+        "config modbus_slave 's'\n\toption master 'm'\n\toption block '5'\n")
+    point = {"name": "mode", "object_type": "mv", "address_type": "holding", "address": 1, "instance": 1,
+             "state_texts": state_texts}
+    (tmp_path / "bacrouter" / "modbus" / "s.json").write_text(json.dumps({"points": [point]}))
+    (tmp_path / "bacrouter" / "library.json").write_text('{"state_texts": {"AHO": ["Auto", "Hand", "Off"]}}')
+    return Paths(tmp_path)
+
+
+def test_a_point_names_a_library_set_for_its_state_texts(tmp_path):
+    from bacrouter.modbus.schema import ModbusSlave
+
+    config, problems = load_config(_modbus_config(tmp_path, "AHO"))
+    assert not [p for p in problems if p.severity == "error"], [str(p) for p in problems]
+    [slave] = config.sections_of(ModbusSlave)
+    assert slave.point_list[0].state_texts == ["Auto", "Hand", "Off"]
+    before = slave.points_signature
+    (tmp_path / "bacrouter" / "library.json").write_text('{"state_texts": {"AHO": ["Auto", "Manual", "Off"]}}')
+    config, _ = load_config(Paths(tmp_path))
+    assert config.sections_of(ModbusSlave)[0].points_signature != before  # the set changed: the slave restarts
+
+
+def test_an_unknown_set_is_a_located_problem(tmp_path):
+    _, problems = load_config(_modbus_config(tmp_path, "Nope"))
+    assert any("no set of state texts named 'Nope' in the user library" in str(p) and p.severity == "error"
+               for p in problems)
