@@ -493,7 +493,7 @@ def _limit_body(app: Any, limit: int) -> Any:
         length = environ.get("CONTENT_LENGTH") or "0"
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
         if chunked or not length.isdigit() or int(length) > limit:
-            start_response("413 Request Entity Too Large", [("Content-Type", "text/plain"), ("Connection", "close")])
+            start_response("413 Request Entity Too Large", [("Content-Type", "text/plain")])
             return [f"refused: a request body may have at most {limit} octets\n".encode()]
         return app(environ, start_response)
 
@@ -506,6 +506,10 @@ def make_app(options: Options) -> Any:
     return _limit_body(Panel(options).app, options.max_body)
 
 
+class _Stop(BaseException):
+    """SIGTERM or SIGINT: the panel stops (connections being served are cut off)."""
+
+
 def serve(options: Options, listen: str | None = None, port: int | None = None) -> int:
     """Run the panel until SIGTERM or SIGINT (``bacrouter panel``)."""
     from .server import make_server, tls_context
@@ -516,12 +520,8 @@ def serve(options: Options, listen: str | None = None, port: int | None = None) 
     tls = tls_context(options.cert, options.key)
     options.https = tls is not None
     server = make_server(make_app(options), host, number, tls)
-    stop = threading.Event()
-
     def finish(*_: Any) -> None:
-        if not stop.is_set():
-            stop.set()
-            threading.Thread(target=server.shutdown, daemon=True).start()
+        raise _Stop  # out of serve_forever at once: procd expects the service gone as soon as the router is
 
     signal.signal(signal.SIGTERM, finish)
     signal.signal(signal.SIGINT, finish)
@@ -529,6 +529,8 @@ def serve(options: Options, listen: str | None = None, port: int | None = None) 
              server.server_address[1], "" if settings.password_hash else " (no password yet: the first visit sets it)")
     try:
         server.serve_forever(poll_interval=0.5)
+    except _Stop:
+        pass
     finally:
         server.server_close()
     log.info("panel stopped")
