@@ -11,6 +11,7 @@
 % end
     </table></div>
   </div>
+% if offset > 0 or offset + len(routes["routes"]) < routes["total"]:
   <div class="cbi-page-actions pager">
 % if offset > 0:
     <a class="cbi-button" href="/routes?offset={{max(0, offset - limit)}}&amp;limit={{limit}}">Previous</a>
@@ -19,6 +20,7 @@
     <a class="cbi-button" href="/routes?offset={{offset + limit}}&amp;limit={{limit}}">Next</a>
 % end
   </div>
+% end
 % elif not offline:
   <p>No routes.</p>
 % end
