@@ -42,6 +42,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run(_paths(args))
 
 
+def cmd_panel(args: argparse.Namespace) -> int:
+    from .logs import setup_logging
+    from .panel.app import LUCI_CSS, Options, serve
+
+    setup_logging()
+    options = Options(_paths(args), cert=Path(args.cert), key=Path(args.key), idle_timeout=args.idle_timeout,
+                      luci_css=Path(args.luci_css) if args.luci_css else LUCI_CSS)
+    return serve(options, args.listen, args.port)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     paths = _paths(args)
     config, problems = load_config(paths)
@@ -250,6 +260,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="what to do")
 
     sub.add_parser("run", parents=[common], help="run the router in the foreground").set_defaults(func=cmd_run)
+    panel = sub.add_parser("panel", parents=[common], help="serve the web panel in the foreground (docs/panel.md)")
+    panel.add_argument("--listen", metavar="ADDRESS", help="address to listen on (default: UCI panel.listen)")
+    panel.add_argument("--port", type=int, metavar="PORT", help="TCP port (default: UCI panel.port; 0: any free one)")
+    panel.add_argument("--cert", default="/etc/uhttpd.crt", metavar="FILE",
+                       help="TLS certificate; with --key, the panel serves HTTPS when both exist (default: uhttpd's)")
+    panel.add_argument("--key", default="/etc/uhttpd.key", metavar="FILE", help="TLS key (default: uhttpd's)")
+    panel.add_argument("--idle-timeout", type=float, default=900.0, metavar="SECONDS",
+                       help="log a session out after this long without a request (default: 900)")
+    panel.add_argument("--luci-css", metavar="FILE",
+                       help="LuCI's bootstrap stylesheet to use when it exists (default: "
+                            "/www/luci-static/bootstrap/cascade.css)")
+    panel.set_defaults(func=cmd_panel)
     check = sub.add_parser("check", parents=[common], help="validate the configuration")
     check.add_argument("--strict", action="store_true", help="fail on warnings too")
     _json_flag(check, '{"ok", "errors", "warnings", "problems": [...]}')

@@ -22,8 +22,9 @@ from . import VENDOR_ID, __version__, ubus_transport
 from .config import Config, Problem, has_errors
 from .control import ControlError, ControlServer, MethodTable
 from .feature import describe
+from .history import INTERVAL, History
 from .loader import load_config
-from .logs import NEVER_FOLD, set_level, setup_logging
+from .logs import NEVER_FOLD, recent, set_level, setup_logging
 from .paths import Paths
 from .runtime import Runtime
 
@@ -45,6 +46,9 @@ class Daemon:
         self.ubus: ubus_transport.UbusTransport | None = None
         self.table = MethodTable()
         self.started = time.time()
+        # BACROUTER_HISTORY_INTERVAL: seconds between samples (tests take them faster than the 10 s default)
+        self.history = History(interval=float(os.environ.get("BACROUTER_HISTORY_INTERVAL") or INTERVAL))
+        self._sampler: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._lock: int | None = None  # the run lock's descriptor, held while running
@@ -75,6 +79,7 @@ class Daemon:
             self.control = ControlServer(self.table, self.paths.control_socket)
             await self.control.start()
             self._serve_ubus(config)
+            self._sampler = loop.create_task(self._sample_history(), name="history")
         except ControlError as err:
             log.error("%s", err.message)
             self.runtime.stop()
@@ -99,7 +104,19 @@ class Daemon:
         if self.ubus is not None:
             self.runtime.node.events.connect(self.ubus.emit)
 
+    async def _sample_history(self) -> None:
+        """The dashboard's last hour: a sample of the counters every ``history.interval`` seconds."""
+        while True:
+            try:
+                runtime = self._runtime()
+                self.history.sample(runtime.status(), runtime.node.port_status())
+            except Exception:  # a graph must never stop the router
+                log.exception("history sample failed")
+            await asyncio.sleep(self.history.interval)
+
     async def shutdown(self) -> None:
+        if self._sampler is not None:
+            self._sampler.cancel()
         if self.ubus is not None:
             self.ubus.close()
         if self.control is not None:
@@ -152,6 +169,11 @@ class Daemon:
         table.add("reload", lambda p: self.reload(), "re-read the configuration and apply the changes")
         table.add("version", lambda p: {"version": __version__}, "the bacrouter version")
         table.add("methods", lambda p: table.describe(), "the methods this daemon answers")
+        table.add("history", self._history,
+                  "the last hour of rates, a sample every 10 s: NPDUs/s in and out per port, MS/TP token rotation, "
+                  "Modbus and Free Client fail rates: {since?}", params={"since": "double"})
+        table.add("log", self._log, "the daemon's latest log lines: {level? (info, warning, error), limit?}",
+                  params={"level": "string", "limit": "int"})
         # path is the socket's alone (root): over ubus the file is always the daemon's choice
         table.add("capture", self._capture, "start or stop a pcap capture of an MS/TP port: {port, action, path?}",
                   params={"port": "string", "action": "string"})
@@ -176,6 +198,21 @@ class Daemon:
         if self.runtime is None:
             raise ControlError("not_running", "the router is not running")
         return self.runtime
+
+    def _history(self, params: dict[str, Any]) -> dict[str, Any]:
+        since = params.get("since")
+        if since is not None and (isinstance(since, bool) or not isinstance(since, (int, float))):
+            raise ControlError("bad_params", "since is a time (seconds since the epoch) from an earlier answer")
+        return self.history.snapshot(since)
+
+    def _log(self, params: dict[str, Any]) -> dict[str, Any]:
+        level, limit = params.get("level", "warning"), params.get("limit", 50)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise ControlError("bad_params", "limit is an integer from 0")
+        try:
+            return {"level": level, "lines": recent.query(str(level), min(limit, 1000))}
+        except ValueError as err:
+            raise ControlError("bad_params", str(err)) from None
 
     def _capture(self, params: dict[str, Any]) -> dict[str, Any]:
         port = self._runtime().node.ports.get(str(params.get("port", "")))

@@ -13,11 +13,14 @@ import logging
 import os
 import sys
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
+from typing import Any
 
-__all__ = ["setup_logging", "set_level", "RepeatFilter", "UNDER_PROCD", "ALWAYS", "NEVER_FOLD"]
+__all__ = ["setup_logging", "set_level", "RepeatFilter", "RecentLog", "recent", "UNDER_PROCD", "ALWAYS",
+           "NEVER_FOLD"]
 
-LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR,
+          "critical": logging.CRITICAL}
 #: a record with this attribute true passes the repeat filter: ``log.info(..., extra=NEVER_FOLD)``
 ALWAYS = "always_log"
 NEVER_FOLD = {ALWAYS: True}
@@ -61,6 +64,44 @@ class RepeatFilter(logging.Filter):
         return False
 
 
+class RecentLog(logging.Handler):
+    """The latest lines in memory, for the ``log`` control method (the panel's warnings and log view).
+
+    Two bounded rings: every line from info up (``lines``), and warnings and
+    errors alone (``warnings``), so a chatty hour of info lines does not push
+    the last warning out. A line is stored formatted once, as a small dict.
+    """
+
+    def __init__(self, lines: int = 300, warnings: int = 100) -> None:
+        super().__init__(logging.INFO)
+        self.lines: deque[dict[str, Any]] = deque(maxlen=lines)
+        self.warnings: deque[dict[str, Any]] = deque(maxlen=warnings)
+        self.addFilter(RepeatFilter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            entry = {"t": round(record.created, 3), "level": record.levelname.lower(), "logger": record.name,
+                     "message": record.getMessage()}
+        except Exception:  # noqa: BLE001 - a bad format string: the stderr handler says so
+            return
+        self.lines.append(entry)
+        if record.levelno >= logging.WARNING:
+            self.warnings.append(entry)
+
+    def query(self, level: str = "info", limit: int = 50) -> list[dict[str, Any]]:
+        """The newest ``limit`` lines at ``level`` or above, oldest first."""
+        floor = LEVELS.get(level)
+        if floor is None:
+            raise ValueError(f"level is one of {', '.join(LEVELS)}")
+        source = self.warnings if floor >= logging.WARNING else self.lines
+        wanted = [e for e in source if LEVELS[e["level"]] >= floor] if floor > logging.INFO else list(source)
+        return wanted[-limit:] if limit > 0 else []
+
+
+#: the daemon's recent lines (setup_logging attaches it to the root logger)
+recent = RecentLog()
+
+
 def setup_logging(level: str = "info", timestamps: bool | None = None) -> None:
     """Log to stderr; ``timestamps`` default: yes unless the init script says procd is listening."""
     root = logging.getLogger()
@@ -72,6 +113,7 @@ def setup_logging(level: str = "info", timestamps: bool | None = None) -> None:
         handler.setFormatter(logging.Formatter(f"%(asctime)s {layout}" if timestamps else layout))
         handler.addFilter(RepeatFilter())
         root.addHandler(handler)
+        root.addHandler(recent)
     set_level(level)
 
 

@@ -267,7 +267,10 @@ class FreeClientGateway:
     def summary(self) -> dict[str, Any]:
         self.stuck = [r for r in self.stuck if not r.ended]
         return {"buses": len(self.buses), "devices": len(self.devices),
-                "online": sum(1 for d in self.devices if d.online), "stuck_threads": len(self.stuck)}
+                "online": sum(1 for d in self.devices if d.online), "stuck_threads": len(self.stuck),
+                # since start, all buses together: a transaction failed when it had no reply or an error
+                "transactions": sum(b.counters["transactions"] for b in self.buses.values()),
+                "failed": sum(b.counters["noreply"] + b.counters["errors"] for b in self.buses.values())}
 
     def _bus_failed(self, name: str, reason: str) -> None:
         """A bus failed (event loop): its devices are offline; it runs again after the back-off."""

@@ -689,7 +689,10 @@ class ModbusGateway:
         slaves = self.slaves
         return {"masters": len(self.masters), "slaves": len(slaves),
                 "online": sum(1 for s in slaves if s.answered and s.schedule.online),
-                "points": sum(len(s.points) for s in slaves)}
+                "points": sum(len(s.points) for s in slaves),
+                # since start, all slaves together: the dashboard graphs the fail rate of each interval
+                "requests": sum(s.schedule.requests for s in slaves),
+                "failed": sum(s.schedule.failed for s in slaves)}
 
     def _publish(self, slave: SlaveRuntime, app: Any, obj: Any) -> None:
         if not slave.published.publish(app, obj):

@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import sys
 import time
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,9 @@ class RouterNode:
         self.listeners = BroadcastListeners(self.loop)
         self.started = time.time()
         self._ids: dict[str, int] = {}
+        #: NPDUs each port id received and was given to send (the dashboard's graphs take rates of them)
+        self._npdus_in: Counter[int] = Counter()
+        self._npdus_out: Counter[int] = Counter()
         self._tasks: list[asyncio.Task[Any]] = []
         self._watcher = ifaddr.AddressWatcher(self.loop, self._addresses_changed)
         self._recheck_soon: asyncio.TimerHandle | None = None
@@ -262,6 +266,7 @@ class RouterNode:
     # ------------------------------------------------------------------ traffic
 
     def receive(self, port_id: int, src: bytes, npdu: bytes, broadcast: bool) -> None:
+        self._npdus_in[port_id] += 1
         self.dispatch(self.router.receive(port_id, src, npdu, self.now(), broadcast))
 
     def _from_app(self, npdu: bytes, broadcast: bool) -> None:
@@ -276,6 +281,7 @@ class RouterNode:
                 continue
             runtime = self.by_id.get(send.port_id)
             if runtime is not None:
+                self._npdus_out[send.port_id] += 1
                 runtime.send(send.dest, send.data)
 
     # ------------------------------------------------------------------ timers and addresses
@@ -321,8 +327,16 @@ class RouterNode:
     # ------------------------------------------------------------------ status
 
     def port_status(self) -> list[dict[str, Any]]:
+        """Each port's status, with the NPDUs it received and sent since the router started."""
         now = self.now()
-        return [runtime.status(now) for runtime in self.ports.values()]
+        out = []
+        for runtime in self.ports.values():
+            status = runtime.status(now)
+            port_id = self._ids.get(runtime.name, 0)
+            status["npdus_in"] = self._npdus_in[port_id]
+            status["npdus_out"] = self._npdus_out[port_id]
+            out.append(status)
+        return out
 
     def status(self) -> dict[str, Any]:
         app = self.config.app

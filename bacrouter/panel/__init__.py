@@ -1,0 +1,1 @@
+"""The web panel (``bacrouter panel``): its own process, talking to the daemon through the control methods."""

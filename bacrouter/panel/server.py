@@ -1,0 +1,136 @@
+"""The panel's HTTP server: the standard library's WSGI server, one thread per connection, with time limits.
+
+bottle's default server (wsgiref) serves one connection at a time: a browser
+that opens a connection and sends nothing holds everybody else up. Here each
+connection gets a thread of its own, with a socket timeout (a stalled or
+slow client loses its connection after ``timeout`` seconds without progress),
+at most ``max_connections`` at once (more are closed at once), and the TLS
+handshake happens in that thread too, never in the one that accepts.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import socket
+import ssl
+import tempfile
+import threading
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+
+__all__ = ["PanelServer", "make_server", "tls_context"]
+
+log = logging.getLogger("bacrouter.panel")
+
+#: seconds a connection may make no progress (reading the request, sending the answer)
+TIMEOUT = 20.0
+MAX_CONNECTIONS = 32
+
+
+class _Handler(WSGIRequestHandler):
+    timeout = TIMEOUT
+
+    def get_environ(self) -> dict[str, Any]:
+        environ = super().get_environ()
+        if isinstance(self.connection, ssl.SSLSocket):
+            environ["HTTPS"] = "on"
+            environ["wsgi.url_scheme"] = "https"
+        return environ
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        log.debug("%s %s", self.client_address[0], format % args)
+
+
+class PanelServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def __init__(self, address: tuple[str, int], tls: ssl.SSLContext | None = None,
+                 max_connections: int = MAX_CONNECTIONS, timeout: float = TIMEOUT) -> None:
+        self.tls, self.timeout_s = tls, timeout
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self.refused = 0
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        if self.address_family == socket.AF_INET6:
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.refused += 1  # a full house: this one is closed, the ones being served go on
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except Exception:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            request.settimeout(self.timeout_s)
+            if self.tls is not None:
+                try:
+                    request = self.tls.wrap_socket(request, server_side=True)
+                except (OSError, ssl.SSLError) as err:
+                    log.debug("%s: TLS handshake failed: %s", client_address[0], err)
+                    self.shutdown_request(request)
+                    return
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("%s: connection ended with an error", client_address[0], exc_info=True)
+
+
+def tls_context(cert: Path, key: Path) -> ssl.SSLContext | None:
+    """A server context from uhttpd's certificate and key, when both exist (None: plain HTTP).
+
+    uhttpd's first start writes them in DER (px5g ``-der``); Python loads PEM:
+    DER files are converted in a private temporary directory, removed at once.
+    """
+    if not (cert.is_file() and key.is_file()):
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    cert_data, key_data = cert.read_bytes(), key.read_bytes()
+    if cert_data.lstrip().startswith(b"-----BEGIN") and key_data.lstrip().startswith(b"-----BEGIN"):
+        context.load_cert_chain(str(cert), str(key))
+        return context
+    pem_cert = cert_data if cert_data.lstrip().startswith(b"-----BEGIN") else \
+        ssl.DER_cert_to_PEM_cert(cert_data).encode()
+    last: Exception | None = None
+    with tempfile.TemporaryDirectory(prefix="bacrouter-panel-") as scratch:
+        cert_file, key_file = Path(scratch) / "cert.pem", Path(scratch) / "key.pem"
+        cert_file.write_bytes(pem_cert)
+        labels = [None] if key_data.lstrip().startswith(b"-----BEGIN") else \
+            ["PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY"]
+        for label in labels:
+            if label is None:
+                key_file.write_bytes(key_data)
+            else:
+                body = base64.encodebytes(key_data).decode()
+                key_file.write_text(f"-----BEGIN {label}-----\n{body}-----END {label}-----\n")
+            os.chmod(key_file, 0o600)
+            try:
+                context.load_cert_chain(str(cert_file), str(key_file))
+                return context
+            except ssl.SSLError as err:
+                last = err
+    raise ssl.SSLError(f"cannot load {cert} and {key}: {last}")
+
+
+def make_server(app: Any, host: str, port: int, tls: ssl.SSLContext | None = None,
+                **options: Any) -> PanelServer:
+    server = PanelServer((host, port), tls, **options)
+    server.set_app(app)
+    return server
