@@ -25,6 +25,7 @@ from .cliutil import (
 )
 from .config import has_errors
 from .feature import describe
+from .humanize import duration
 from .loader import load_config
 from .net import bvll
 from .paths import Paths
@@ -163,25 +164,13 @@ def cmd_help_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h {minutes:02d}m"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {secs:02d}s"
-
-
 #: routes `bacrouter status` lists (the rest: bacrouter call routes '{"offset": N, "limit": M}')
 STATUS_ROUTES = 50
 
 
 def format_status(status: dict[str, Any], ports: list[dict[str, Any]], routes: dict[str, Any]) -> str:
     device = status["device"]
-    out = [f"bacrouter {status['version']}: device {device['instance']} '{device['name']}', up {_duration(status['uptime_s'])}"]
+    out = [f"bacrouter {status['version']}: device {device['instance']} '{device['name']}', up {duration(status['uptime_s'])}"]
     out.append("Ports:")
     rows = []
     for port in ports:

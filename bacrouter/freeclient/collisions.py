@@ -8,7 +8,7 @@ MAC address, its device name; and its points' names.
 from __future__ import annotations
 
 from ..config.model import Config
-from ..modbus.collisions import VBUS_DEVICES, Collision, Taken, find_collisions
+from ..modbus.collisions import Collision, Taken, find_collisions, virtual_device_collisions
 from .configcheck import plan_freeclient
 from .schema import FreeClientBus
 
@@ -39,15 +39,8 @@ def find_all(config: Config) -> list[Collision]:
                 hit("point_names", f"point '{point.name}': the name is used twice")
             seen.add(point.name)
         if virtual:
-            if plan.device_instance is None:
-                hit("device_instance", "virtual-device mode (a vbus port is enabled) needs a device instance "
-                                       "(key 'instance')")
-            elif plan.device_instance in instances:
-                other = instances[plan.device_instance]
-                hit("device_instance", f"device instance {plan.device_instance} is "
-                                       + ("the router's own" if other == "the router's own" else f"already {other}'s"))
-            if devices >= VBUS_DEVICES:
-                hit("vbus_mac", f"no VBUS MAC address left: the virtual network holds at most {VBUS_DEVICES} devices")
+            for rule, message in virtual_device_collisions(plan.device_instance, instances, devices, "(key 'instance')"):
+                hit(rule, message)
             if plan.prefix in device_names:
                 hit("device_name", f"device name '{plan.prefix}' is already {device_names[plan.prefix]}'s")
             own: list[str] = []

@@ -125,16 +125,9 @@ def find_collisions(config: Config, tables: list[Taken] | None = None) -> list[C
             hit("station", f"{_describe_line(key)} is already {lines[key]}'s", "station")
         own = list(slave_plan.status_names.values())
         if virtual:
-            if slave.instance is None:
-                hit("device_instance", "virtual-device mode (a vbus port is enabled) needs a device instance per "
-                                       "slave (option 'instance')")
-            elif slave.instance in instances:
-                other = instances[slave.instance]
-                hit("device_instance", f"device instance {slave.instance} is "
-                                       + ("the router's own" if other == "the router's own" else f"already {other}'s"),
-                    "instance")
-            if devices >= VBUS_DEVICES:
-                hit("vbus_mac", f"no VBUS MAC address left: the virtual network holds at most {VBUS_DEVICES} devices")
+            for rule, message in virtual_device_collisions(slave.instance, instances, devices,
+                                                           "per slave (option 'instance')"):
+                hit(rule, message, "instance" if rule == "device_instance" and slave.instance is not None else "")
             if slave_plan.device_name in device_names:
                 hit("device_name", f"device name '{slave_plan.device_name}' is already "
                                    f"{device_names[slave_plan.device_name]}'s")
@@ -160,4 +153,19 @@ def find_collisions(config: Config, tables: list[Taken] | None = None) -> list[C
             blocks[slave_plan.block] = label
     if tables is not None:
         tables.append(Taken(virtual, names, device_names, instances, devices))
+    return found
+
+
+def virtual_device_collisions(instance: int | None, instances: dict[int, str], devices: int,
+                              where: str) -> list[tuple[str, str]]:
+    """What keeps a new device off the virtual network: no instance, an instance taken, no MAC left."""
+    found: list[tuple[str, str]] = []
+    if instance is None:
+        found.append(("device_instance", f"virtual-device mode (a vbus port is enabled) needs a device instance {where}"))
+    elif instance in instances:
+        other = instances[instance]
+        found.append(("device_instance", f"device instance {instance} is "
+                      + ("the router's own" if other == "the router's own" else f"already {other}'s")))
+    if devices >= VBUS_DEVICES:
+        found.append(("vbus_mac", f"no VBUS MAC address left: the virtual network holds at most {VBUS_DEVICES} devices"))
     return found

@@ -28,6 +28,7 @@ from .. import __version__
 from ..config import load_core, uci
 from ..config.model import PanelSettings
 from ..control import ControlError
+from ..humanize import duration
 from ..paths import Paths
 from .auth import MAX_PASSWORD, MIN_PASSWORD, Session, Sessions, Throttle, hash_password, verify_password
 from .daemon import Daemon, Offline
@@ -60,20 +61,6 @@ class Options:
 
 
 # ----------------------------------------------------------------------------- formatting helpers
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(seconds)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h {minutes:02d}m"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {secs:02d}s"
 
 
 def port_detail(port: dict[str, Any]) -> str:
