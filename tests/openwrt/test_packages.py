@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "packaging" / "build.py"
 #: what the OpenWrt feeds provide and our packages depend on (pyserial's own DEPENDS: logging, urllib)
 BASE = ["libc", "base-files", "libubox", "procd", "python3-light", "python3-asyncio", "python3-logging",
-        "python3-ctypes", "python3-pyserial", "python3-urllib"]
+        "python3-ctypes", "python3-pyserial", "python3-urllib", "python3-codecs", "python3-openssl"]
 VERSION = "0.1.0"
 CONFFILES = ["/etc/bacrouter/resource.conf", "/etc/config/bacrouter"]
 
