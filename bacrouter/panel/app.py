@@ -193,6 +193,11 @@ class Panel:
 
     # -------------------------------------------------------------- requests
 
+    @staticmethod
+    def client() -> str:
+        """The peer's address as the socket says (never X-Forwarded-For, which any client can write)."""
+        return str(bottle.request.environ.get("REMOTE_ADDR") or "?")
+
     def session(self) -> Session | None:
         return self.sessions.get(bottle.request.get_cookie(COOKIE))
 
@@ -318,7 +323,7 @@ class Panel:
         settings = self.settings()
         if not settings.password_hash:
             bottle.redirect("/setup")
-        client = bottle.request.remote_addr or "?"
+        client = self.client()
         wait = self.throttle.wait(client)
         if wait > 0:
             bottle.response.status = 429
@@ -369,7 +374,7 @@ class Panel:
                                message=problem)
         if not self._set_password(password, only_if_unset=True):
             bottle.redirect("/login")  # somebody was quicker: log in with theirs
-        log.warning("panel: the password was set from %s", bottle.request.remote_addr)
+        log.warning("panel: the password was set from %s", self.client())
         fresh = self.sessions.login(session, settings.username)
         self._set_cookie(fresh)
         bottle.redirect("/")
