@@ -474,6 +474,9 @@ class Panel:
     def download_capture(self, session: Session, name: str) -> Any:
         if not re.fullmatch(r"[A-Za-z0-9_.-]+\.pcap", name):
             bottle.abort(404, "no such capture")
+        path = self.capture_dir() / name
+        if path.is_symlink() or not path.is_file():  # a link could point anywhere the panel may read
+            bottle.abort(404, "no such capture")
         return bottle.static_file(name, root=str(self.capture_dir()), download=name,
                                   mimetype="application/vnd.tcpdump.pcap")
 
