@@ -154,6 +154,19 @@ def mstp_devices(port: dict[str, Any]) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------------- the application
 
 
+def redirect(path: str) -> None:
+    """303 to a path on this server, as a relative Location.
+
+    bottle.redirect makes it absolute from the Host (or X-Forwarded-Host) header, which the client writes:
+    a forged one sent the browser to another site.
+    """
+    response = bottle.response.copy(cls=bottle.HTTPResponse)  # with what was set already (the session cookie)
+    response.status = 303
+    response.body = ""
+    response.set_header("Location", path)
+    raise response
+
+
 class Panel:
     def __init__(self, options: Options) -> None:
         self.options = options
@@ -287,8 +300,8 @@ class Panel:
                 if api:
                     bottle.abort(401, "not logged in (or the session expired)")
                 if not self.settings().password_hash:
-                    bottle.redirect("/setup")
-                bottle.redirect("/login")
+                    redirect("/setup")
+                redirect("/login")
             if post:
                 self.check_post(session)
             return handler(session, *args, **kwargs)
@@ -309,10 +322,10 @@ class Panel:
 
     def login_page(self) -> str:
         if not self.settings().password_hash:
-            bottle.redirect("/setup")
+            redirect("/setup")
         session = self.visitor()
         if session.user:
-            bottle.redirect("/")
+            redirect("/")
         return self.render("login.tpl", session, title="Log in", username=self.settings().username)
 
     def login(self) -> str:
@@ -322,7 +335,7 @@ class Panel:
         self.check_post(session)
         settings = self.settings()
         if not settings.password_hash:
-            bottle.redirect("/setup")
+            redirect("/setup")
         client = self.client()
         wait = self.throttle.wait(client)
         if wait > 0:
@@ -343,13 +356,13 @@ class Panel:
         fresh = self.sessions.login(session, username)
         self._set_cookie(fresh)
         log.info("panel: %s logged in from %s", username, client)
-        bottle.redirect("/")
+        redirect("/")
         return ""
 
     def setup_page(self) -> str:
         settings = self.settings()
         if settings.password_hash:
-            bottle.redirect("/login")
+            redirect("/login")
         session = self.visitor()
         return self.render("setup.tpl", session, title="Set the password", username=settings.username)
 
@@ -373,17 +386,17 @@ class Panel:
             return self.render("setup.tpl", session, title="Set the password", username=settings.username,
                                message=problem)
         if not self._set_password(password, only_if_unset=True):
-            bottle.redirect("/login")  # somebody was quicker: log in with theirs
+            redirect("/login")  # somebody was quicker: log in with theirs
         log.warning("panel: the password was set from %s", self.client())
         fresh = self.sessions.login(session, settings.username)
         self._set_cookie(fresh)
-        bottle.redirect("/")
+        redirect("/")
         return ""
 
     def logout(self, session: Session) -> None:
         self.sessions.drop(session)
         bottle.response.delete_cookie(COOKIE, path="/")
-        bottle.redirect("/login")
+        redirect("/login")
 
     # -------------------------------------------------------------- runtime data
 
