@@ -68,7 +68,7 @@ class Session:
 
 
 class Sessions:
-    """Sessions by id; idle ones expire. At most ``limit`` are kept (the oldest visitor goes first)."""
+    """Sessions by id; idle ones expire. At most ``limit`` are kept (the oldest not-logged-in visitor goes first)."""
 
     def __init__(self, idle_timeout: float = 900.0, limit: int = 512, clock: Any = time.monotonic) -> None:
         self.idle_timeout, self.limit, self.clock = idle_timeout, limit, clock
@@ -82,8 +82,20 @@ class Sessions:
         with self._lock:
             self._by_id[session.id] = session
             while len(self._by_id) > self.limit:
-                self._by_id.popitem(last=False)
+                self._evict()
         return session
+
+    def _evict(self) -> None:
+        """Drop the least recently seen visitor who has not logged in; only when there is none, the oldest user.
+
+        Visitors cost nothing to make (a GET of /login): were they evicted like users, anybody could log
+        everybody out by asking for the login page ``limit`` times.
+        """
+        for sid, session in self._by_id.items():
+            if session.user is None:
+                del self._by_id[sid]
+                return
+        self._by_id.popitem(last=False)
 
     def get(self, session_id: str | None) -> Session | None:
         """The live session with this id (and it counts as activity), or None when unknown or idle too long."""

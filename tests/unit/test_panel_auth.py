@@ -59,3 +59,11 @@ def test_throttle_doubles_the_wait_and_forgets():
     throttle.failed("a")
     throttle.succeeded("a")
     assert throttle.wait("a") == 0
+
+
+def test_visitors_never_evict_a_logged_in_user():
+    sessions = Sessions(limit=4)
+    user = sessions.login(sessions.new(), "admin")
+    for _ in range(20):
+        sessions.new()
+    assert sessions.get(user.id) is user
