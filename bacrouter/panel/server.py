@@ -4,7 +4,8 @@ bottle's default server (wsgiref) serves one connection at a time: a browser
 that opens a connection and sends nothing holds everybody else up. Here each
 connection gets a thread of its own, with a socket timeout (a stalled or
 slow client loses its connection after ``timeout`` seconds without progress),
-at most ``max_connections`` at once (more are closed at once), and the TLS
+at most ``max_connections`` at once and ``max_per_client`` from one address
+(more are closed at once), and the TLS
 handshake happens in that thread too, never in the one that accepts.
 """
 
@@ -29,6 +30,9 @@ log = logging.getLogger("bacrouter.panel")
 #: seconds a connection may make no progress (reading the request, sending the answer)
 TIMEOUT = 20.0
 MAX_CONNECTIONS = 32
+#: connections one client address may hold at once (a browser opens up to 6): one slow or hostile
+#: client cannot take all MAX_CONNECTIONS and lock everybody else out
+MAX_PER_CLIENT = 8
 
 
 class _Handler(WSGIRequestHandler):
@@ -51,8 +55,11 @@ class PanelServer(ThreadingMixIn, WSGIServer):
     request_queue_size = 64
 
     def __init__(self, address: tuple[str, int], tls: ssl.SSLContext | None = None,
-                 max_connections: int = MAX_CONNECTIONS, timeout: float = TIMEOUT) -> None:
-        self.tls, self.timeout_s = tls, timeout
+                 max_connections: int = MAX_CONNECTIONS, timeout: float = TIMEOUT,
+                 max_per_client: int = MAX_PER_CLIENT) -> None:
+        self.tls, self.timeout_s, self.max_per_client = tls, timeout, max_per_client
+        self._per_client: dict[str, int] = {}
+        self._per_client_lock = threading.Lock()
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self._slots = threading.BoundedSemaphore(max_connections)
         self.refused = 0
@@ -63,8 +70,27 @@ class PanelServer(ThreadingMixIn, WSGIServer):
             self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         super().server_bind()
 
+    def _client_enter(self, client: str) -> bool:
+        with self._per_client_lock:
+            held = self._per_client.get(client, 0)
+            if held >= self.max_per_client:
+                return False
+            self._per_client[client] = held + 1
+            return True
+
+    def _client_leave(self, client: str) -> None:
+        with self._per_client_lock:
+            held = self._per_client.pop(client, 1) - 1
+            if held > 0:
+                self._per_client[client] = held
+
     def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._client_enter(client_address[0]):
+            self.refused += 1  # this client holds its share already
+            self.shutdown_request(request)
+            return
         if not self._slots.acquire(blocking=False):
+            self._client_leave(client_address[0])
             self.refused += 1  # a full house: this one is closed, the ones being served go on
             self.shutdown_request(request)
             return
@@ -72,6 +98,7 @@ class PanelServer(ThreadingMixIn, WSGIServer):
             super().process_request(request, client_address)
         except Exception:
             self._slots.release()
+            self._client_leave(client_address[0])
             raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
@@ -87,6 +114,7 @@ class PanelServer(ThreadingMixIn, WSGIServer):
             super().process_request_thread(request, client_address)
         finally:
             self._slots.release()
+            self._client_leave(client_address[0])
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug("%s: connection ended with an error", client_address[0], exc_info=True)

@@ -12,7 +12,6 @@ import http.client
 import os
 import re
 import socket
-import threading
 import time
 from urllib.parse import urlencode
 
