@@ -208,3 +208,32 @@ def test_slowloris_does_not_lock_out_others(stack, admin):
     finally:
         for sock in idle:
             sock.close()
+
+
+def test_error_pages_escape_the_path(stack):
+    status, _, text = Client(stack.port, "127.0.0.5").request("GET", "/nope%3Cscript%3Ealert(1)%3C/script%3E")
+    assert status == 404 and "<script>alert" not in text
+
+
+def test_two_first_password_setups_at_once(tmp_path):
+    import concurrent.futures
+
+    race = Stack(tmp_path)
+    try:
+        racers = [Client(race.port, f"127.0.1.{n}") for n in range(1, 5)]
+        tokens = [r.csrf("/setup") for r in racers]
+
+        def setup(n):
+            password = f"password number {n}"
+            return racers[n].request("POST", "/setup", {"csrf": tokens[n], "password": password, "again": password},
+                                     {"Origin": racers[n].origin})
+
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(setup, range(4)))
+        winners = [n for n, (_, headers, _) in enumerate(answers) if headers.get("location") == "/"]
+        assert len(winners) == 1, answers
+        for n, racer in enumerate(racers):
+            assert (racer.request("GET", "/api/ports")[0] == 200) == (n == winners[0])
+        assert Client(race.port, "127.0.1.9").login(f"password number {winners[0]}")[0] == 303
+    finally:
+        race.close()
