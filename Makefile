@@ -111,8 +111,8 @@ lint: $(VENV)/.installed
 docs: $(VENV)/.installed
 	$(PY) -m bacrouter help config > docs/configuration.md
 
-# bacrouter, python3-bacpypes3 and python3-bottle as .ipk (opkg) and .apk (apk v3, OpenWrt 25.x) in $(PKG_OUT), without
-# the OpenWrt SDK (packaging/build.py); RELEASE=N overrides PKG_RELEASE
+# bacrouter, python3-bacpypes3 and python3-bottle as .ipk (opkg) and .apk (apk v3, OpenWrt 25.x) in
+# $(PKG_OUT), without the OpenWrt SDK (packaging/build.py); RELEASE=N overrides PKG_RELEASE
 PKG_OUT ?= dist/openwrt
 packages: $(VENV)/.installed
 	$(PY) packaging/build.py --out $(PKG_OUT) $(if $(RELEASE),--release $(RELEASE))
