@@ -28,10 +28,10 @@ define Package/bacrouter
   # every module the code imports (tests/openwrt/test_feed.py checks it): asyncio, logging, ctypes (the
   # MS/TP timer slack; bacpypes3 needs it too), pyserial; python3-bacpypes3 comes from this feed
   # (feed/python-bacpypes3). python3-lupa (feed/python-lupa) is optional: without it Free Client buses
-  # and o... conversions do not run and say so, everything else does. The web panel needs urllib, codecs
-  # (bottle) and openssl (HTTPS with uhttpd's certificate); python3-bottle is not in the feeds yet
+  # and o... conversions do not run and say so, everything else does. The web panel needs python3-bottle
+  # (feed/python-bottle), urllib and openssl (HTTPS with uhttpd's certificate)
   DEPENDS:=+python3-light +python3-asyncio +python3-logging +python3-ctypes +python3-pyserial +python3-bacpypes3 \
-	+python3-urllib +python3-codecs +python3-openssl
+	+python3-bottle +python3-urllib +python3-openssl
 endef
 
 define Package/bacrouter/description
@@ -111,8 +111,8 @@ lint: $(VENV)/.installed
 docs: $(VENV)/.installed
 	$(PY) -m bacrouter help config > docs/configuration.md
 
-# bacrouter and python3-bacpypes3 as .ipk (opkg) and .apk (apk v3, OpenWrt 25.x) in $(PKG_OUT), without
-# the OpenWrt SDK (packaging/build.py); RELEASE=N overrides PKG_RELEASE
+# bacrouter, python3-bacpypes3 and python3-bottle as .ipk (opkg) and .apk (apk v3, OpenWrt 25.x) in
+# $(PKG_OUT), without the OpenWrt SDK (packaging/build.py); RELEASE=N overrides PKG_RELEASE
 PKG_OUT ?= dist/openwrt
 packages: $(VENV)/.installed
 	$(PY) packaging/build.py --out $(PKG_OUT) $(if $(RELEASE),--release $(RELEASE))

@@ -3,11 +3,12 @@
 
     python3 packaging/build.py [--out dist/openwrt] [--formats ipk,apk] [--release N] [--apk PATH]
 
-Two packages, both pure Python (architecture ``all``):
+Three packages, all pure Python (architecture ``all``):
 
 - ``bacrouter``: this tree (``bacrouter/`` with its Lua scripts), ``/usr/bin/bacrouter``, the init
   script, the uci configuration, ``resource.conf`` and the uci-defaults step;
-- ``python3-bacpypes3``: the pinned bacpypes3 wheel from PyPI (``pip download``, its sha256 checked).
+- ``python3-bacpypes3`` and ``python3-bottle`` (the web panel's framework): the pinned wheels from PyPI
+  (``pip download``, their sha256 checked), described by their feed Makefiles (``feed/python-*/Makefile``).
 
 They are laid out and described as OpenWrt's build system does it (include/package-pack.mk and
 scripts/ipkg-build): the control fields in the same order, ``Installed-Size`` in bytes, the
@@ -48,10 +49,30 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: what pip downloads for the pinned bacpypes3 (pyproject.toml); checked before it is packaged
-BACPYPES3_VERSION = "0.0.110"
-BACPYPES3_WHEEL = f"bacpypes3-{BACPYPES3_VERSION}-py3-none-any.whl"
-BACPYPES3_WHEEL_SHA256 = "02abc0c9e7e92d7061727898ba00204ec072f1d451a63c4e7de76015b5b14911"
+@dataclass(frozen=True)
+class PinnedWheel:
+    """A pure-Python wheel from PyPI, pinned in pyproject.toml, packaged as its feed Makefile describes it."""
+
+    name: str  # the PyPI name, the feed Makefile's PYPI_NAME
+    version: str
+    wheel: str  # the file pip downloads
+    sha256: str  # checked before it is packaged
+
+    @property
+    def package(self) -> str:  # the OpenWrt package
+        return f"python3-{self.name}"
+
+    @property
+    def makefile(self) -> Path:
+        return ROOT / "feed" / f"python-{self.name}" / "Makefile"
+
+
+#: what pip downloads for the pinned third-party modules (pyproject.toml); each has a feed Makefile in feed/
+BACPYPES3 = PinnedWheel("bacpypes3", "0.0.110", "bacpypes3-0.0.110-py3-none-any.whl",
+                        "02abc0c9e7e92d7061727898ba00204ec072f1d451a63c4e7de76015b5b14911")
+BOTTLE = PinnedWheel("bottle", "0.13.5", "bottle-0.13.5-py2.py3-none-any.whl",
+                     "34b4b21ca35a387d7870a5d05550620eb4eedc19210b8746040f809358f7ffa8")
+WHEELS = (BACPYPES3, BOTTLE)
 
 #: the Python whose site-packages the files go to: OpenWrt 24.10 (opkg) has 3.11, 25.x (apk) 3.13
 PYTHON_VERSION = {"ipk": "3.11", "apk": "3.13"}
@@ -146,7 +167,9 @@ def bacrouter_package(python: str, release: str) -> Package:
     )
     site = f"/usr/lib/python{python}/site-packages"
     for path in sorted((ROOT / "bacrouter").rglob("*")):
-        if path.is_file() and path.suffix in (".py", ".lua") and "__pycache__" not in path.parts:
+        # the sources, the Lua scripts and the panel's templates and static files (pyproject's package-data)
+        shipped = path.suffix in (".py", ".lua", ".tpl") or path.parent.name == "static"
+        if path.is_file() and shipped and "__pycache__" not in path.parts:
             pkg.add(f"{site}/{path.relative_to(ROOT).as_posix()}", path.read_bytes())
     dist_info = f"{site}/bacrouter-{version}.dist-info"
     pkg.add(f"{dist_info}/METADATA", (
@@ -176,37 +199,60 @@ def conffiles(makefile: Path, package: str) -> list[str]:
     return [line.strip() for line in block.group(1).splitlines() if line.strip()] if block else []
 
 
-def fetch_wheel(cache: Path) -> Path:
-    """The pinned bacpypes3 wheel, downloaded with pip once into ``cache``, its sha256 checked."""
-    wheel = cache / BACPYPES3_WHEEL
+def fetch_wheel(pin: PinnedWheel, cache: Path) -> Path:
+    """The pinned wheel, downloaded with pip once into ``cache``, its sha256 checked."""
+    wheel = cache / pin.wheel
     if not wheel.exists():
         cache.mkdir(parents=True, exist_ok=True)
         subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:",
-                        "--dest", str(cache), f"bacpypes3=={BACPYPES3_VERSION}"], check=True)
+                        "--dest", str(cache), f"{pin.name}=={pin.version}"], check=True)
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    if digest != BACPYPES3_WHEEL_SHA256:
-        raise SystemExit(f"{wheel}: sha256 {digest}, expected {BACPYPES3_WHEEL_SHA256}")
+    if digest != pin.sha256:
+        raise SystemExit(f"{wheel}: sha256 {digest}, expected {pin.sha256}")
     return wheel
 
 
-def bacpypes3_package(python: str, wheel: Path) -> Package:
-    makefile = ROOT / "feed" / "python-bacpypes3" / "Makefile"
+def wheel_package(pin: PinnedWheel, python: str, wheel: Path) -> Package:
+    """The package of a pure-Python wheel, described by its feed Makefile: the wheel's files under
+    site-packages (what ``python -m installer`` puts there, less RECORD), its ``.data/scripts`` in /usr/bin
+    with OpenWrt's shebang (Python3/FixShebang)."""
+    makefile = pin.makefile
     version = makefile_value("PKG_VERSION", makefile)
-    assert version == BACPYPES3_VERSION, (version, BACPYPES3_VERSION)
-    pkg = Package(
-        name="python3-bacpypes3", version=version, release=makefile_value("PKG_RELEASE", makefile),
-        depends=makefile_depends(makefile, "python3-bacpypes3"), source="feeds/bacrouter/feed/python-bacpypes3",
-        source_name="python-bacpypes3", license=makefile_value("PKG_LICENSE", makefile),
-        license_files=makefile_value("PKG_LICENSE_FILES", makefile), section="lang",
-        description=description(makefile, "python3-bacpypes3"),
-        prerm=PRERM_PYCACHE.format(dirs=site_dirs(python, "bacpypes3")),
-    )
+    assert version == pin.version, (makefile, version, pin.version)
     site = f"/usr/lib/python{python}/site-packages"
+    pkg = Package(
+        name=pin.package, version=version, release=makefile_value("PKG_RELEASE", makefile),
+        depends=makefile_depends(makefile, pin.package), source=f"feeds/bacrouter/feed/{makefile.parent.name}",
+        source_name=makefile.parent.name, license=makefile_value("PKG_LICENSE", makefile),
+        license_files=makefile_value("PKG_LICENSE_FILES", makefile), section="lang",
+        description=description(makefile, pin.package),
+    )
+    scripts = f"{pin.name}-{pin.version}.data/scripts/"
+    top: set[str] = set()
     with zipfile.ZipFile(wheel) as archive:
         for info in sorted(archive.infolist(), key=lambda i: i.filename):
-            if info.is_dir() or "__pycache__" in info.filename or info.filename.endswith("/RECORD"):
+            name = info.filename
+            if info.is_dir() or "__pycache__" in name or name.endswith(".dist-info/RECORD"):
                 continue
-            pkg.add(f"{site}/{info.filename}", archive.read(info))
+            if name.startswith(scripts):
+                content = archive.read(info)
+                if content.startswith(b"#!python"):
+                    content = b"#!/usr/bin/python3" + content[len(b"#!python"):]
+                pkg.add(f"/usr/bin/{name.removeprefix(scripts)}", content, BIN)
+                continue
+            assert not name.split("/")[0].endswith(".data"), name  # purelib, platlib, headers: none in ours
+            pkg.add(f"{site}/{name}", archive.read(info))
+            if not name.split("/")[0].endswith(".dist-info"):
+                top.add(name.split("/")[0])
+    # a package directory gets __pycache__ directories of its own on the router; a single module (bottle.py)
+    # gets site-packages/__pycache__/<module>.*.pyc, which the prerm removes file by file
+    dirs = sorted(t for t in top if not t.endswith(".py"))
+    modules = sorted(t.removesuffix(".py") for t in top if t.endswith(".py"))
+    prerm = PRERM_PYCACHE.format(dirs=site_dirs(python, *dirs)) if dirs else "#!/bin/sh\n"
+    if modules:
+        prerm = prerm.removesuffix("exit 0\n") + "".join(
+            f'rm -f "${{IPKG_INSTROOT}}{site}/__pycache__/{m}".*.pyc\n' for m in modules) + "exit 0\n"
+    pkg.prerm = prerm
     return pkg
 
 
@@ -365,13 +411,14 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     formats = [f for f in args.formats.split(",") if f]
-    wheel = fetch_wheel(Path(args.cache))
+    wheels = {pin: fetch_wheel(pin, Path(args.cache)) for pin in WHEELS}
     mtime = int(os.environ.get("SOURCE_DATE_EPOCH") or _commit_time())
     release = args.release or makefile_value("PKG_RELEASE")
     apk = find_apk(args.apk) if "apk" in formats else ""
     for fmt in formats:
         python = args.python_version or PYTHON_VERSION[fmt]
-        for pkg in (bacrouter_package(python, release), bacpypes3_package(python, wheel)):
+        packages = [bacrouter_package(python, release)] + [wheel_package(pin, python, w) for pin, w in wheels.items()]
+        for pkg in packages:
             path = build_ipk(pkg, out, mtime) if fmt == "ipk" else build_apk(pkg, out, apk)
             print(f"{path}  {path.stat().st_size} bytes (python{python})")
     return 0

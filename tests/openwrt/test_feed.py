@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FEED = {"bacpypes3": ROOT / "feed" / "python-bacpypes3" / "Makefile",
-        "lupa": ROOT / "feed" / "python-lupa" / "Makefile"}
+        "lupa": ROOT / "feed" / "python-lupa" / "Makefile", "bottle": ROOT / "feed" / "python-bottle" / "Makefile"}
 
 #: stdlib modules in a package of their own (python3-package-*.mk); every other stdlib module is python3-light
 STDLIB_PACKAGES = {
@@ -32,12 +32,9 @@ STDLIB_PACKAGES = {
 }
 #: not installable on OpenWrt at all (python3-light leaves them out)
 NOT_ON_OPENWRT = {"tkinter", "idlelib", "turtledemo", "webbrowser", "_osx_support"}
-THIRD_PARTY = {"serial": "python3-pyserial", "bacpypes3": "python3-bacpypes3"}
+THIRD_PARTY = {"serial": "python3-pyserial", "bacpypes3": "python3-bacpypes3", "bottle": "python3-bottle"}
 #: optional: the code runs without them and says what is missing
-OPTIONAL = {"lupa": "python3-lupa", "ubus": "python3-ubus", "bottle": "python3-bottle"}
-#: what the optional third-party modules load of the standard library: no feed packages them yet, so the
-#: bacrouter package declares it (bottle, the panel's web framework, loads unicodedata)
-OPTIONAL_NEEDS = {"bottle": {"python3-codecs"}}
+OPTIONAL = {"lupa": "python3-lupa", "ubus": "python3-ubus"}
 #: DEPENDS of the feed packages we depend on (openwrt/packages lang/python/python-pyserial/Makefile)
 FEED_DEPENDS = {"python3-pyserial": {"python3-light", "python3-logging", "python3-urllib"}}
 
@@ -180,7 +177,6 @@ def test_bacrouter_depends_are_its_imports():
     needed = packages_for(static_imports(ROOT / "bacrouter"), "bacrouter")
     # a guarded import may be declared: ctypes sets MS/TP's timer slack, and runs without it
     wanted = packages_for(static_imports(ROOT / "bacrouter", guarded_ones=True), "bacrouter")
-    wanted |= {p for name in static_imports(ROOT / "bacrouter") & set(OPTIONAL_NEEDS) for p in OPTIONAL_NEEDS[name]}
     assert needed <= declared, f"the code needs {sorted(needed - declared)}, not in DEPENDS"
     assert declared <= needed | wanted, f"in DEPENDS, not imported: {sorted(declared - needed - wanted)}"
     assert not declared & set(OPTIONAL.values())
@@ -195,7 +191,8 @@ def test_bacrouter_depends_cover_what_a_running_router_loads():
     covered = depends(ROOT / "Makefile", "bacrouter")
     for dep in list(covered):
         covered |= FEED_DEPENDS.get(dep, set())
-    covered |= depends(FEED["bacpypes3"], "python3-bacpypes3") | depends(FEED["lupa"], "python3-lupa")
+    for name, makefile in FEED.items():
+        covered |= depends(makefile, f"python3-{name}")
     assert loaded <= covered, f"loaded but not in any DEPENDS: {sorted(loaded - covered)}"
 
 
@@ -206,6 +203,13 @@ def test_bacpypes3_depends_are_what_importing_it_loads():
                                          "\n".join(p.read_text() for p in (ROOT / "bacrouter").rglob("*.py")), re.M)})
     loaded = {STDLIB_PACKAGES[m] for m in loaded_at_runtime("\n".join(f"import {m}" for m in used))}
     assert loaded <= declared, f"bacpypes3 loads {sorted(loaded - declared)} that python3-bacpypes3 does not depend on"
+    assert declared - loaded <= {"python3-light"}, f"more than it needs: {sorted(declared - loaded)}"
+
+
+def test_bottle_depends_are_what_importing_it_loads():
+    declared = depends(FEED["bottle"], "python3-bottle")
+    loaded = {STDLIB_PACKAGES[m] for m in loaded_at_runtime("import bottle")}
+    assert loaded <= declared, f"bottle loads {sorted(loaded - declared)} that python3-bottle does not depend on"
     assert declared - loaded <= {"python3-light"}, f"more than it needs: {sorted(declared - loaded)}"
 
 

@@ -22,10 +22,12 @@ from .platform import KIT, platform_prefix, tool
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "packaging" / "build.py"
-#: what the OpenWrt feeds provide and our packages depend on (pyserial's own DEPENDS: logging, urllib)
+#: what the OpenWrt feeds provide and our packages depend on (pyserial's own DEPENDS: logging, urllib; codecs
+#: is python3-bottle's)
 BASE = ["libc", "base-files", "libubox", "procd", "python3-light", "python3-asyncio", "python3-logging",
         "python3-ctypes", "python3-pyserial", "python3-urllib", "python3-codecs", "python3-openssl"]
 VERSION = "0.1.0"
+BOTTLE = "0.13.5"
 CONFFILES = ["/etc/bacrouter/resource.conf", "/etc/config/bacrouter"]
 
 
@@ -76,6 +78,11 @@ def test_the_ipk_is_what_opkg_and_openwrt_write(packages):
     bacpypes3 = control_of(first["python3-bacpypes3_0.0.110-1_all.ipk"])["control"]
     assert "Package: python3-bacpypes3\n" in bacpypes3 and "License: MIT\n" in bacpypes3
     assert "python3-asyncio" in bacpypes3 and "python3-ctypes" in bacpypes3
+    assert "python3-bottle" in depends and "python3-codecs" not in depends  # bottle's, not ours
+    bottle = control_of(first[f"python3-bottle_{BOTTLE}-1_all.ipk"])
+    assert "Package: python3-bottle\n" in bottle["control"] and "License: MIT\n" in bottle["control"]
+    assert "Depends: libc, python3-light, python3-urllib, python3-codecs\n" in bottle["control"]
+    assert "__pycache__/bottle" in bottle["prerm-pkg"]
 
 
 # ---------------------------------------------------------------------- an offline root
@@ -125,7 +132,8 @@ def test_opkg_installs_upgrades_keeping_the_users_config_and_removes(packages, t
     root = tmp_path / "root"
     opkg_root(root)
     started = time.monotonic()
-    opkg(root, "install", str(first["python3-bacpypes3_0.0.110-1_all.ipk"]), str(first[f"bacrouter_{VERSION}-1_all.ipk"]))
+    opkg(root, "install", str(first["python3-bacpypes3_0.0.110-1_all.ipk"]), str(first[f"python3-bottle_{BOTTLE}-1_all.ipk"]),
+         str(first[f"bacrouter_{VERSION}-1_all.ipk"]))
     installed = time.monotonic() - started
     files = installed_files(root, "bacrouter")
     site = "/usr/lib/python3.11/site-packages"
@@ -135,6 +143,8 @@ def test_opkg_installs_upgrades_keeping_the_users_config_and_removes(packages, t
         assert (root / path.lstrip("/")).exists(), path
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
     assert f"{site}/bacpypes3/__init__.py" in installed_files(root, "python3-bacpypes3")
+    assert f"{site}/bottle.py" in installed_files(root, "python3-bottle")
+    assert f"{site}/bacrouter/panel/templates/base.tpl" in files and f"{site}/bacrouter/panel/static/panel.js" in files
     assert os.access(root / "usr/bin/bacrouter", os.X_OK) and os.access(root / "etc/init.d/bacrouter", os.X_OK)
     status = (root / "usr/lib/opkg/status").read_text()
     assert " /etc/config/bacrouter " in status and " /etc/bacrouter/resource.conf " in status
@@ -161,6 +171,12 @@ def test_opkg_installs_upgrades_keeping_the_users_config_and_removes(packages, t
     assert not list((root / "etc/rc.d").iterdir())  # default_prerm disabled it
     assert "'debug'" in (root / "etc/config/bacrouter").read_text()  # a modified conffile stays
     assert "Package: bacrouter\n" not in (root / "usr/lib/opkg/status").read_text()
+    # the router's Python compiled bottle.py beside it (site-packages/__pycache__): its prerm removes that too
+    pycache = root / site.lstrip("/") / "__pycache__"
+    pycache.mkdir(exist_ok=True)
+    (pycache / "bottle.cpython-311.pyc").write_bytes(b"")
+    opkg(root, "remove", "python3-bottle")
+    assert not (root / site.lstrip("/") / "bottle.py").exists() and not list(pycache.glob("bottle.*"))
 
 
 # ---------------------------------------------------------------------- apk v3
@@ -187,7 +203,8 @@ def test_apk_installs_upgrades_keeping_the_users_config_and_removes(packages, tm
     root.mkdir()
     started = time.monotonic()
     apk(root, "add", "--initdb", *(str(base / f"{n}.apk") for n in BASE),
-        str(first["python3-bacpypes3-0.0.110-r1.apk"]), str(first[f"bacrouter-{VERSION}-r1.apk"]))
+        str(first["python3-bacpypes3-0.0.110-r1.apk"]), str(first[f"python3-bottle-{BOTTLE}-r1.apk"]),
+        str(first[f"bacrouter-{VERSION}-r1.apk"]))
     installed = time.monotonic() - started
     site = "/usr/lib/python3.13/site-packages"
     meta = root / "lib/apk/packages"
@@ -199,6 +216,8 @@ def test_apk_installs_upgrades_keeping_the_users_config_and_removes(packages, tm
     assert len((meta / "bacrouter.conffiles_static").read_text().splitlines()) == 2
     depends = apk(root, "info", "--depends", "bacrouter").stdout.split("depends on:")[1].split()
     assert "python3-bacpypes3" in depends and "python3-ctypes" in depends and "python3-lupa" not in depends
+    assert "python3-bottle" in depends
+    assert f"{site}/bottle.py" in (meta / "python3-bottle.list").read_text().split()
 
     mine = (root / "etc/config/bacrouter").read_text().replace("'info'", "'debug'")
     (root / "etc/config/bacrouter").write_text(mine)
@@ -247,10 +266,14 @@ def run_installed(root: Path, site: str) -> float:
         return subprocess.run([python, "-s", program, *args, "--config-dir", etc], capture_output=True, text=True,
                               env=env, timeout=60, cwd=root.parent)
 
-    where = subprocess.run([python, "-s", "-c", "import bacrouter, bacpypes3; print(bacrouter.__file__); "
-                            "print(bacpypes3.__file__)"], capture_output=True, text=True, env=env, check=True,
-                           cwd=root.parent)  # not this tree: '' (the working directory) is first on sys.path
+    # the panel too: bottle from python3-bottle, its templates and static files from bacrouter
+    where = subprocess.run([python, "-s", "-c", "import bacrouter, bacpypes3, bottle, bacrouter.panel.app as app; "
+                            "print(bacrouter.__file__); print(bacpypes3.__file__); print(bottle.__file__); "
+                            "print(app.TEMPLATES / 'base.tpl'); print(app.STATIC / 'panel.css')"],
+                           capture_output=True, text=True, env=env, cwd=root.parent)
+    assert where.returncode == 0, where.stderr  # not this tree: '' (the working directory) is first on sys.path
     assert all(line.startswith(str(root)) for line in where.stdout.split()), where.stdout
+    assert all(Path(line).is_file() for line in where.stdout.split()), where.stdout
     init = cli("init")  # what /etc/uci-defaults/90_bacrouter runs on first boot
     assert init.returncode == 0, init.stdout + init.stderr
     started = time.monotonic()
