@@ -30,6 +30,7 @@ from ..config.model import PanelSettings
 from ..control import ControlError
 from ..humanize import duration
 from ..paths import Paths
+from . import system
 from .auth import MAX_PASSWORD, MIN_PASSWORD, Session, Sessions, Throttle, hash_password, verify_password
 from .daemon import Daemon, Offline
 
@@ -272,6 +273,7 @@ class Panel:
         app.route("/api/routes", callback=self.logged_in(self.api_routes, api=True))
         app.route("/api/capture", method="POST", callback=self.logged_in(self.api_capture, api=True, post=True))
         app.route("/captures/<name>", callback=self.logged_in(self.download_capture))
+        system.register(self)
         for code in (400, 401, 403, 404, 409, 413, 500, 503):
             app.error(code)(self._error_page)
 
