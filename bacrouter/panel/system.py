@@ -113,16 +113,23 @@ class System:
         new = forms.getunicode("password") or ""
         again = forms.getunicode("again") or ""
         settings = self.panel.settings()
+        client = self.panel.client()
+        wait = self.panel.throttle.wait(client)  # the login's brake: a stolen session cannot guess the password
+        if wait > 0:
+            bottle.response.set_header("Retry-After", str(int(wait) + 1))
+            return self.page(session, 429, password_problem=f"Too many wrong passwords: try again in {int(wait) + 1} s.")
         problem = None
         if not verify_password(old, settings.password_hash):
             problem = "The current password is wrong."
-            self.panel.throttle.failed(self.panel.client())
+            self.panel.throttle.failed(client)
         elif len(new) < MIN_PASSWORD:
             problem = f"The new password needs at least {MIN_PASSWORD} characters."
         elif len(new) > MAX_PASSWORD:
             problem = f"The new password may have at most {MAX_PASSWORD} characters."
         elif new != again:
             problem = "The two new passwords differ."
+        else:
+            self.panel.throttle.succeeded(client)
         if problem:
             return self.page(session, 400, password_problem=problem)
         with self.panel._password_lock:

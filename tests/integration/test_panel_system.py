@@ -159,7 +159,7 @@ def test_the_page_in_a_browser(stack, admin, browser):  # noqa: F811 - the fixtu
 def test_password_change_needs_the_old_one_and_ends_the_other_sessions(stack, admin):
     other = Client(stack.port, "127.0.0.6")
     assert other.login()[0] in (302, 303) and other.request("GET", "/api/ports")[0] == 200
-    old_hash = main_hash = uci.load(stack.dir / "config" / "bacrouter").section("@panel[0]").get("password_hash")
+    old_hash = uci.load(stack.dir / "config" / "bacrouter").section("@panel[0]").get("password_hash")
     status, _, page = post(admin, "/system/password", {"old": "wrong password", "password": NEW_PASSWORD,
                                                        "again": NEW_PASSWORD})
     assert status == 400 and 'id="password-problem"' in page
@@ -174,3 +174,12 @@ def test_password_change_needs_the_old_one_and_ends_the_other_sessions(stack, ad
     assert admin.request("GET", "/api/ports")[0] == 200  # goes on with its new session
     assert Client(stack.port, "127.0.0.7").login()[0] == 403
     assert Client(stack.port, "127.0.0.8").login(NEW_PASSWORD)[0] in (302, 303)
+
+
+def test_guessing_the_current_password_is_slowed_down(stack):
+    thief = Client(stack.port, "127.0.0.10")  # a session somebody left open
+    assert thief.login(NEW_PASSWORD)[0] in (302, 303)
+    answers = [post(thief, "/system/password", {"old": f"guess {i}", "password": "x" * 12, "again": "x" * 12})[0]
+               for i in range(5)]
+    assert answers[:3] == [400, 400, 400] and 429 in answers[3:]
+    assert Client(stack.port, "127.0.0.11").login(NEW_PASSWORD)[0] in (302, 303)
