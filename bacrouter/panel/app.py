@@ -32,6 +32,8 @@ from ..humanize import duration
 from ..paths import Paths
 from .auth import MAX_PASSWORD, MIN_PASSWORD, Session, Sessions, Throttle, hash_password, verify_password
 from .daemon import Daemon, Offline
+from . import ports_edit
+from .ports_edit import staged_count
 
 __all__ = ["Options", "make_app", "serve"]
 
@@ -252,6 +254,7 @@ class Panel:
         values.setdefault("active", "")
         values.setdefault("message", None)
         values.setdefault("offline", None)
+        values.setdefault("staged", staged_count(self) if session is not None and session.user else 0)
         return bottle.template(name, template_lookup=[str(TEMPLATES)], csrf=session.csrf if session else "",
                                user=session.user if session else None, version=__version__, **values)
 
@@ -272,6 +275,7 @@ class Panel:
         app.route("/api/routes", callback=self.logged_in(self.api_routes, api=True))
         app.route("/api/capture", method="POST", callback=self.logged_in(self.api_capture, api=True, post=True))
         app.route("/captures/<name>", callback=self.logged_in(self.download_capture))
+        ports_edit.register(self)  # the port editors and Save & Apply
         for code in (400, 401, 403, 404, 409, 413, 500, 503):
             app.error(code)(self._error_page)
 
