@@ -121,7 +121,7 @@ def test_a_used_network_number_is_shown_at_its_field_and_not_applied(stack, brow
     browser.find_element(By.ID, "stage").click()
     problem = wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, "#field-network .field-problem")))
     assert "already used" in problem.text
-    assert "1 change(s) staged" in browser.find_element(By.ID, "staged-badge").text
+    assert "1 change(s) staged" in browser.find_element(By.ID, "staged-badge").text.lower()
     shoot(browser, "port-edit-error")
     browser.get(stack.base + "/changes")
     browser.find_element(By.ID, "apply").click()

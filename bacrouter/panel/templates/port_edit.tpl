@@ -36,12 +36,12 @@
     </form>
   </div>
 % else:
-  <h2>{{type}} port {{name}}</h2>
+  <h2>{{type}} port {{port}}</h2>
   <div class="cbi-map-descr">{{doc}} Saving stages the edit; <a href="/changes">Save &amp; Apply</a> puts it into service.</div>
 % for p in section_problems:
   <div class="alert-message {{'error' if p.severity == 'error' else 'warning'}} section-problem">{{p.message}}</div>
 % end
-  <form method="post" action="/config/ports/{{name}}" class="cbi-section" id="port-form">
+  <form method="post" action="/config/ports/{{port}}" class="cbi-section" id="port-form">
     <input type="hidden" name="csrf" value="{{csrf}}">
 % for f in fields:
     <div class="cbi-value{{' has-error' if f['problems'] else ''}}" id="field-{{f['option']}}">
