@@ -30,9 +30,9 @@ from ..config.model import PanelSettings
 from ..control import ControlError
 from ..humanize import duration
 from ..paths import Paths
+from . import ports_edit
 from .auth import MAX_PASSWORD, MIN_PASSWORD, Session, Sessions, Throttle, hash_password, verify_password
 from .daemon import Daemon, Offline
-from . import ports_edit
 from .ports_edit import staged_count
 
 __all__ = ["Options", "make_app", "serve"]

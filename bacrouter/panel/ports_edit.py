@@ -18,7 +18,7 @@ import bottle
 
 from ..config import load_core, uci
 from ..config.model import BipPort, Section
-from .staging import StaleBase, Staging
+from .staging import Staging, StaleBase
 
 if TYPE_CHECKING:
     from .app import Panel
@@ -160,7 +160,7 @@ class Routes:
         shown = {(label, f["option"]) for f in fields}
         own = [p for p in checked.problems if p.section == label and (p.section, p.option) not in shown]
         return self.panel.render("port_edit.tpl", session, title=f"Port {name}", active="config", view="edit",
-                                 port=name, type=section.type, doc=(cls.__doc__ or "").strip(), fields=fields,
+                                 port=name, type=section.type, doc=(cls.__doc__ or "").strip().replace("``", ""), fields=fields,
                                  section_problems=own)
 
     def changes_page(self, session: Session, problems: list[Any] | None = None, result: dict[str, Any] | None = None,

@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import uci
-from ..config import transaction
+from ..config import transaction, uci
 from ..config.model import Problem
 from ..paths import Paths
 

@@ -19,11 +19,13 @@ from bacrouter.config.model import BipPort
 from bacrouter.control import call
 from bacrouter.panel.auth import hash_password
 from bacrouter.panel.ports_edit import form_fields
-from bacrouter.panel.staging import StaleBase, Staging
+from bacrouter.panel.staging import Staging, StaleBase
 from bacrouter.paths import Paths
 
-from .test_panel import PASSWORD, Client, Stack, browser, shoot, wait  # noqa: F401 (browser is a fixture)
-from .test_panel import CHROMEDRIVER, By, EC, Path
+from . import test_panel
+from .test_panel import CHROMEDRIVER, EC, PASSWORD, By, Client, Path, Stack, shoot, wait
+
+browser = test_panel.browser  # the same headless Chromium fixture (one per module)
 
 CONFIG = ("config bacrouter 'main'\n\toption device_instance '4100'\n\n"
           "config bip 'one'\n\toption resource 'loop'\n\toption network '1'\n\toption udp_port '47901'\n\n"
