@@ -30,9 +30,11 @@ from ..config.model import PanelSettings
 from ..control import ControlError
 from ..humanize import duration
 from ..paths import Paths
-from . import system
+from . import ports_edit, system
 from .auth import MAX_PASSWORD, MIN_PASSWORD, Session, Sessions, Throttle, hash_password, verify_password
 from .daemon import Daemon, Offline
+from .ports_edit import staged_count
+from .responses import redirect
 
 __all__ = ["Options", "make_app", "serve"]
 
@@ -155,19 +157,6 @@ def mstp_devices(port: dict[str, Any]) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------------- the application
 
 
-def redirect(path: str) -> None:
-    """303 to a path on this server, as a relative Location.
-
-    bottle.redirect makes it absolute from the Host (or X-Forwarded-Host) header, which the client writes:
-    a forged one sent the browser to another site.
-    """
-    response = bottle.response.copy(cls=bottle.HTTPResponse)  # with what was set already (the session cookie)
-    response.status = 303
-    response.body = ""
-    response.set_header("Location", path)
-    raise response
-
-
 class Panel:
     def __init__(self, options: Options) -> None:
         self.options = options
@@ -253,6 +242,7 @@ class Panel:
         values.setdefault("active", "")
         values.setdefault("message", None)
         values.setdefault("offline", None)
+        values.setdefault("staged", staged_count(self) if session is not None and session.user else 0)
         return bottle.template(name, template_lookup=[str(TEMPLATES)], csrf=session.csrf if session else "",
                                user=session.user if session else None, version=__version__, **values)
 
@@ -274,6 +264,7 @@ class Panel:
         app.route("/api/capture", method="POST", callback=self.logged_in(self.api_capture, api=True, post=True))
         app.route("/captures/<name>", callback=self.logged_in(self.download_capture))
         system.register(self)
+        ports_edit.register(self)  # the port editors and Save & Apply
         for code in (400, 401, 403, 404, 409, 413, 500, 503):
             app.error(code)(self._error_page)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import bottle
 
@@ -25,8 +25,8 @@ from ..control import ControlError
 from .auth import MAX_PASSWORD, MIN_PASSWORD, Session, hash_password, verify_password
 from .daemon import Offline
 
-if TYPE_CHECKING:
-    from .app import Panel
+#: the panel these routes are registered on (bacrouter.panel.app.Panel; not imported: it imports this module)
+Panel = Any
 
 __all__ = ["register", "DEVICE_OPTIONS", "LOG_LEVELS"]
 

@@ -16,11 +16,14 @@
   <input type="checkbox" id="menu-toggle" class="menu-toggle" aria-label="menu">
   <label for="menu-toggle" class="menu-button" title="Menu">&#9776;</label>
   <ul class="nav" id="topmenu">
-% for key, label, href in (("dashboard", "Dashboard", "/"), ("ports", "Ports", "/ports"), ("routes", "Routes", "/routes"), ("system", "System", "/system")):
+% for key, label, href in (("dashboard", "Dashboard", "/"), ("ports", "Ports", "/ports"), ("routes", "Routes", "/routes"), ("config", "Configure", "/config/ports"), ("system", "System", "/system")):
     <li class="{{'active' if active == key else ''}}"><a href="{{href}}">{{label}}</a></li>
 % end
   </ul>
   <div id="indicators" class="pull-right">
+% if get("staged"):
+    <a id="staged-badge" class="label warning" href="/changes">{{staged}} change(s) staged</a>
+% end
     <span id="online-indicator" class="label {{'notice' if offline else 'success'}}">{{"offline" if offline else "online"}}</span>
     <form method="post" action="/logout" class="inline">
       <input type="hidden" name="csrf" value="{{csrf}}">

@@ -1,0 +1,183 @@
+"""Port editors and Save & Apply (issue 13 items 3 and 8): the staging directory on its own, then a real
+daemon, panel and browser.
+
+The browser edits port 'one''s network number, applies it and the daemon runs the port on the new number
+(control method ``ports``); a network number another port uses is refused at the field and nothing is
+written; Revert throws the staged edit away. Pages are photographed at phone and desktop width into
+docs/panel/ (changes-*.png, port-edit-*.png).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from bacrouter.config import uci
+from bacrouter.config.model import BipPort
+from bacrouter.control import call
+from bacrouter.panel.auth import hash_password
+from bacrouter.panel.ports_edit import form_fields
+from bacrouter.panel.staging import Staging, StaleBase
+from bacrouter.paths import Paths
+
+from . import test_panel
+from .test_panel import CHROMEDRIVER, EC, PASSWORD, By, Client, Path, Stack, shoot, wait
+
+browser = test_panel.browser  # the same headless Chromium fixture (one per module)
+
+CONFIG = ("config bacrouter 'main'\n\toption device_instance '4100'\n\n"
+          "config bip 'one'\n\toption resource 'loop'\n\toption network '1'\n\toption udp_port '47901'\n\n"
+          "config bip 'two'\n\toption resource 'loop'\n\toption network '2'\n\toption udp_port '47902'\n")
+
+
+@pytest.fixture
+def paths(tmp_path):
+    (tmp_path / "config").mkdir()
+    (tmp_path / "bacrouter").mkdir()
+    (tmp_path / "bacrouter" / "resource.conf").write_text('{"loop": {"type": "ETH", "ifname": "lo"}}')
+    (tmp_path / "config" / "bacrouter").write_text(CONFIG)
+    return Paths(tmp_path)
+
+
+def test_the_form_comes_from_the_model():
+    fields = {f["option"]: f for f in form_fields(BipPort, None)}
+    assert list(fields) == [f.name for f in BipPort.options()]
+    assert fields["mode"]["kind"] == "select" and fields["mode"]["choices"] == ["normal", "foreign", "bbmd"]
+    assert fields["write_bdt"]["kind"] == "bool" and fields["bdt"]["kind"] == "list"
+    assert (fields["udp_port"]["min"], fields["udp_port"]["max"]) == (1, 65535)
+    assert fields["ttl"]["doc"] == BipPort.__dataclass_fields__["ttl"].metadata["doc"]
+
+
+def test_staged_edits_are_checked_at_their_field_applied_and_reverted(paths):
+    staging = Staging(paths)
+    package = staging.package()
+    package.section("one").options["network"] = "2"
+    staging.save(package)
+    assert paths.uci_file.read_text() == CONFIG  # staged only
+    assert staging.changes() == ["changed bip 'one': network"]
+    # a fresh Staging (a panel restart) finds the same edit
+    checked = Staging(paths).validate()
+    assert any("already used" in p.message for p in checked.at("bip 'one'", "network") + checked.at("bip 'two'", "network"))
+    assert all(p.file in ("", str(paths.uci_file)) or str(paths.root) in p.file for p in checked.problems)
+    result = staging.apply(reload=False)
+    assert not result.ok and paths.uci_file.read_text() == CONFIG
+    package.section("one").options["network"] = "7"
+    staging.save(package)
+    result = staging.apply(reload=False)
+    assert result.ok and "'7'" in paths.uci_file.read_text() and not staging.active
+    # Revert: the staging directory goes
+    package = staging.package()
+    package.remove("two")
+    staging.save(package)
+    staging.revert()
+    assert not staging.dir.exists() and staging.package().section("two") is not None
+
+
+def test_apply_refuses_when_the_file_changed_underneath(paths):
+    staging = Staging(paths)
+    package = staging.package()
+    package.section("one").options["network"] = "9"
+    staging.save(package)
+    paths.uci_file.write_text(CONFIG.replace("'4100'", "'4200'"))
+    with pytest.raises(StaleBase):
+        staging.apply(reload=False)
+    assert "'4200'" in paths.uci_file.read_text()
+
+
+# ----------------------------------------------------------------------------- the browser
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    if not Path(CHROMEDRIVER).exists():
+        pytest.fail("chromedriver is missing: apt-get install chromium chromium-driver")
+    tmp = tmp_path_factory.mktemp("apply")
+    stack = Stack(tmp)
+    package = uci.load(tmp / "config" / "bacrouter")
+    package.section("panel").options["password_hash"] = hash_password(PASSWORD)
+    uci.write_atomic(tmp / "config" / "bacrouter", uci.dumps(package))
+    yield stack
+    stack.close()
+
+
+def network_of(stack, name):
+    return {p["name"]: p["network"] for p in call(stack.dir / "run" / "control.sock", "ports")}[name]
+
+
+def test_login(stack, browser):
+    browser.get(stack.base + "/login")
+    browser.find_element(By.ID, "password").send_keys(PASSWORD)
+    browser.find_element(By.ID, "login").click()
+    wait(browser, EC.presence_of_element_located((By.ID, "dashboard")))
+
+
+def test_a_used_network_number_is_shown_at_its_field_and_not_applied(stack, browser):
+    before = (stack.dir / "config" / "bacrouter").read_text()
+    browser.get(stack.base + "/config/ports")
+    browser.find_element(By.ID, "edit-one").click()
+    box = wait(browser, EC.presence_of_element_located((By.ID, "o.network")))
+    box.clear()
+    box.send_keys("2")
+    browser.find_element(By.ID, "stage").click()
+    problem = wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, "#field-network .field-problem")))
+    assert "already used" in problem.text
+    assert "1 change(s) staged" in browser.find_element(By.ID, "staged-badge").text.lower()
+    shoot(browser, "port-edit-error")
+    browser.get(stack.base + "/changes")
+    browser.find_element(By.ID, "apply").click()
+    wait(browser, EC.presence_of_element_located((By.ID, "problems")))
+    assert "Not applied" in browser.find_element(By.ID, "message").text
+    assert browser.find_element(By.CSS_SELECTOR, "#problems a[href$='#field-network']")
+    assert (stack.dir / "config" / "bacrouter").read_text() == before and network_of(stack, "one") == 1
+    shoot(browser, "changes-refused")
+    browser.find_element(By.ID, "revert").click()
+    wait(browser, EC.presence_of_element_located((By.ID, "no-changes")))
+    assert not (stack.dir / "run" / "panel-staging").exists()
+    assert not browser.find_elements(By.ID, "staged-badge")
+
+
+def test_a_new_network_number_is_applied_and_runs(stack, browser):
+    browser.get(stack.base + "/config/ports/one")
+    box = wait(browser, EC.presence_of_element_located((By.ID, "o.network")))
+    box.clear()
+    box.send_keys("11")
+    browser.find_element(By.ID, "stage").click()
+    wait(browser, EC.presence_of_element_located((By.ID, "staged-badge")))
+    shoot(browser, "port-edit")
+    browser.find_element(By.ID, "staged-badge").click()
+    wait(browser, EC.presence_of_element_located((By.ID, "apply"))).click()
+    result = wait(browser, EC.presence_of_element_located((By.ID, "apply-result")))
+    assert "one" in browser.find_element(By.ID, "summary-restarted").text
+    assert "two" in browser.find_element(By.ID, "summary-unchanged").text
+    shoot(browser, "changes-applied")
+    assert "Applied" in result.text and re.search(r"option network '11'", (stack.dir / "config" / "bacrouter").read_text())
+    deadline = time.monotonic() + 10
+    while network_of(stack, "one") != 11 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert network_of(stack, "one") == 11
+
+
+def test_add_and_delete_a_port_are_staged(stack, browser):
+    browser.get(stack.base + "/config/ports")
+    browser.find_element(By.ID, "new-name").send_keys("three")
+    browser.find_element(By.ID, "add").click()
+    wait(browser, EC.presence_of_element_located((By.ID, "o.udp_port")))
+    assert "added bip 'three'" in Staging(Paths(stack.dir)).changes()
+    browser.get(stack.base + "/config/ports")
+    browser.find_element(By.ID, "delete-three").click()
+    wait(browser, EC.presence_of_element_located((By.ID, "configured-ports")))
+    assert Staging(Paths(stack.dir)).changes() == []
+    Staging(Paths(stack.dir)).revert()
+
+
+def test_staging_posts_need_the_csrf_token_and_origin(stack):
+    client = Client(stack.port)
+    assert client.login() == 303
+    token = client.csrf("/config/ports")
+    origin = {"Origin": stack.base}
+    assert client.request("POST", "/config/ports/one", {"o.network": "5"}, origin)[0] == 403
+    assert client.request("POST", "/changes/apply", {"csrf": token}, {"Origin": "http://evil.example"})[0] == 403
+    assert client.request("POST", "/changes/revert", {}, origin)[0] == 403
+    assert not (stack.dir / "run" / "panel-staging").exists()
