@@ -10,9 +10,11 @@ docs/panel/ (changes-*.png, port-edit-*.png).
 from __future__ import annotations
 
 import re
+import shutil
 import time
 
 import pytest
+from selenium.common.exceptions import WebDriverException
 
 from bacrouter.config import uci
 from bacrouter.config.model import BipPort
@@ -102,6 +104,42 @@ def stack(tmp_path_factory):
     stack.close()
 
 
+@pytest.fixture(autouse=True)
+def no_staged_edits(request):
+    """Each test starts with nothing staged (one that failed midway must not leave its edits to the next)."""
+    if "stack" in request.fixturenames:
+        shutil.rmtree(request.getfixturevalue("stack").dir / "run" / "panel-staging", ignore_errors=True)
+    yield
+
+
+def gone(element):
+    """The page holding ``element`` was replaced. (Chromium reports an element of a page being replaced either as
+    stale or as 'Node ... does not belong to the document': selenium's staleness_of knows only the first.)"""
+
+    def check(driver) -> bool:
+        try:
+            element.is_enabled()
+            return False
+        except WebDriverException:  # StaleElementReferenceException is one
+            return True
+
+    return check
+
+
+def loaded(driver) -> bool:
+    return driver.execute_script("return document.readyState") == "complete"
+
+
+def click_and_load(browser, element_id: str) -> None:
+    """Click the element, then wait until the page it leaves is gone and the next one is loaded (both may hold
+    the same element ids)."""
+    wait(browser, loaded)
+    page = browser.find_element(By.TAG_NAME, "html")
+    wait(browser, EC.element_to_be_clickable((By.ID, element_id))).click()
+    wait(browser, gone(page))
+    wait(browser, loaded)
+
+
 def network_of(stack, name):
     return {p["name"]: p["network"] for p in call(stack.dir / "run" / "control.sock", "ports")}[name]
 
@@ -109,30 +147,30 @@ def network_of(stack, name):
 def test_login(stack, browser):
     browser.get(stack.base + "/login")
     browser.find_element(By.ID, "password").send_keys(PASSWORD)
-    browser.find_element(By.ID, "login").click()
+    click_and_load(browser, "login")
     wait(browser, EC.presence_of_element_located((By.ID, "dashboard")))
 
 
 def test_a_used_network_number_is_shown_at_its_field_and_not_applied(stack, browser):
     before = (stack.dir / "config" / "bacrouter").read_text()
     browser.get(stack.base + "/config/ports")
-    browser.find_element(By.ID, "edit-one").click()
+    click_and_load(browser, "edit-one")
     box = wait(browser, EC.presence_of_element_located((By.ID, "o.network")))
     box.clear()
     box.send_keys("2")
-    browser.find_element(By.ID, "stage").click()
+    click_and_load(browser, "stage")
     problem = wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, "#field-network .field-problem")))
     assert "already used" in problem.text
     assert "1 change(s) staged" in browser.find_element(By.ID, "staged-badge").text.lower()
     shoot(browser, "port-edit-error")
     browser.get(stack.base + "/changes")
-    browser.find_element(By.ID, "apply").click()
+    click_and_load(browser, "apply")
     wait(browser, EC.presence_of_element_located((By.ID, "problems")))
     assert "Not applied" in browser.find_element(By.ID, "message").text
     assert browser.find_element(By.CSS_SELECTOR, "#problems a[href$='#field-network']")
     assert (stack.dir / "config" / "bacrouter").read_text() == before and network_of(stack, "one") == 1
     shoot(browser, "changes-refused")
-    browser.find_element(By.ID, "revert").click()
+    click_and_load(browser, "revert")
     wait(browser, EC.presence_of_element_located((By.ID, "no-changes")))
     assert not (stack.dir / "run" / "panel-staging").exists()
     assert not browser.find_elements(By.ID, "staged-badge")
@@ -143,11 +181,11 @@ def test_a_new_network_number_is_applied_and_runs(stack, browser):
     box = wait(browser, EC.presence_of_element_located((By.ID, "o.network")))
     box.clear()
     box.send_keys("11")
-    browser.find_element(By.ID, "stage").click()
+    click_and_load(browser, "stage")
     wait(browser, EC.presence_of_element_located((By.ID, "staged-badge")))
     shoot(browser, "port-edit")
-    browser.find_element(By.ID, "staged-badge").click()
-    wait(browser, EC.presence_of_element_located((By.ID, "apply"))).click()
+    click_and_load(browser, "staged-badge")
+    click_and_load(browser, "apply")
     result = wait(browser, EC.presence_of_element_located((By.ID, "apply-result")))
     assert "one" in browser.find_element(By.ID, "summary-restarted").text
     assert "two" in browser.find_element(By.ID, "summary-unchanged").text
@@ -162,11 +200,11 @@ def test_a_new_network_number_is_applied_and_runs(stack, browser):
 def test_add_and_delete_a_port_are_staged(stack, browser):
     browser.get(stack.base + "/config/ports")
     browser.find_element(By.ID, "new-name").send_keys("three")
-    browser.find_element(By.ID, "add").click()
+    click_and_load(browser, "add")
     wait(browser, EC.presence_of_element_located((By.ID, "o.udp_port")))
     assert "added bip 'three'" in Staging(Paths(stack.dir)).changes()
     browser.get(stack.base + "/config/ports")
-    browser.find_element(By.ID, "delete-three").click()
+    click_and_load(browser, "delete-three")
     wait(browser, EC.presence_of_element_located((By.ID, "configured-ports")))
     assert Staging(Paths(stack.dir)).changes() == []
     Staging(Paths(stack.dir)).revert()
