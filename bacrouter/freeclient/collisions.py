@@ -8,7 +8,7 @@ MAC address, its device name; and its points' names.
 from __future__ import annotations
 
 from ..config.model import Config
-from ..modbus.collisions import Collision, Taken, find_collisions, virtual_device_collisions
+from ..modbus.collisions import Collision, Taken, find_collisions, object_name_clash, virtual_device_collisions
 from .configcheck import plan_freeclient
 from .schema import FreeClientBus
 
@@ -46,10 +46,9 @@ def find_all(config: Config) -> list[Collision]:
             own: list[str] = []
         else:
             own = [placed[3] for placed in plan.points]
-        taken = sorted({n for n in own if n in names})
-        if taken:
-            shown = ", ".join(f"'{n}' ({names[n]})" for n in taken[:3]) + (" ..." if len(taken) > 3 else "")
-            hit("object_name", f"{len(taken)} object name(s) already taken: {shown}")
+        clash = object_name_clash(own, names)
+        if clash:
+            hit("object_name", clash)
         found += mine
         if mine:
             continue

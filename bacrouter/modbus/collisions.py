@@ -135,10 +135,9 @@ def find_collisions(config: Config, tables: list[Taken] | None = None) -> list[C
             if slave_plan.block in blocks:
                 hit("block", f"instance block {slave_plan.block} is already {blocks[slave_plan.block]}'s", "block")
             own += [p.name for p in slave_plan.points]
-        taken = sorted({n for n in own if n in names})
-        if taken:
-            shown = ", ".join(f"'{n}' ({names[n]})" for n in taken[:3]) + (" ..." if len(taken) > 3 else "")
-            hit("object_name", f"{len(taken)} object name(s) already taken: {shown}")
+        clash = object_name_clash(own, names)
+        if clash:
+            hit("object_name", clash)
         found += mine
         if mine:
             continue  # left out, as the import leaves it out: the next ones are checked without it
@@ -169,3 +168,12 @@ def virtual_device_collisions(instance: int | None, instances: dict[int, str], d
     if devices >= VBUS_DEVICES:
         found.append(("vbus_mac", f"no VBUS MAC address left: the virtual network holds at most {VBUS_DEVICES} devices"))
     return found
+
+
+def object_name_clash(own: list[str], names: dict[str, str]) -> str | None:
+    """Which of a device's object names another already holds (``names``: name → holder), or None."""
+    taken = sorted({n for n in own if n in names})
+    if not taken:
+        return None
+    shown = ", ".join(f"'{n}' ({names[n]})" for n in taken[:3]) + (" ..." if len(taken) > 3 else "")
+    return f"{len(taken)} object name(s) already taken: {shown}"
