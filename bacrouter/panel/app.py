@@ -31,7 +31,14 @@ from ..control import ControlError
 from ..humanize import duration
 from ..paths import Paths
 from . import ports_edit, system
-from .auth import MAX_PASSWORD, MIN_PASSWORD, Session, Sessions, Throttle, hash_password, verify_password
+from .auth import (
+    Session,
+    Sessions,
+    Throttle,
+    hash_password,
+    new_password_problem,
+    verify_password,
+)
 from .daemon import Daemon, Offline
 from .ports_edit import staged_count
 from .responses import redirect
@@ -367,13 +374,7 @@ class Panel:
         settings = self.settings()
         password = bottle.request.forms.getunicode("password") or ""
         again = bottle.request.forms.getunicode("again") or ""
-        problem = None
-        if len(password) < MIN_PASSWORD:
-            problem = f"The password needs at least {MIN_PASSWORD} characters."
-        elif len(password) > MAX_PASSWORD:
-            problem = f"The password may have at most {MAX_PASSWORD} characters."
-        elif password != again:
-            problem = "The two passwords differ."
+        problem = new_password_problem(password, again)
         if problem:
             bottle.response.status = 400
             return self.render("setup.tpl", session, title="Set the password", username=settings.username,

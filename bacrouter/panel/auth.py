@@ -168,3 +168,14 @@ class Throttle:
     def succeeded(self, client: str) -> None:
         with self._lock:
             self._clients.pop(client, None)
+
+
+def new_password_problem(password: str, again: str, what: str = "password") -> str | None:
+    """Why a password being set is refused (length, the two entries differ), or None."""
+    if len(password) < MIN_PASSWORD:
+        return f"The {what} needs at least {MIN_PASSWORD} characters."
+    if len(password) > MAX_PASSWORD:
+        return f"The {what} may have at most {MAX_PASSWORD} characters."
+    if password != again:
+        return f"The two {what}s differ."
+    return None

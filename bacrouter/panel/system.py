@@ -22,7 +22,7 @@ from .. import configfile
 from ..config import transaction, uci
 from ..config.model import Problem
 from ..control import ControlError
-from .auth import MAX_PASSWORD, MIN_PASSWORD, Session, hash_password, verify_password
+from .auth import Session, hash_password, new_password_problem, verify_password
 from .daemon import Offline
 
 #: the panel these routes are registered on (bacrouter.panel.app.Panel; not imported: it imports this module)
@@ -118,18 +118,13 @@ class System:
         if wait > 0:
             bottle.response.set_header("Retry-After", str(int(wait) + 1))
             return self.page(session, 429, password_problem=f"Too many wrong passwords: try again in {int(wait) + 1} s.")
-        problem = None
         if not verify_password(old, settings.password_hash):
-            problem = "The current password is wrong."
+            problem: str | None = "The current password is wrong."
             self.panel.throttle.failed(client)
-        elif len(new) < MIN_PASSWORD:
-            problem = f"The new password needs at least {MIN_PASSWORD} characters."
-        elif len(new) > MAX_PASSWORD:
-            problem = f"The new password may have at most {MAX_PASSWORD} characters."
-        elif new != again:
-            problem = "The two new passwords differ."
         else:
-            self.panel.throttle.succeeded(client)
+            problem = new_password_problem(new, again, "new password")
+            if problem is None:
+                self.panel.throttle.succeeded(client)
         if problem:
             return self.page(session, 400, password_problem=problem)
         with self.panel._password_lock:
