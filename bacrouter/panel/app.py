@@ -174,6 +174,8 @@ class Panel:
         self._password_lock = threading.Lock()
         self.app = bottle.Bottle()
         self.app.config["autojson"] = True
+        #: the top menu, in order: (key, label, href); each page module adds its own entries when it registers
+        self.menu: list[tuple[str, str, str]] = []
         self._routes()
 
     # -------------------------------------------------------------- configuration (read when needed)
@@ -249,6 +251,7 @@ class Panel:
         values.setdefault("active", "")
         values.setdefault("message", None)
         values.setdefault("offline", None)
+        values.setdefault("menu", self.menu)
         values.setdefault("staged", staged_count(self) if session is not None and session.user else 0)
         return bottle.template(name, template_lookup=[str(TEMPLATES)], csrf=session.csrf if session else "",
                                user=session.user if session else None, version=__version__, **values)
@@ -270,8 +273,9 @@ class Panel:
         app.route("/api/routes", callback=self.logged_in(self.api_routes, api=True))
         app.route("/api/capture", method="POST", callback=self.logged_in(self.api_capture, api=True, post=True))
         app.route("/captures/<name>", callback=self.logged_in(self.download_capture))
-        system.register(self)
+        self.menu += [("dashboard", "Dashboard", "/"), ("ports", "Ports", "/ports"), ("routes", "Routes", "/routes")]
         ports_edit.register(self)  # the port editors and Save & Apply
+        system.register(self)
         for code in (400, 401, 403, 404, 409, 413, 500, 503):
             app.error(code)(self._error_page)
 

@@ -101,6 +101,7 @@ def apply_form(cls: type[Section], section: uci.UciSection, form: Any) -> None:
 
 
 def register(panel: Panel) -> None:
+    panel.menu.append(("config", "Configure", "/config/ports"))
     Routes(panel).add(panel.app)
 
 

@@ -42,6 +42,7 @@ PLAN_TTL = 600.0
 
 def register(panel: Panel) -> None:
     """Add the System page's routes to the panel's app."""
+    panel.menu.append(("system", "System", "/system"))
     System(panel).routes()
 
 

@@ -16,7 +16,7 @@
   <input type="checkbox" id="menu-toggle" class="menu-toggle" aria-label="menu">
   <label for="menu-toggle" class="menu-button" title="Menu">&#9776;</label>
   <ul class="nav" id="topmenu">
-% for key, label, href in (("dashboard", "Dashboard", "/"), ("ports", "Ports", "/ports"), ("routes", "Routes", "/routes"), ("config", "Configure", "/config/ports"), ("system", "System", "/system")):
+% for key, label, href in menu:
     <li class="{{'active' if active == key else ''}}"><a href="{{href}}">{{label}}</a></li>
 % end
   </ul>
