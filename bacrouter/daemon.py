@@ -23,6 +23,7 @@ from .config import Config, Problem, has_errors
 from .control import ControlError, ControlServer, MethodTable
 from .feature import describe
 from .history import INTERVAL, History
+from .jobs import Jobs
 from .loader import load_config
 from .logs import NEVER_FOLD, recent, set_level, setup_logging
 from .paths import Paths
@@ -115,6 +116,9 @@ class Daemon:
             await asyncio.sleep(self.history.interval)
 
     async def shutdown(self) -> None:
+        for job in list(self.jobs.jobs.values()):
+            if job.task is not None and not job.task.done():
+                job.task.cancel()
         if self._sampler is not None:
             self._sampler.cancel()
         if self.ubus is not None:
@@ -185,6 +189,8 @@ class Daemon:
                   "WriteProperty by the router's device: {device, object, property, value, priority?}")
         table.add("objects", self._objects, "every gateway's BACnet objects with the point each comes from "
                   "(each feature's NAME_objects method, together)")
+        self.jobs = Jobs(table, on_finish=lambda job: self._emit("job", job))
+        self.jobs.register()
 
     def _add_feature_methods(self, name: str, methods: list[Any]) -> None:
         """A feature's methods join the one table: every transport serves them."""

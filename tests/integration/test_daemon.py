@@ -379,3 +379,28 @@ def test_the_reload_command_says_what_it_did(daemon, udp_ports):
                           capture_output=True, text=True, env=env, timeout=30)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "reloaded; restarted: bip 'two'; unchanged: bip 'one'"
+
+
+def test_any_method_runs_as_a_job_watched_and_cancelled(daemon):
+    daemon.wait_up()
+    started = daemon.call("job_start", {"method": "routes", "params": {"limit": 5}})
+    for _ in range(100):
+        view = daemon.call("job", started)
+        if view["state"] != "running":
+            break
+        time.sleep(0.05)
+    assert view["state"] == "done" and view["result"] == daemon.call("routes", {"limit": 5})
+    # a Who-Is waiting 20 s is stopped at once by job_cancel
+    waiting = daemon.call("job_start", {"method": "discover", "params": {"wait": 20}})
+    assert daemon.call("job_cancel", waiting)["id"] == waiting["id"]
+    for _ in range(100):
+        view = daemon.call("job", waiting)
+        if view["state"] != "running":
+            break
+        time.sleep(0.05)
+    assert view["state"] == "cancelled", view
+    assert [job["id"] for job in daemon.call("jobs")] == [started["id"], waiting["id"]]
+    with pytest.raises(ControlError) as info:
+        daemon.call("job_start", {"method": "job_cancel"})
+    assert info.value.code == "bad_params"
+    assert daemon.proc.poll() is None and "Traceback" not in daemon.output()
