@@ -30,7 +30,7 @@ from ..config.model import PanelSettings
 from ..control import ControlError
 from ..humanize import duration
 from ..paths import Paths
-from . import ports_edit, system
+from . import jobs, ports_edit, system
 from .auth import (
     Session,
     Sessions,
@@ -176,6 +176,8 @@ class Panel:
         self.app.config["autojson"] = True
         #: the top menu, in order: (key, label, href); each page module adds its own entries when it registers
         self.menu: list[tuple[str, str, str]] = []
+        #: the control methods a browser may run as a job (page modules add theirs): never the root-only ones
+        self.job_methods: set[str] = {"discover"}
         self._routes()
 
     # -------------------------------------------------------------- configuration (read when needed)
@@ -274,6 +276,7 @@ class Panel:
         app.route("/api/capture", method="POST", callback=self.logged_in(self.api_capture, api=True, post=True))
         app.route("/captures/<name>", callback=self.logged_in(self.download_capture))
         self.menu += [("dashboard", "Dashboard", "/"), ("ports", "Ports", "/ports"), ("routes", "Routes", "/routes")]
+        jobs.register(self)  # long tasks (scans, Read Group) as the daemon's jobs, with progress and cancel
         ports_edit.register(self)  # the port editors and Save & Apply
         system.register(self)
         for code in (400, 401, 403, 404, 409, 413, 500, 503):

@@ -218,6 +218,61 @@
     });
   }
 
+  /* ---------------------------------------------------------------- long tasks (the daemon's jobs) */
+
+  /* Run a control method as a job in `box` (an element with a <progress>, a .job-text and a .job-cancel button,
+     see templates/job.tpl): the bar follows the job's progress, Cancel stops it. Resolves with the job's
+     result; rejects with an Error whose message says why (failed, cancelled, the router not running). */
+  function runJob(box, method, params, onProgress) {
+    var bar = box.querySelector("progress"), text = box.querySelector(".job-text");
+    var cancel = box.querySelector(".job-cancel"), id = null, stopped = false;
+    box.hidden = false;
+    box.className = box.className.replace(/ ?job-(done|failed|cancelled)/g, "");
+    if (bar) bar.removeAttribute("value");
+    if (text) text.textContent = "starting...";
+    function show(view) {
+      var p = view.progress || {};
+      if (bar && p.total) { bar.max = p.total; bar.value = p.done || 0; }
+      if (text) text.textContent = p.text || (p.total ? (p.done || 0) + " of " + p.total : view.state);
+      if (onProgress) onProgress(p, view);
+    }
+    function finish(state, message) {
+      if (cancel) cancel.hidden = true;
+      box.className += " job-" + state;
+      if (text && message) text.textContent = message;
+    }
+    if (cancel) {
+      cancel.hidden = false;
+      cancel.onclick = function () {
+        stopped = true;
+        cancel.disabled = true;
+        if (id) postJSON("/api/jobs/" + id + "/cancel", {}).catch(function () {});
+      };
+      cancel.disabled = false;
+    }
+    return postJSON("/api/jobs", { method: method, params: params || {} }).then(function (started) {
+      id = started.id;
+      if (stopped) postJSON("/api/jobs/" + id + "/cancel", {}).catch(function () {});
+      return new Promise(function (resolve, reject) {
+        function poll() {
+          getJSON("/api/jobs/" + id).then(function (view) {
+            if (view.error && !view.state) throw new Error(view.error);
+            show(view);
+            if (view.state === "running") { window.setTimeout(poll, 400); return; }
+            if (view.state === "done") { finish("done", null); resolve(view.result); return; }
+            var why = view.state === "cancelled" ? "cancelled" : (view.error || {}).message || view.state;
+            finish(view.state, why);
+            reject(new Error(why));
+          }).catch(function (err) { finish("failed", err.message); reject(err); });
+        }
+        poll();
+      });
+    }, function (err) { finish("failed", err.message); throw err; });
+  }
+
+  window.bacrouter = { getJSON: getJSON, postJSON: postJSON, html: html, setLive: setLive, setOnline: setOnline,
+                       times: times, runJob: runJob, csrf: csrf };
+
   /* ---------------------------------------------------------------- start */
 
   stateClasses();
