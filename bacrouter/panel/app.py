@@ -27,7 +27,7 @@ import bottle
 from .. import __version__
 from ..config import load_core, uci
 from ..config.model import PanelSettings
-from ..control import ControlError
+from ..control_client import ControlError
 from ..humanize import duration
 from ..paths import Paths
 from . import jobs, ports_edit, system
@@ -260,6 +260,7 @@ class Panel:
 
     def _routes(self) -> None:
         app = self.app
+        app.add_hook("before_request", self._started)
         app.add_hook("after_request", self._headers)
         app.route("/static/<name:path>", callback=self.static)
         app.route("/login", callback=self.login_page)
@@ -288,8 +289,15 @@ class Panel:
             return json.dumps({"error": error.body})
         return self.render("error.tpl", None, title="Error", status=error.status_line, text=error.body)
 
+    @staticmethod
+    def _started() -> None:
+        bottle.request.environ["bacrouter.started"] = time.perf_counter()
+
     def _headers(self) -> None:
         headers = bottle.response.headers
+        started = bottle.request.environ.get("bacrouter.started")
+        if started is not None:  # the server's time (browsers' developer tools show it; bench/panel_bench.py uses it)
+            headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
         headers["Content-Security-Policy"] = CSP
         headers["X-Frame-Options"] = "DENY"
         headers["X-Content-Type-Options"] = "nosniff"

@@ -21,9 +21,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
+import pickle
+import select
 import shutil
+import signal
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +40,14 @@ from ..config.model import Problem
 from ..paths import Paths
 
 __all__ = ["Staging", "Validation", "ApplyResult", "StaleBase", "BadPath"]
+
+#: seconds a check's answer is reused while no file changed
+MEMO_SECONDS = 30.0
+#: seconds a check may take before it is given up
+CHECK_TIMEOUT = 120.0
+_MEMO_LOCK = threading.Lock()
+#: the last check: (fingerprint of the files, when, the answer)
+_memo: tuple[tuple[Any, ...], float, Validation] | None = None
 
 #: the key of the UCI file in base.json (data files are keyed by their path in the data directory)
 UCI_KEY = "uci"
@@ -266,8 +281,38 @@ class Staging:
 
     # -------------------------------------------------------------- checking and applying
 
+    def fingerprint(self) -> tuple[Any, ...]:
+        """What a check's answer depends on: every configuration file's and staged file's identity and size."""
+        entries: list[tuple[str, int, int, int]] = []
+        for top in (self.paths.uci_file, self.paths.data_dir, self.dir):
+            for path in ([top] if not top.is_dir() else sorted(top.rglob("*"))):
+                try:
+                    st = path.stat()
+                except OSError:
+                    continue
+                if not path.is_dir() and ".previous" not in path.name and ".transaction" not in path.name:
+                    entries.append((str(path), st.st_mtime_ns, st.st_size, st.st_ino))
+        return tuple(entries)
+
     def validate(self) -> Validation:
-        """``bacrouter check`` on the staged configuration: the live directory with the staged file in it."""
+        """``bacrouter check`` on the staged configuration: the live directory with the staged files over it.
+
+        Every editor page shows its problems, so the answer is kept while no file changes (and at most
+        ``MEMO_SECONDS``: the check also looks at the machine, its interfaces and serial ports). The check
+        itself runs in a child process: loading 10,000 points takes memory that a long-running panel would
+        otherwise keep.
+        """
+        global _memo
+        key = self.fingerprint()
+        with _MEMO_LOCK:
+            if _memo is not None and _memo[0] == key and time.monotonic() - _memo[1] < MEMO_SECONDS:
+                return _memo[2]
+        checked = Validation(_in_child(self._validate))
+        with _MEMO_LOCK:
+            _memo = (key, time.monotonic(), checked)
+        return checked
+
+    def _validate(self) -> list[Problem]:
         from ..loader import load_config
 
         with tempfile.TemporaryDirectory(prefix="bacrouter-staging-") as scratch:
@@ -293,9 +338,8 @@ class Staging:
             _, problems = load_config(paths)
             # say the real files, not the scratch copies
             prefix, real = scratch, str(self.paths.root) if self.paths.root else ""
-            problems = [Problem(p.message, _unscratch(p.file, paths, self.paths, prefix, real), p.line, p.section,
-                                p.option, p.severity) for p in problems]
-        return Validation(problems)
+            return [Problem(p.message, _unscratch(p.file, paths, self.paths, prefix, real), p.line, p.section,
+                            p.option, p.severity) for p in problems]
 
     def apply(self, reload: bool = True) -> ApplyResult:
         """Check, commit and reload; nothing is written when the check finds an error."""
@@ -318,6 +362,49 @@ class Staging:
             transaction.commit(self.paths, changes)
             shutil.rmtree(self.dir, ignore_errors=True)
         return ApplyResult(True, checked.problems, reload_daemon(self.paths) if reload else {"state": "not asked"})
+
+
+def _in_child(work: Callable[[], list[Problem]], timeout: float = CHECK_TIMEOUT) -> list[Problem]:
+    """``work()`` in a forked child, its answer pickled back: the child's memory goes when it exits.
+
+    The child only reads files and computes (no lock another thread may hold is taken: logging and the
+    import lock are reset after a fork by Python itself). Where there is no fork, it runs here.
+    """
+    if not hasattr(os, "fork"):
+        return work()
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: answer, and leave without running anything of the parent's
+        status = 1
+        try:
+            os.close(reader)
+            payload = pickle.dumps(work())
+            with os.fdopen(writer, "wb") as out:
+                out.write(payload)
+            status = 0
+        except BaseException:
+            logging.getLogger("bacrouter.panel").exception("the configuration check failed")
+        finally:
+            os._exit(status)
+    os.close(writer)
+    chunks, deadline = [], time.monotonic() + timeout
+    try:
+        with os.fdopen(reader, "rb", buffering=0) as answer:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([answer], [], [], left)[0]:
+                    os.kill(pid, signal.SIGKILL)
+                    return [Problem(f"the check did not finish in {int(timeout)} s", "", 0, "", "", "error")]
+                chunk = answer.read(1 << 16)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+    finally:
+        _, status = os.waitpid(pid, 0)
+    if status != 0 or not chunks:
+        return [Problem("the check failed (see the panel's log)", "", 0, "", "", "error")]
+    problems: list[Problem] = pickle.loads(b"".join(chunks))  # from our own child: trusted
+    return problems
 
 
 def _unscratch(file: str, scratch: Paths, live: Paths, prefix: str, real: str) -> str:

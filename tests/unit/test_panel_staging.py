@@ -96,3 +96,33 @@ def test_only_plain_paths_inside_the_data_directory(paths, bad):
     with pytest.raises(BadPath):
         staging.read_data(bad)
     assert not staging.active
+
+
+def test_a_check_is_reused_until_a_file_changes(paths):
+    staging = Staging(paths)
+    first = staging.validate()
+    assert staging.validate() is first  # nothing changed: the same answer, no second load
+    staging.save_data("modbus/s.json", json.dumps({"points": [dict(POINT, address_type="nonsense")]}))
+    second = staging.validate()
+    assert second is not first and second.errors
+    staging.revert()
+    (paths.data_dir / "modbus" / "s.json").write_text(json.dumps({"points": [POINT, dict(POINT, name="T9",
+                                                                                              instance=9)]}))
+    assert not Staging(paths).validate().errors
+
+
+def test_the_check_runs_in_a_child_that_cannot_take_the_panel_down():
+    import os
+    import time
+
+    from bacrouter.panel.staging import _in_child
+
+    assert _in_child(lambda: [os.getpid()]) != [os.getpid()]
+
+    def broken():
+        raise RuntimeError("boom")
+
+    assert "the check failed" in _in_child(broken)[0].message
+    started = time.monotonic()
+    assert "did not finish in 1 s" in _in_child(lambda: time.sleep(30) or [], timeout=1)[0].message
+    assert time.monotonic() - started < 10
