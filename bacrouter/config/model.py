@@ -86,6 +86,9 @@ class Section:
     resource_types: ClassVar[tuple[ResourceType, ...]] = ()
     #: sections of this type take turns on one serial line (a transaction at a time)
     shares_line: ClassVar[bool] = False
+    #: options that only matter when another option has one of some values: option -> (other, values);
+    #: an editor hides them otherwise (the loader warns when one is set in vain)
+    used_when: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {}
 
     @property
     def label(self) -> str:
@@ -257,6 +260,11 @@ class BipPort(Port):
     bdt: list[str] = opt([], doc="broadcast distribution table entries, ip[:port][/mask]")
     fdt_size: int = opt(64, min=0, max=4096, doc="foreign device table size (0: refuse registrations)")
     write_bdt: bool = opt(False, doc="accept Write-Broadcast-Distribution-Table from the network")
+
+    used_when: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {
+        "bbmd": ("mode", ("foreign",)), "ttl": ("mode", ("foreign",)),
+        "bdt": ("mode", ("bbmd",)), "fdt_size": ("mode", ("bbmd",)), "write_bdt": ("mode", ("bbmd",)),
+    }
 
 
 @dataclass

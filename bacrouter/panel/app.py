@@ -30,7 +30,7 @@ from ..config.model import PanelSettings
 from ..control_client import ControlError
 from ..humanize import duration
 from ..paths import Paths
-from . import jobs, ports_edit, system
+from . import jobs, ports_edit, routing, system
 from .auth import (
     Session,
     Sessions,
@@ -41,7 +41,9 @@ from .auth import (
 )
 from .daemon import Daemon, Offline
 from .ports_edit import staged_count
+from .ports_view import bip_live, fdt_tables
 from .responses import redirect
+from .routing import hop
 
 __all__ = ["Options", "make_app", "serve"]
 
@@ -135,6 +137,7 @@ def live_values(status: dict[str, Any] | None, ports: list[dict[str, Any]] | Non
         live[f"port.{name}.in"] = str(port.get("npdus_in", 0))
         live[f"port.{name}.out"] = str(port.get("npdus_out", 0))
         live[f"port.{name}.detail"] = port_detail(port)
+        live.update(bip_live(port))
         link = port.get("link") or {}
         if port.get("kind") == "mstp" and link:
             sniffer = link.get("sniffer") or {}
@@ -145,16 +148,6 @@ def live_values(status: dict[str, Any] | None, ports: list[dict[str, Any]] | Non
             live[f"mstp.{name}.capture"] = (f"capturing: {capture.get('frames', 0)} frame(s)" if capture
                                            else "not capturing")
     return live
-
-
-def hop(hexmac: str | None) -> str:
-    """A next hop as ``bacrouter status`` prints it (an IP address and port, or a MAC)."""
-    from ..net import bvll
-
-    try:
-        return bvll.text(bytes.fromhex(hexmac)) if hexmac else "direct"
-    except ValueError:
-        return str(hexmac)
 
 
 def mstp_devices(port: dict[str, Any]) -> list[dict[str, Any]]:
@@ -279,6 +272,7 @@ class Panel:
         self.menu += [("dashboard", "Dashboard", "/"), ("ports", "Ports", "/ports"), ("routes", "Routes", "/routes")]
         jobs.register(self)  # long tasks (scans, Read Group) as the daemon's jobs, with progress and cancel
         ports_edit.register(self)  # the port editors and Save & Apply
+        routing.register(self)  # the routes page's Who-Is-Router refresh
         system.register(self)
         for code in (400, 401, 403, 404, 409, 413, 500, 503):
             app.error(code)(self._error_page)
@@ -444,6 +438,7 @@ class Panel:
         (ports,), offline = self._runtime(("ports", None))
         return {"online": offline is None, "offline": offline, "live": live_values(None, ports),
                 "devices": {p["name"]: mstp_devices(p) for p in ports or [] if p.get("kind") == "mstp"},
+                "fdt": fdt_tables(ports),
                 "captures": [c["name"] for c in self._captures()]}
 
     def _page_args(self) -> tuple[int, int]:

@@ -94,11 +94,15 @@ class Validation:
 
     def at(self, section: str, option: str = "") -> list[Problem]:
         """The problems of one section label (``bip 'one'``) and option ("" for the section's own)."""
-        own = [p for p in self.problems if p.section == section and p.option == option]
-        # a clash is reported on one side ("network number 2 is already used by bip 'one'"): show it on both
+        own = [p for p in self.problems if p.section == section and (
+            p.option == option
+            # the loader says a missing option on the section ("missing required option 'resource' (...)")
+            or (option and not p.option and p.message.startswith(f"missing required option '{option}'")))]
+        # a clash is reported on one side ("network number 2 is already used by bip 'one'", "interface eth1
+        # already carries ethernet 'a'"): show it on both
         other = [Problem(f"{p.section}: {p.message}", p.file, p.line, section, option, p.severity)
                  for p in self.problems if option and p.option == option and p.section != section
-                 and f"by {section}" in p.message]
+                 and (f"by {section}" in p.message or f"carries {section}" in p.message)]
         return own + other
 
     def elsewhere(self, labels: set[tuple[str, str]]) -> list[Problem]:
