@@ -136,8 +136,8 @@ class LuciLogin:
         client = panel.client()
         wait = panel.throttle.wait(client)
         if wait > 0:
-            bottle.response.set_header("Retry-After", str(int(wait) + 1))
-            bottle.abort(429, f"Too many failed logins: try again in {int(wait) + 1} s.")
+            raise bottle.HTTPError(429, f"Too many failed logins: try again in {int(wait) + 1} s.",
+                                   **{"Retry-After": str(int(wait) + 1)})
         sid = str(bottle.request.forms.get("sid") or "")
         grant = None
         if SID.fullmatch(sid) and sid != DEFAULT_SID:
