@@ -228,6 +228,9 @@ class PanelSettings(Section):
     port: int = opt(8000, min=1, max=65535, doc="TCP port of the panel")
     username: str = opt("admin", min=1, max=64, doc="panel login name")
     password_hash: str = opt("", doc="hash of the panel password (set by the first-boot script)")
+    hostnames: list[str] = opt([], doc="other names the panel is reached by (besides IP addresses, localhost and "
+                                       "the router's host name): its first-password and login pages refuse any "
+                                       "other name (DNS rebinding)")
 
 
 @dataclass

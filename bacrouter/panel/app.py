@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import signal
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -30,12 +31,13 @@ from ..config.model import PanelSettings
 from ..control_client import ControlError
 from ..humanize import duration
 from ..paths import Paths
-from . import jobs, ports_edit, routing, system
+from . import jobs, luci, ports_edit, routing, system
 from .auth import (
     Session,
     Sessions,
     Throttle,
     hash_password,
+    host_allowed,
     new_password_problem,
     verify_password,
 )
@@ -69,6 +71,10 @@ class Options:
     #: largest request body accepted (uploads included); more is refused before it is read
     max_body: int = 4 << 20
     https: bool = False  # set by serve() when a certificate was loaded
+    #: seconds between two questions to rpcd whether a session that came from LuCI is still valid
+    luci_recheck: float = 60.0
+    #: the ubus command the LuCI session check runs
+    ubus_command: str = "ubus"
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -180,6 +186,37 @@ class Panel:
         config, _ = load_core(self.paths)
         return config.panel if config is not None else PanelSettings(name="panel")
 
+    def host_names(self) -> set[str]:
+        """The names (besides IP addresses and localhost) the router is reached by, lower case.
+
+        The kernel's host name and UCI ``system.@system[0].hostname``, each also
+        under the LAN's DNS domain (UCI ``dhcp.@dnsmasq[0].domain``, ``lan`` on
+        OpenWrt), and UCI ``panel.hostnames``.
+        """
+        hosts = {socket.gethostname(), self._uci_value("system", "@system[0]", "hostname")}
+        domain = self._uci_value("dhcp", "@dnsmasq[0]", "domain")
+        names = hosts | {f"{host}.{domain}" for host in hosts if host and domain and "." not in host}
+        names |= set(self.settings().hostnames)
+        return {name.lower().rstrip(".") for name in names if name}
+
+    def _uci_value(self, package: str, section: str, option: str) -> str:
+        """One option of another UCI package (``system``, ``dhcp``), or "" when it (or the file) is not there."""
+        try:
+            found = uci.load(self.paths.uci_dir / package).section(section)
+        except (OSError, uci.UciError):
+            return ""
+        value = found.get(option) if found is not None else None
+        return value if isinstance(value, str) else ""
+
+    def check_host(self) -> None:
+        """Refuse a page that works without a login when the Host is not a name of this router (DNS rebinding)."""
+        host = bottle.request.get_header("Host") or ""
+        if not host_allowed(host, self.host_names()):
+            log.warning("panel: refused %s for Host %r from %s (not a name of this router; see panel.hostnames)",
+                        bottle.request.path, host[:100], self.client())
+            bottle.abort(403, "refused: this router is not known by the name in the address bar; use its IP address, "
+                              "or add the name to the UCI list panel.hostnames")
+
     def device(self) -> dict[str, Any]:
         config, problems = load_core(self.paths)
         if config is None:
@@ -260,7 +297,7 @@ class Panel:
         app.route("/login", method="POST", callback=self.login)
         app.route("/setup", callback=self.setup_page)
         app.route("/setup", method="POST", callback=self.setup)
-        app.route("/logout", method="POST", callback=self.logged_in(self.logout, post=True))
+        app.route("/logout", method="POST", callback=self.logged_in(self.logout, post=True, changes=False))
         app.route("/", callback=self.logged_in(self.dashboard))
         app.route("/ports", callback=self.logged_in(self.ports_page))
         app.route("/routes", callback=self.logged_in(self.routes_page))
@@ -274,7 +311,8 @@ class Panel:
         ports_edit.register(self)  # the port editors and Save & Apply
         routing.register(self)  # the routes page's Who-Is-Router refresh
         system.register(self)
-        for code in (400, 401, 403, 404, 409, 413, 500, 503):
+        self.luci = luci.register(self)  # POST /luci-login: a LuCI session opens the panel
+        for code in (400, 401, 403, 404, 409, 413, 429, 500, 503):
             app.error(code)(self._error_page)
 
     def _error_page(self, error: bottle.HTTPError) -> str:
@@ -299,12 +337,18 @@ class Panel:
         if not bottle.request.path.startswith("/static/"):
             headers["Cache-Control"] = "no-store"
 
-    def logged_in(self, handler: Any, api: bool = False, post: bool = False) -> Any:
-        """Wrap a page or endpoint: a live logged-in session (and on POST, the CSRF token and Origin)."""
+    def logged_in(self, handler: Any, api: bool = False, post: bool = False, changes: bool = True) -> Any:
+        """Wrap a page or endpoint: a live logged-in session (and on POST, the CSRF token and Origin).
+
+        A POST that ``changes`` something is refused to a read-only session (one from LuCI without write access).
+        """
 
         @functools.wraps(handler)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             session = self.session()
+            if session is not None and not self.luci.still_valid(session):
+                self.sessions.drop(session)
+                session = None
             if session is None or session.user is None:
                 if api:
                     bottle.abort(401, "not logged in (or the session expired)")
@@ -313,6 +357,9 @@ class Panel:
                 redirect("/login")
             if post:
                 self.check_post(session)
+                if changes and session.data.get("write") is False:
+                    bottle.abort(403, "refused: this LuCI login may look but not change anything (it has read "
+                                      f"access only to {luci.GROUP}); log in with the panel password to change")
             return handler(session, *args, **kwargs)
 
         return wrapper
@@ -330,6 +377,7 @@ class Panel:
     # -------------------------------------------------------------- login, first password, logout
 
     def login_page(self) -> str:
+        self.check_host()
         if not self.settings().password_hash:
             redirect("/setup")
         session = self.visitor()
@@ -339,6 +387,7 @@ class Panel:
 
     def login(self) -> str:
         session = self.session()
+        self.check_host()
         if session is None:  # no form from us: a stale tab or a forged post
             bottle.abort(403, "refused: the form is stale or forged (CSRF token); reload the page")
         self.check_post(session)
@@ -369,6 +418,7 @@ class Panel:
         return ""
 
     def setup_page(self) -> str:
+        self.check_host()
         settings = self.settings()
         if settings.password_hash:
             redirect("/login")
@@ -376,6 +426,7 @@ class Panel:
         return self.render("setup.tpl", session, title="Set the password", username=settings.username)
 
     def setup(self) -> str:
+        self.check_host()
         session = self.session()
         if session is None:
             bottle.abort(403, "refused: the form is stale or forged (CSRF token); reload the page")
