@@ -30,7 +30,7 @@ from ..config.model import PanelSettings
 from ..control import ControlError
 from ..humanize import duration
 from ..paths import Paths
-from . import jobs, modbus_live, ports_edit, system
+from . import jobs, modbus_files, modbus_live, ports_edit, system
 from .auth import (
     Session,
     Sessions,
@@ -278,6 +278,7 @@ class Panel:
         self.menu += [("dashboard", "Dashboard", "/"), ("ports", "Ports", "/ports"), ("routes", "Routes", "/routes")]
         jobs.register(self)  # long tasks (scans, Read Group) as the daemon's jobs, with progress and cancel
         modbus_live.register(self)  # the gateway as it runs, Read Group (reached from the Modbus pages)
+        modbus_files.register(self)  # Modbus file export, and import staged with its collision report
         ports_edit.register(self)  # the port editors and Save & Apply
         system.register(self)
         for code in (400, 401, 403, 404, 409, 413, 500, 503):
