@@ -31,7 +31,7 @@ from typing import Any
 
 from .control import ControlError, MethodTable
 
-__all__ = ["Jobs", "Job", "JobCancelled", "progress", "check_cancelled", "MAX_RUNNING", "KEEP_FINISHED"]
+__all__ = ["Jobs", "Job", "JobCancelled", "progress", "reporter", "check_cancelled", "MAX_RUNNING", "KEEP_FINISHED"]
 
 log = logging.getLogger("bacrouter.jobs")
 
@@ -85,6 +85,15 @@ def progress(done: float | None = None, total: float | None = None, text: str | 
     job = _current.get()
     if job is not None:
         job.report(done=done, total=total, text=text, **extra)
+
+
+def reporter() -> Callable[..., None]:
+    """:func:`progress` bound to the current job, for work done in another task (whose context is not the job's):
+    a Modbus master's poller runs a Read Group for the job that asked for it."""
+    job = _current.get()
+    if job is None:
+        return lambda **values: None
+    return job.report
 
 
 def check_cancelled() -> None:

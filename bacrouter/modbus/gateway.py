@@ -16,6 +16,7 @@ import logging
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +37,7 @@ from .schema import ModbusMaster, ModbusSlave
 from .transport import SerialTransport, Target, TcpTransport, Transport
 
 __all__ = ["ModbusGateway", "PointRuntime", "SlaveRuntime", "MasterRuntime", "slave_target", "slave_planner",
-           "write_request", "run_read_group", "REWRITE_AFTER"]
+           "write_request", "run_read_group", "Reporter", "REWRITE_AFTER"]
 
 log = logging.getLogger("bacrouter.modbus")
 
@@ -45,6 +46,9 @@ REWRITE_AFTER = 5.0
 #: the wait doubles after each re-write that did not take, up to REWRITE_AFTER * 2**REWRITE_BACKOFF (5 min)
 REWRITE_BACKOFF = 6
 SECONDS, PERCENT = 73, 98  # engineering units of the status objects
+
+#: told each Read Group request as it completes: (its entry, how many are done, how many in all)
+Reporter = Callable[[dict[str, Any], int, int], None]
 
 
 # --------------------------------------------------------------------------- sans-IO helpers
@@ -98,7 +102,7 @@ class PointRuntime:
     """One point: its codec, its object, and what was last written to it."""
 
     __slots__ = ("plan", "point", "codec", "obj", "slave", "written", "written_at", "_rewrite", "_rewrites",
-                 "_mismatch")
+                 "_mismatch", "words", "read_at")
 
     def __init__(self, slave: SlaveRuntime, plan: PointMapping) -> None:
         self.slave, self.plan, self.point = slave, plan, plan.point
@@ -108,6 +112,8 @@ class PointRuntime:
         self._rewrite: asyncio.TimerHandle | None = None
         self._rewrites = 0  # re-writes in a row that did not take: each waits twice as long
         self._mismatch = False  # the unreliability is ours (read-back), not the value's
+        self.words: tuple[int, ...] = ()  # the raw registers (or bits) of the last answer, for the live view
+        self.read_at: float | None = None  # when they came (monotonic)
         point = self.point
         self.obj: GatewayObject = make_object(plan.object_type, plan.instance, plan.name,
                                               description=point.description,
@@ -140,6 +146,7 @@ class PointRuntime:
         return float(point.state_values[state - 1] if point.state_values else state - 1)
 
     def received(self, words: tuple[int, ...], started: float, now: float) -> None:
+        self.words, self.read_at = tuple(words), now
         raw, reliable = self.codec.decode(words)
         value = self.to_bacnet(raw) if reliable else None
         if value is None:
@@ -321,6 +328,26 @@ class SlaveRuntime:
                                                         "present": self.device.present},
         }
 
+    def live(self, offset: int = 0, limit: int = 100) -> dict[str, Any]:
+        """A page of the points as they are now (raw words, BACnet value, reliability, age) and the status objects."""
+        from ..net.client import jsonable
+
+        now = time.monotonic()
+        rows = []
+        for index, runtime in enumerate(self.points[offset: offset + limit], offset):
+            point, obj = runtime.point, runtime.obj
+            rows.append({"index": index, "name": point.name, "object": str(obj.objectIdentifier),
+                         "object_name": obj.objectName, "address_type": point.address_type,
+                         "address": point.address, "data_type": point.data_type, "raw": list(runtime.words),
+                         "value": jsonable(obj.value), "reliability": int(obj.reliability),
+                         "age_s": None if runtime.read_at is None else round(now - runtime.read_at, 1),
+                         "writable": bool(point.writable)})
+        status = [{"name": name, "object": str(obj.objectIdentifier), "object_name": obj.objectName,
+                   "value": jsonable(obj.value), "reliability": int(obj.reliability)}
+                  for name, obj in self.status.items()]
+        return {**self.snapshot(), "total": len(self.points), "offset": offset, "limit": limit, "rows": rows,
+                "status": status}
+
     def close(self) -> None:
         for point in self.points:
             point.close()
@@ -357,7 +384,7 @@ class MasterRuntime:
         self.slaves: list[SlaveRuntime] = []
         self.schedule = MasterSchedule([])
         self._wake = asyncio.Event()
-        self._urgent: deque[tuple[Any, asyncio.Future[Any]]] = deque()  # read-group runs
+        self._urgent: deque[tuple[Any, asyncio.Future[Any], Reporter | None]] = deque()  # read-group runs
         self._task: asyncio.Task[None] | None = None
         # (a cancellation can be lost in asyncio.wait_for on 3.11: the loop also checks this)
         self._stopped = False
@@ -384,12 +411,16 @@ class MasterRuntime:
         self.schedule.queue_write(job)
         self._wake.set()
 
-    async def read_group(self, slave: SlaveRuntime) -> list[dict[str, Any]]:
-        """Run the slave's whole read plan once, now, between the master's other requests."""
+    async def read_group(self, slave: SlaveRuntime, report: Reporter | None = None) -> list[dict[str, Any]]:
+        """Run the slave's whole read plan once, now, between the master's other requests.
+
+        ``report(entry, done, total)`` is told each request as it completes; cancelling the caller stops the run
+        after the request on the line (the poller checks between requests).
+        """
         if self._stopped:
             raise RuntimeError(f"Modbus master {self.name} is stopped")
         future: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
-        self._urgent.append((slave, future))
+        self._urgent.append((slave, future, report))
         self._wake.set()
         return await future
 
@@ -398,14 +429,15 @@ class MasterRuntime:
             self._wake.clear()
             try:
                 if self._urgent:
-                    slave, future = self._urgent[0]  # stays queued until answered: stop() answers it then
+                    slave, future, report = self._urgent[0]  # stays queued until answered: stop() answers it then
                     if slave not in self.slaves:  # removed by a reload since it was asked for
                         self._urgent.popleft()
                         if not future.done():
                             future.set_exception(RuntimeError(f"Modbus slave {slave.name} was stopped (reload)"))
                         continue
                     try:
-                        result = await run_read_group(self.transport, slave.target, slave.schedule.planner)
+                        result = await run_read_group(self.transport, slave.target, slave.schedule.planner, report,
+                                                      stop=future.done)
                     except Exception as err:
                         if not future.done():
                             future.set_exception(RuntimeError(f"read group failed: {err}"))
@@ -483,7 +515,7 @@ class MasterRuntime:
         self._stopped = True
         if self._task is not None:
             self._task.cancel()
-        for _, future in self._urgent:
+        for _, future, _ in self._urgent:
             if not future.done():
                 future.set_exception(RuntimeError(f"Modbus master {self.name} stopped (reload or shutdown)"))
         self._urgent.clear()
@@ -501,10 +533,17 @@ class MasterRuntime:
                 "slaves": [s.snapshot() for s in self.slaves]}
 
 
-async def run_read_group(transport: Transport, target: Target, planner: ReadPlanner) -> list[dict[str, Any]]:
-    """Every request of the plan once, with its result: the seeds' "Read Group" test."""
+async def run_read_group(transport: Transport, target: Target, planner: ReadPlanner, report: Reporter | None = None,
+                         stop: Callable[[], bool] | None = None) -> list[dict[str, Any]]:
+    """Every request of the plan once, with its result: the seeds' "Read Group" test.
+
+    ``report`` is told each request as it completes; ``stop`` is asked before each: True ends the run there.
+    """
     results: list[dict[str, Any]] = []
-    for request in planner.plan():
+    plan = planner.plan()
+    for request in plan:
+        if stop is not None and stop():
+            break
         started = time.monotonic()
         outcome, values, error, _ = await _exchange(transport, target,
                                                     Request(request.function, request.address, request.count))
@@ -515,6 +554,8 @@ async def run_read_group(transport: Transport, target: Target, planner: ReadPlan
         else:
             entry["error"] = error
         results.append(entry)
+        if report is not None:
+            report(entry, len(results), len(plan))
     return results
 
 
@@ -727,12 +768,16 @@ class ModbusGateway:
     def find_slave(self, name: str) -> SlaveRuntime | None:
         return next((s for s in self.slaves if s.name == name), None)
 
-    async def read_group(self, name: str) -> dict[str, Any]:
+    def running_slave(self, name: str) -> SlaveRuntime:
         slave = self.find_slave(name)
         if slave is None:
             known = ", ".join(s.name for s in self.slaves) or "none running"
             raise KeyError(f"no running Modbus slave '{name}' (running: {known})")
-        results = await slave.master.read_group(slave)
+        return slave
+
+    async def read_group(self, name: str, report: Reporter | None = None) -> dict[str, Any]:
+        slave = self.running_slave(name)
+        results = await slave.master.read_group(slave, report)
         return {"slave": name, "station": slave.target.unit, "requests": results}
 
     def snapshot(self) -> list[dict[str, Any]]:

@@ -31,7 +31,7 @@ from ..config.model import PanelSettings
 from ..control_client import ControlError
 from ..humanize import duration
 from ..paths import Paths
-from . import jobs, luci, ports_edit, routing, system
+from . import jobs, luci, modbus_files, modbus_live, ports_edit, routing, system
 from .auth import (
     Session,
     Sessions,
@@ -308,6 +308,8 @@ class Panel:
         app.route("/captures/<name>", callback=self.logged_in(self.download_capture))
         self.menu += [("dashboard", "Dashboard", "/"), ("ports", "Ports", "/ports"), ("routes", "Routes", "/routes")]
         jobs.register(self)  # long tasks (scans, Read Group) as the daemon's jobs, with progress and cancel
+        modbus_live.register(self)  # the gateway as it runs, Read Group (reached from the Modbus pages)
+        modbus_files.register(self)  # Modbus file export, and import staged with its collision report
         ports_edit.register(self)  # the port editors and Save & Apply
         routing.register(self)  # the routes page's Who-Is-Router refresh
         system.register(self)

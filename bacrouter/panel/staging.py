@@ -19,6 +19,7 @@ the edits are reverted or redone.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -30,7 +31,7 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -316,9 +317,10 @@ class Staging:
             _memo = (key, time.monotonic(), checked)
         return checked
 
-    def _validate(self) -> list[Problem]:
-        from ..loader import load_config
-
+    @contextlib.contextmanager
+    def scratch(self) -> Iterator[Paths]:
+        """The staged configuration as a directory of its own (the live one with the staged files in it), for
+        as long as the ``with`` lasts: the loader and the importers read it as they would the real one."""
         with tempfile.TemporaryDirectory(prefix="bacrouter-staging-") as scratch:
             paths = Paths(Path(scratch))
             paths.uci_dir.mkdir()
@@ -339,11 +341,20 @@ class Staging:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.unlink(missing_ok=True)  # a symlink in the copy must not lead the write elsewhere
                     target.write_bytes(data)
+            yield paths
+
+    def unscratch(self, scratch: Paths, problem: Problem) -> Problem:
+        """A problem found in :meth:`scratch` as it is in the real files."""
+        prefix, real = str(scratch.root), str(self.paths.root) if self.paths.root else ""
+        return Problem(problem.message, _unscratch(problem.file, scratch, self.paths, prefix, real), problem.line,
+                       problem.section, problem.option, problem.severity)
+
+    def _validate(self) -> list[Problem]:
+        from ..loader import load_config
+
+        with self.scratch() as paths:
             _, problems = load_config(paths)
-            # say the real files, not the scratch copies
-            prefix, real = scratch, str(self.paths.root) if self.paths.root else ""
-            return [Problem(p.message, _unscratch(p.file, paths, self.paths, prefix, real), p.line, p.section,
-                            p.option, p.severity) for p in problems]
+            return [self.unscratch(paths, p) for p in problems]  # the real files, not the scratch copies
 
     def apply(self, reload: bool = True) -> ApplyResult:
         """Check, commit and reload; nothing is written when the check finds an error."""

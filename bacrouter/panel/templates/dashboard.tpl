@@ -44,7 +44,7 @@
 % else:
     <table class="table cbi-section-table kv">
 % for g in gateways:
-      <tr class="tr"><td class="td left">{{g["name"]}}</td><td class="td left" data-live="gateway.{{g['key']}}">{{g["line"]}}</td></tr>
+      <tr class="tr"><td class="td left">{{g["name"]}}{{!' <a href="/modbus/live" id="modbus-live-link">live</a>' if g["key"] == "modbus" else ""}}</td><td class="td left" data-live="gateway.{{g['key']}}">{{g["line"]}}</td></tr>
 % end
     </table>
 % end
