@@ -30,7 +30,7 @@ from ..config.model import PanelSettings
 from ..control import ControlError
 from ..humanize import duration
 from ..paths import Paths
-from . import jobs, ports_edit, system
+from . import jobs, modbus_edit, ports_edit, system
 from .auth import (
     Session,
     Sessions,
@@ -40,6 +40,7 @@ from .auth import (
     verify_password,
 )
 from .daemon import Daemon, Offline
+from .editors import EditorLink
 from .ports_edit import staged_count
 from .responses import redirect
 
@@ -176,6 +177,8 @@ class Panel:
         self.app.config["autojson"] = True
         #: the top menu, in order: (key, label, href); each page module adds its own entries when it registers
         self.menu: list[tuple[str, str, str]] = []
+        #: section type → its editor's link, for the problems Save & Apply lists (each page module adds its own)
+        self.editors: dict[str, EditorLink] = {}
         #: the control methods a browser may run as a job (page modules add theirs): never the root-only ones
         self.job_methods: set[str] = {"discover"}
         self._routes()
@@ -277,6 +280,7 @@ class Panel:
         app.route("/captures/<name>", callback=self.logged_in(self.download_capture))
         self.menu += [("dashboard", "Dashboard", "/"), ("ports", "Ports", "/ports"), ("routes", "Routes", "/routes")]
         jobs.register(self)  # long tasks (scans, Read Group) as the daemon's jobs, with progress and cancel
+        modbus_edit.register(self)  # Modbus masters, slaves and points
         ports_edit.register(self)  # the port editors and Save & Apply
         system.register(self)
         for code in (400, 401, 403, 404, 409, 413, 500, 503):

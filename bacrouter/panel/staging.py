@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import transaction, uci
-from ..config.model import Problem
+from ..config.model import Config, Problem
 from ..paths import Paths
 
 __all__ = ["Staging", "Validation", "ApplyResult", "StaleBase", "BadPath"]
@@ -268,6 +268,11 @@ class Staging:
 
     def validate(self) -> Validation:
         """``bacrouter check`` on the staged configuration: the live directory with the staged file in it."""
+        return Validation(self.load()[1])
+
+    def load(self) -> tuple[Config | None, list[Problem]]:
+        """The staged configuration as the loader reads it, and its problems (with the real files' paths; the
+        paths inside the configuration, such as a slave's ``points_file``, name scratch copies gone by now)."""
         from ..loader import load_config
 
         with tempfile.TemporaryDirectory(prefix="bacrouter-staging-") as scratch:
@@ -290,12 +295,12 @@ class Staging:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.unlink(missing_ok=True)  # a symlink in the copy must not lead the write elsewhere
                     target.write_bytes(data)
-            _, problems = load_config(paths)
+            config, problems = load_config(paths)
             # say the real files, not the scratch copies
             prefix, real = scratch, str(self.paths.root) if self.paths.root else ""
             problems = [Problem(p.message, _unscratch(p.file, paths, self.paths, prefix, real), p.line, p.section,
                                 p.option, p.severity) for p in problems]
-        return Validation(problems)
+        return config, problems
 
     def apply(self, reload: bool = True) -> ApplyResult:
         """Check, commit and reload; nothing is written when the check finds an error."""
