@@ -75,7 +75,7 @@ POINT_SCHEMA: tuple[PointKey, ...] = (
     PointKey("reg_num", "int", "registers a conversion (o...) reads, when it does not say itself", 0, min=0,
              max=125),
     PointKey("output_tolerance", "number", "outputs: a read-back this close to the value written counts as "
-             "the same (default: half a scale step for integer registers)", 0),
+             "the same (default: half a scale step for integer registers)"),
 )
 assert tuple(k.key for k in POINT_SCHEMA) == POINT_KEYS, "the schema and devconfig.POINT_KEYS differ"
 
