@@ -98,9 +98,7 @@ def form_text(key: str, value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(value)  # 1.0 stays "1.0": the text says what the file has
-    return str(value)
+    return str(value)  # 1.0 stays "1.0": the text says what the file has
 
 
 def _number(text: str, whole: bool) -> Any:

@@ -89,6 +89,7 @@ class PointsFile:
     data: Any = None  # the whole JSON (an object with "points", or the list)
     items: list[Any] = field(default_factory=list)
     error: str = ""  # why it cannot be read as a points file
+    missing: bool = False  # it does not exist (yet): the first point added makes it
 
     @property
     def digest(self) -> str:
@@ -173,15 +174,17 @@ class Routes:
             rel: str | None = str(path.relative_to(data_dir))
         except ValueError:
             rel = None
+        problem = ""
         try:
             raw = self.staging().read_data(rel) if rel is not None else path.read_bytes()
-        except BadPath:
-            rel, raw = None, None
-        except OSError:
-            raw = None
-        points = PointsFile(path, rel, raw)
+        except BadPath as err:
+            rel, raw, problem = None, None, str(err)
+        except OSError as err:
+            raw, problem = None, f"{path}: {err.strerror or err}"
+        points = PointsFile(path, rel, raw, error=problem)
         if raw is None:
-            points.error = f"the points file {path} does not exist yet: adding a point makes it"
+            points.missing = not problem
+            points.error = problem or f"the points file {path} does not exist yet: adding a point makes it"
             return points
         try:
             points.data = parse_json(raw)
@@ -199,8 +202,8 @@ class Routes:
         if points.rel is None:
             bottle.abort(409, f"the points file {points.path} is outside the data directory "
                               f"({self.panel.paths.data_dir}): the panel edits the files in it only")
-        if points.error and points.raw is not None:
-            bottle.abort(409, points.error)
+        if points.error and not points.missing:
+            bottle.abort(409, f"{points.error}: the panel edits a points file it can read (fix it, or Revert)")
         if digest is not None and digest != points.digest:
             bottle.abort(409, "the points file changed since this page was loaded (another tab, or Revert): "
                               "reload the page and do it again")
@@ -518,7 +521,7 @@ class Routes:
         return self.panel.render("modbus_points.tpl", session, title=f"Points of {name}", active="modbus",
                                  slave=name, points=points, rows=shown, matching=len(rows), offset=offset, page=PAGE,
                                  query=query, quote=quote, file_problems=other,
-                                 editable=points.rel is not None and not (points.error and points.raw is not None))
+                                 editable=points.rel is not None and (points.missing or not points.error))
 
     def add_point(self, session: Session, name: str) -> None:
         package = self._package()

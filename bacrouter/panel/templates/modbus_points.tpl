@@ -4,7 +4,7 @@
   <h2>Points of {{slave}}</h2>
   <div class="cbi-map-descr">{{len(points.items)}} point(s) in <code>{{points.path}}</code> (the original's device-config format). Edits are staged; <a href="/changes">Save &amp; Apply</a> checks them and puts them into service. <a href="/modbus/live/slaves/{{slave}}">Live values &amp; Read Group</a></div>
 % if points.error:
-  <div class="alert-message {{'error' if points.raw is not None else 'warning'}}" id="points-error">{{points.error}}</div>
+  <div class="alert-message {{'warning' if points.missing else 'error'}}" id="points-error">{{points.error}}</div>
 % end
 % if points.rel is None:
   <div class="alert-message warning" id="points-outside">This file is outside the data directory: the panel shows it, but does not edit it.</div>
