@@ -41,7 +41,7 @@ from .modbus.schema import ModbusMaster, ModbusSlave
 from .paths import Paths
 from .preview import preview
 
-__all__ = ["ImportReport", "import_slave", "import_master", "export_slave", "export_master", "apply",
+__all__ = ["ImportReport", "import_slave", "import_master", "export_slave", "export_master", "apply", "free_name",
            "read_file_data", "MASTER_FORMAT", "MASTER_VERSION", "SERIAL_OPTIONS"]
 
 MASTER_FORMAT = "bacrouter-modbus-master"
@@ -174,7 +174,8 @@ def _current(paths: Paths) -> tuple[uci.UciPackage, Config]:
     return package, config
 
 
-def _free_name(package: uci.UciPackage, wanted: str, taken: set[str]) -> str:
+def free_name(package: uci.UciPackage, wanted: str, taken: set[str]) -> str:
+    """``wanted``, or ``wanted_2``, ``wanted_3``... the first name no section of ``package`` (nor ``taken``) has."""
     name, number = wanted, 1
     while package.section(name) is not None or name in taken:
         number += 1
@@ -218,7 +219,7 @@ def _stage_slaves(paths: Paths, package: uci.UciPackage, report: ImportReport, m
         except ImportError_ as err:
             report.errors.append(f"slave '{wanted}': {err}")
             continue
-        name = _free_name(package, wanted, taken)
+        name = free_name(package, wanted, taken)
         if name != wanted:
             report.renamed.append({"type": "modbus_slave", "from": wanted, "to": name})
         taken.add(name)
@@ -319,7 +320,7 @@ def import_master(paths: Paths, raw: bytes, name: str | None = None, source: str
     except ImportError_ as err:
         report.errors.append(str(err))
         return report
-    master_name = _free_name(package, wanted, set())
+    master_name = free_name(package, wanted, set())
     if master_name != wanted:
         if name:
             report.errors.append(f"a section '{wanted}' exists already: choose another with --name")

@@ -8,11 +8,18 @@ MAC address, its device name; and its points' names.
 from __future__ import annotations
 
 from ..config.model import Config
-from ..modbus.collisions import Collision, Taken, find_collisions, object_name_clash, virtual_device_collisions
+from ..modbus.collisions import (
+    Collision,
+    Taken,
+    find_collisions,
+    object_name_clash,
+    slave_instances,
+    virtual_device_collisions,
+)
 from .configcheck import plan_freeclient
 from .schema import FreeClientBus
 
-__all__ = ["find_all"]
+__all__ = ["find_all", "device_instances"]
 
 
 def find_all(config: Config) -> list[Collision]:
@@ -59,3 +66,13 @@ def find_all(config: Config) -> list[Collision]:
             if plan.device_instance is not None:
                 instances[plan.device_instance] = label
     return found
+
+
+def device_instances(config: Config) -> set[int]:
+    """Device instances a new gateway device must not take: the router's, every Modbus slave's and every Free
+    Client device's (disabled ones too: they get theirs back when enabled)."""
+    taken = slave_instances(config)
+    for bus in config.sections_of(FreeClientBus):
+        if bus.bus is not None:
+            taken |= {d.instance for d in bus.bus.devices if d.instance is not None}
+    return taken

@@ -28,9 +28,12 @@ from .devconfig import WRITABLE
 from .mapping import map_gateway
 from .schema import ModbusMaster, ModbusSlave
 
-__all__ = ["Collision", "Taken", "find_collisions", "point_collisions", "line_key", "VBUS_DEVICES"]
+__all__ = ["Collision", "Taken", "find_collisions", "point_collisions", "line_key", "VBUS_DEVICES", "taken_blocks",
+           "slave_instances", "lowest_free", "MAX_BLOCK", "MAX_INSTANCE"]
 
 VBUS_DEVICES = 254
+MAX_BLOCK = 4193
+MAX_INSTANCE = 4194302
 
 #: rules a device is checked by; ``point_names`` and ``output_overlap`` are within one slave
 RULES = ("block", "object_name", "device_instance", "vbus_mac", "device_name", "station", "point_names",
@@ -177,3 +180,24 @@ def object_name_clash(own: list[str], names: dict[str, str]) -> str | None:
         return None
     shown = ", ".join(f"'{n}' ({names[n]})" for n in taken[:3]) + (" ..." if len(taken) > 3 else "")
     return f"{len(taken)} object name(s) already taken: {shown}"
+
+
+# --------------------------------------------------------------------------- what a new slave may take
+
+
+def taken_blocks(config: Config) -> set[int]:
+    """Instance blocks a new slave must not take: every slave's own ``block`` (disabled ones too: they get it
+    back when enabled) and the blocks the enabled ones without one were given."""
+    taken = {s.block for s in config.sections_of(ModbusSlave) if s.block}
+    return taken | {s.block for s in map_gateway(config).slaves}
+
+
+def slave_instances(config: Config) -> set[int]:
+    """Device instances a new slave must not take: the router's and every slave's (disabled ones too)."""
+    return {config.app.device_instance} | {s.instance for s in config.sections_of(ModbusSlave)
+                                           if s.instance is not None}
+
+
+def lowest_free(taken: set[int], start: int, high: int) -> int | None:
+    """The lowest number from ``start`` to ``high`` not in ``taken`` (None: all are)."""
+    return next((n for n in range(start, high + 1) if n not in taken), None)

@@ -31,7 +31,7 @@ from ..config.model import PanelSettings
 from ..control_client import ControlError
 from ..humanize import duration
 from ..paths import Paths
-from . import jobs, luci, modbus_files, modbus_live, ports_edit, routing, system
+from . import jobs, luci, modbus_edit, modbus_files, modbus_live, ports_edit, routing, system
 from .auth import (
     Session,
     Sessions,
@@ -42,6 +42,7 @@ from .auth import (
     verify_password,
 )
 from .daemon import Daemon, Offline
+from .editors import EditorLink
 from .ports_edit import staged_count
 from .ports_view import bip_live, fdt_tables
 from .responses import redirect
@@ -175,6 +176,8 @@ class Panel:
         self.app.config["autojson"] = True
         #: the top menu, in order: (key, label, href); each page module adds its own entries when it registers
         self.menu: list[tuple[str, str, str]] = []
+        #: section type → its editor's link, for the problems Save & Apply lists (each page module adds its own)
+        self.editors: dict[str, EditorLink] = {}
         #: the control methods a browser may run as a job (page modules add theirs): never the root-only ones
         self.job_methods: set[str] = {"discover"}
         self._routes()
@@ -308,6 +311,7 @@ class Panel:
         app.route("/captures/<name>", callback=self.logged_in(self.download_capture))
         self.menu += [("dashboard", "Dashboard", "/"), ("ports", "Ports", "/ports"), ("routes", "Routes", "/routes")]
         jobs.register(self)  # long tasks (scans, Read Group) as the daemon's jobs, with progress and cancel
+        modbus_edit.register(self)  # Modbus masters, slaves and points
         modbus_live.register(self)  # the gateway as it runs, Read Group (reached from the Modbus pages)
         modbus_files.register(self)  # Modbus file export, and import staged with its collision report
         ports_edit.register(self)  # the port editors and Save & Apply

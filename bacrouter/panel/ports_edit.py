@@ -16,13 +16,14 @@ finds at its field (and a list entry's problem at its row).
 from __future__ import annotations
 
 import dataclasses
-import re
+import functools
 from typing import TYPE_CHECKING, Any
 
 import bottle
 
 from ..config import load_core, uci
 from ..config.model import PORT_TYPES, Section
+from .editors import field_link, option_link
 from .responses import redirect
 from .staging import Staging, StaleBase
 
@@ -147,6 +148,7 @@ def apply_form(cls: type[Section], section: uci.UciSection, form: Any) -> None:
 
 def register(panel: Panel) -> None:
     panel.menu.append(("config", "Configure", "/config/ports"))
+    panel.editors.update(dict.fromkeys(EDITABLE, option_link("/config/ports")))
     Routes(panel).add(panel.app)
 
 
@@ -237,7 +239,7 @@ class Routes:
         return self.panel.render("changes.tpl", session, title="Changes", active="changes", message=message,
                                  changes=staging.changes(), diff=staging.diff(),
                                  problems=problems if problems is not None else checked.problems, result=result,
-                                 link=_field_link)
+                                 link=functools.partial(field_link, self.panel.editors))
 
     # -------------------------------------------------------------- edits (staged)
 
@@ -302,10 +304,3 @@ class Routes:
         self.staging().revert()
         redirect("/changes")
 
-
-def _field_link(problem: Any) -> str | None:
-    """The editor (and field anchor) a problem belongs to, when the panel has one."""
-    found = re.fullmatch(r"(\w+) '([A-Za-z0-9_]+)'", problem.section or "")
-    if not found or found.group(1) not in EDITABLE:
-        return None
-    return f"/config/ports/{found.group(2)}" + (f"#field-{problem.option}" if problem.option else "")

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import transaction, uci
-from ..config.model import Problem
+from ..config.model import Config, Problem
 from ..paths import Paths
 
 __all__ = ["Staging", "Validation", "ApplyResult", "StaleBase", "BadPath"]
@@ -350,11 +350,16 @@ class Staging:
                        problem.section, problem.option, problem.severity)
 
     def _validate(self) -> list[Problem]:
+        return self.load()[1]
+
+    def load(self) -> tuple[Config | None, list[Problem]]:
+        """The staged configuration as the loader reads it, and its problems (with the real files' paths; the
+        paths inside the configuration, such as a slave's ``points_file``, name scratch copies gone by now)."""
         from ..loader import load_config
 
         with self.scratch() as paths:
-            _, problems = load_config(paths)
-            return [self.unscratch(paths, p) for p in problems]  # the real files, not the scratch copies
+            config, problems = load_config(paths)
+            return config, [self.unscratch(paths, p) for p in problems]  # the real files, not the scratch copies
 
     def apply(self, reload: bool = True) -> ApplyResult:
         """Check, commit and reload; nothing is written when the check finds an error."""
