@@ -62,8 +62,8 @@ class Browser:
         body = urlencode({**(form or {}), **({"csrf": self.csrf} if method == "POST" else {})}, doseq=True).encode()
         environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query, "wsgi.input": io.BytesIO(body),
                    "CONTENT_LENGTH": str(len(body)), "CONTENT_TYPE": "application/x-www-form-urlencoded",
-                   "HTTP_HOST": "panel", "HTTP_COOKIE": "; ".join(f"{k}={v}" for k, v in self.cookies.items()),
-                   "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr, "SERVER_NAME": "panel", "SERVER_PORT": "80",
+                   "HTTP_HOST": "192.168.1.1", "HTTP_COOKIE": "; ".join(f"{k}={v}" for k, v in self.cookies.items()),
+                   "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr, "SERVER_NAME": "192.168.1.1", "SERVER_PORT": "80",
                    "REMOTE_ADDR": "127.0.0.1"}
         answer = {}
 
