@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import bottle
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
 #: the panel these routes are registered on (bacrouter.panel.app.Panel; not imported: it imports this module)
 Panel = Any
 
-__all__ = ["register", "form_fields", "staged_count"]
+__all__ = ["register", "form_fields", "apply_form", "staged_count", "EDITOR_LINKS"]
 
 #: the port types the panel edits (MS/TP and the others come later)
 EDITABLE: dict[str, type[Section]] = {BipPort.uci_type: BipPort}
@@ -240,9 +242,27 @@ class Routes:
         redirect("/changes")
 
 
+#: where a problem shown in /changes is edited: by its section's type (``bip``), or, for a problem of no section,
+#: by the folder of its file in the data directory (``conversions/``); a function of (name, problem) gives the
+#: editor's URL (or None). Each page module adds its own when it registers.
+EDITOR_LINKS: dict[str, Callable[[str, Any], str | None]] = {}
+
+
+def _port_link(name: str, problem: Any) -> str:
+    return f"/config/ports/{name}" + (f"#field-{problem.option}" if problem.option else "")
+
+
+EDITOR_LINKS.update(dict.fromkeys(EDITABLE, _port_link))
+
+
 def _field_link(problem: Any) -> str | None:
     """The editor (and field anchor) a problem belongs to, when the panel has one."""
     found = re.fullmatch(r"(\w+) '([A-Za-z0-9_]+)'", problem.section or "")
-    if not found or found.group(1) not in EDITABLE:
+    if found:
+        key, name = found.group(1), found.group(2)
+    elif problem.file:
+        key, name = PurePosixPath(problem.file).parent.name + "/", PurePosixPath(problem.file).name
+    else:
         return None
-    return f"/config/ports/{found.group(2)}" + (f"#field-{problem.option}" if problem.option else "")
+    link = EDITOR_LINKS.get(key)
+    return link(name, problem) if link is not None else None

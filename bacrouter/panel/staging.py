@@ -19,11 +19,13 @@ the edits are reverted or redone.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -266,10 +268,10 @@ class Staging:
 
     # -------------------------------------------------------------- checking and applying
 
-    def validate(self) -> Validation:
-        """``bacrouter check`` on the staged configuration: the live directory with the staged file in it."""
-        from ..loader import load_config
-
+    @contextlib.contextmanager
+    def scratch(self) -> Iterator[Paths]:
+        """A scratch copy of the staged configuration (the live directory with the staged files over it), for
+        the loader or an import to work on; removed afterwards."""
         with tempfile.TemporaryDirectory(prefix="bacrouter-staging-") as scratch:
             paths = Paths(Path(scratch))
             paths.uci_dir.mkdir()
@@ -290,9 +292,16 @@ class Staging:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.unlink(missing_ok=True)  # a symlink in the copy must not lead the write elsewhere
                     target.write_bytes(data)
+            yield paths
+
+    def validate(self) -> Validation:
+        """``bacrouter check`` on the staged configuration: the live directory with the staged file in it."""
+        from ..loader import load_config
+
+        with self.scratch() as paths:
             _, problems = load_config(paths)
             # say the real files, not the scratch copies
-            prefix, real = scratch, str(self.paths.root) if self.paths.root else ""
+            prefix, real = str(paths.root), str(self.paths.root) if self.paths.root else ""
             problems = [Problem(p.message, _unscratch(p.file, paths, self.paths, prefix, real), p.line, p.section,
                                 p.option, p.severity) for p in problems]
         return Validation(problems)
