@@ -30,7 +30,7 @@ from ..config.model import PanelSettings
 from ..control import ControlError
 from ..humanize import duration
 from ..paths import Paths
-from . import jobs, ports_edit, system
+from . import freeclient, jobs, ports_edit, system
 from .auth import (
     Session,
     Sessions,
@@ -277,6 +277,7 @@ class Panel:
         app.route("/captures/<name>", callback=self.logged_in(self.download_capture))
         self.menu += [("dashboard", "Dashboard", "/"), ("ports", "Ports", "/ports"), ("routes", "Routes", "/routes")]
         jobs.register(self)  # long tasks (scans, Read Group) as the daemon's jobs, with progress and cancel
+        freeclient.register(self)  # Free Client buses, scripts and conversion scripts
         ports_edit.register(self)  # the port editors and Save & Apply
         system.register(self)
         for code in (400, 401, 403, 404, 409, 413, 500, 503):
