@@ -307,28 +307,32 @@ class Pages:
     def _buses(self, package: uci.UciPackage) -> list[uci.UciSection]:
         return [s for s in package if s.type == FreeClientBus.uci_type and not s.anonymous]
 
-    def _relpath(self, option: str, default: str) -> str:
-        """A file an option names, as a path in the data directory (409 when it is elsewhere)."""
+    def _rel(self, option: str, default: str) -> tuple[str | None, str]:
+        """A file an option names as a path in the data directory; or None and why the panel cannot edit it."""
         text = option or default
         path = Path(text)
         if path.is_absolute():
             try:
                 text = str(path.relative_to(self.paths.data_dir))
             except ValueError:
-                bottle.abort(409, f"{text} is outside the data directory ({self.paths.data_dir}): the panel "
-                                  "edits files there only")
+                return None, f"{option} is outside the data directory ({self.paths.data_dir}): the panel edits " \
+                             "files there only"
         try:
-            return check_relpath(text)
+            return check_relpath(text), ""
         except BadPath as err:
-            bottle.abort(409, str(err))
-            raise
+            return None, str(err)
 
     def _definition_rel(self, section: uci.UciSection) -> str:
-        return self._relpath(str(section.options.get("definition") or ""), f"freeclient/{section.name}.json")
+        rel, why = self._rel(str(section.options.get("definition") or ""), f"freeclient/{section.name}.json")
+        if rel is None:
+            bottle.abort(409, why)
+        return rel  # type: ignore[return-value]
 
     def _definition(self, section: uci.UciSection) -> tuple[str, dict[str, Any] | None, str | None]:
-        """(relpath, the staged definition or None, why it cannot be read)."""
-        rel = self._definition_rel(section)
+        """(relpath, the staged definition or None, why it cannot be read or edited)."""
+        rel, why = self._rel(str(section.options.get("definition") or ""), f"freeclient/{section.name}.json")
+        if rel is None:
+            return str(section.options.get("definition")), None, why
         raw = self.staging().read_data(rel)
         if raw is None:
             return rel, {"name": section.name, "fcdevices": []}, None  # saving any part creates it
@@ -401,7 +405,9 @@ class Pages:
                             "note": f"shipped with bacrouter: saving puts your copy in freeclient/{option} of the "
                                     "data directory, where it takes the shipped one's place for this bus and every "
                                     "other bus that names it"}
-            rel = self._relpath(option, option)
+            rel, why = self._rel(option, option)
+            if rel is None:
+                return {"where": "elsewhere", "name": Path(option).name, "rel": None, "text": b"", "note": why}
             return {"where": "file", "name": Path(option).name, "rel": rel, "text": staging.read_data(rel) or b"",
                     "note": "the file does not exist yet: saving creates it"}
         scripts = (data or {}).get("script")
@@ -532,7 +538,7 @@ class Pages:
         package = self._package()
         section = self._section(package, name)
         rel = f"freeclient/{name}.json"
-        own = self._definition_rel(section) == rel  # a file the section names elsewhere may be shared: kept
+        own = self._definition(section)[0] == rel  # a file the section names elsewhere may be shared: kept
         package.remove(name)
         self.staging().save(package)
         if own and self.staging().read_data(rel) is not None:
@@ -813,6 +819,8 @@ class Pages:
         section = self._section(package, name)
         rel, data, unreadable = self._definition(section)
         script = self._script_of(section, data)
+        if script["where"] == "elsewhere":
+            bottle.abort(409, script["note"])
         text = self._submitted_script()
         if script["where"] == "new":
             wanted = (bottle.request.forms.getunicode("file") or script["name"]).strip()

@@ -375,6 +375,20 @@ def test_buses_devices_and_points_are_added_copied_and_deleted(stack):
     assert staged(stack).read_data("freeclient/mine.lua").startswith(b"return swg.interface_tcp")
     assert post("/freeclient/bus/tcpbus/script", text="x" * 300_000)[0] == 400  # too large: refused
     staged(stack).revert()
+    # export: the bus file with the section's settings and the script inline
+    status, headers, body = client.request("GET", "/freeclient/bus/plc/export")
+    exported = json.loads(body)
+    assert status == 200 and 'filename="plc.json"' in headers["content-disposition"]
+    assert exported["resource"] == "RS485-1" and "crc16" in exported["script"]["modbus_rtu.lua"]
+    assert exported["fcdevices"][0]["fcpoints"][0]["tag"] == "reg=11"
+    # a bus whose definition lies outside the data directory is listed, but not edited
+    package = staged(stack).package()
+    package.add("freeclient_bus", "far").options.update(definition="/nonexistent/far.json", server="h:1")
+    staged(stack).save(package)
+    status, _, page = client.request("GET", "/freeclient")
+    assert status == 200 and "outside the data directory" in page
+    assert post("/freeclient/bus/far/devices/add", device="x")[0] == 409
+    staged(stack).revert()
 
 
 def test_conversion_scripts_are_checked_before_they_are_staged(stack, browser):
