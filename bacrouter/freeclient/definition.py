@@ -22,7 +22,7 @@ from ..modbus.devconfig import TextSets, flag, point_header, state_texts
 from .schema import FreeClientBus
 
 __all__ = ["BusDefinition", "DevicePlan", "PointDef", "load_buses", "definition_path", "INTERFACE_RS485",
-           "INTERFACE_TCP"]
+           "INTERFACE_TCP", "FormatKey", "BUS_FORMAT", "DEVICE_FORMAT", "POINT_FORMAT", "SHIPPED_SCRIPTS"]
 
 INTERFACE_RS485, INTERFACE_TCP = 1, 2
 PARITIES = {"none": "none", "n": "none", "0": "none", "even": "even", "e": "even", "2": "even",
@@ -82,11 +82,76 @@ class BusDefinition:
     devices: list[DevicePlan] = field(default_factory=list)
 
 
-BUS_KEYS = ("enable", "name", "tag", "type", "server", "parity", "baudrate", "bit7", "frame_ms", "resource", "script",
-            "fcdevices")
-DEVICE_KEYS = ("enable", "name", "description", "instance", "tag", "fcpoints")
-POINT_KEYS = ("name", "description", "instance", "enable", "object_type", "value_type", "polarity", "state_texts", "unit",
-              "cov_increment", "tag")
+@dataclass(frozen=True)
+class FormatKey:
+    """One key of the export format, for editors and help: ``kind`` is bool, int, number, text, choice (one of
+    ``choices``: (value, label)), texts (a list of texts), script ({file: text}) or list (of devices, points)."""
+
+    name: str
+    kind: str
+    doc: str
+    choices: tuple[tuple[Any, str], ...] | None = None
+    required: bool = False
+    default: Any = None
+    min: int | None = None
+    max: int | None = None
+
+
+BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 76800, 115200)
+OBJECT_TYPE_NAMES = {"ai": "analog input", "ao": "analog output", "av": "analog value", "bi": "binary input",
+                     "bo": "binary output", "bv": "binary value", "mi": "multi-state input",
+                     "mo": "multi-state output", "mv": "multi-state value"}
+#: the bus's keys (the freeclient_bus section's options, where set, win over the ones they share)
+BUS_FORMAT = (
+    FormatKey("enable", "bool", "run this bus (option 'enabled' of the section wins where set)", default=True),
+    FormatKey("name", "text", "the bus's name in the original product (bacrouter names the bus after its section)"),
+    FormatKey("tag", "text", "the bus tag handed to the script as ctx.tag: Lua table-constructor text "
+                             "(update_interval=1000, timeout=500)"),
+    FormatKey("type", "choice", "the bus's interface", ((INTERFACE_RS485, "1: RS485"), (INTERFACE_TCP, "2: TCP")),
+              default=INTERFACE_RS485),
+    FormatKey("server", "text", "host:port of a TCP bus"),
+    FormatKey("parity", "choice", "serial parity", (("none", "none"), ("even", "even"), ("odd", "odd")),
+              default="none"),
+    FormatKey("baudrate", "choice", "serial baud rate", tuple((b, str(b)) for b in BAUDRATES), default=9600),
+    FormatKey("bit7", "bool", "7 data bits instead of 8", default=False),
+    FormatKey("frame_ms", "int", "silence (ms) that ends an answer (default: 3.5 characters)", min=1, max=60000),
+    FormatKey("resource", "text", "USB (RS485) resource of an RS485 bus"),
+    FormatKey("script", "script", "the Lua script as {file name: text}, unless option 'script' of the section "
+                                  "names a file"),
+    FormatKey("fcdevices", "list", "the bus's devices"),
+)
+DEVICE_FORMAT = (
+    FormatKey("enable", "bool", "poll this device and make its objects", default=True),
+    FormatKey("name", "text", "the device's name: objects are named bus|device|point", required=True),
+    FormatKey("description", "text", "the device's description"),
+    FormatKey("instance", "int", "device instance of its virtual device (virtual-device mode, with a vbus port)",
+              min=0, max=4194302),
+    FormatKey("tag", "text", "the device tag handed to the script as ctx.devices[i].tag: Lua table-constructor "
+                             "text (unit=1)"),
+    FormatKey("fcpoints", "list", "the device's points"),
+)
+POINT_FORMAT = (
+    FormatKey("name", "text", "the point's name, the last part of its object's name", required=True),
+    FormatKey("description", "text", "the object's description"),
+    FormatKey("instance", "int", "object instance (single-device mode: within the device's block of 1000)",
+              min=0, max=4194302),
+    FormatKey("enable", "bool", "make this point's object", default=True),
+    FormatKey("object_type", "choice", "the BACnet object; outputs are commandable",
+              tuple(OBJECT_TYPE_NAMES.items()), required=True),
+    FormatKey("value_type", "choice", "read-only points are not writable from BACnet whatever their type (the "
+                                      "script sees read_only true)", ((0, "0: read-write"), (1, "1: read-only")),
+              default=0),
+    FormatKey("polarity", "bool", "binary: reversed polarity", default=False),
+    FormatKey("state_texts", "texts", "binary: inactive and active text; multi-state: one text per state (or the "
+                                      "name of a set in the user library)"),
+    FormatKey("unit", "text", "analog: the BACnet engineering unit (name like degrees-celsius, or its number)"),
+    FormatKey("cov_increment", "number", "analog: the change that sends a COV notification"),
+    FormatKey("tag", "text", "the point tag handed to the script as ctx.devices[i].points[j].tag: Lua "
+                             "table-constructor text (reg=10, scale=0.1)"),
+)
+BUS_KEYS = tuple(k.name for k in BUS_FORMAT)
+DEVICE_KEYS = tuple(k.name for k in DEVICE_FORMAT)
+POINT_KEYS = tuple(k.name for k in POINT_FORMAT)
 
 
 def key_warnings(data: Any) -> list[str]:

@@ -307,6 +307,13 @@ end""")
             raise ScriptError("error", _text(error) or "the script does not load")
         return self.call(chunk)
 
+    def compile(self, source: bytes | str, chunk_name: str) -> str | None:
+        """Compile a script (text only) without running it: None, or Lua's error (``NAME:LINE: what``)."""
+        text = source.encode() if isinstance(source, str) else source
+        loaded = self.call(self._load, text, b"=" + chunk_name.encode())
+        chunk, error = (loaded + (None, None))[:2]
+        return None if chunk is not None else (_text(error) or "the script does not load")
+
     def call(self, function: Any, *args: Any) -> tuple[Any, ...]:
         """Call a Lua function with a fresh instruction budget and time limit; results as a tuple."""
         self._set_budget(self.instruction_limit)

@@ -31,7 +31,7 @@ from ..config.model import PanelSettings
 from ..control_client import ControlError
 from ..humanize import duration
 from ..paths import Paths
-from . import jobs, luci, modbus_edit, modbus_files, modbus_live, ports_edit, routing, system
+from . import freeclient, jobs, luci, modbus_edit, modbus_files, modbus_live, ports_edit, routing, system
 from .auth import (
     Session,
     Sessions,
@@ -314,6 +314,7 @@ class Panel:
         modbus_edit.register(self)  # Modbus masters, slaves and points
         modbus_live.register(self)  # the gateway as it runs, Read Group (reached from the Modbus pages)
         modbus_files.register(self)  # Modbus file export, and import staged with its collision report
+        freeclient.register(self)  # Free Client buses, scripts and conversion scripts
         ports_edit.register(self)  # the port editors and Save & Apply
         routing.register(self)  # the routes page's Who-Is-Router refresh
         system.register(self)

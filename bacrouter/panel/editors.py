@@ -3,13 +3,16 @@
 Save & Apply lists the loader's problems; each one whose section has an
 editor links to it, at its field. Page modules register their section types
 when they register their routes (``panel.editors[type] = link``), so the
-changes page knows no editor in particular.
+changes page knows no editor in particular. A problem of no section (a
+conversion script's) is found by the folder of its file in the data
+directory: the key ``conversions/``, called with the file's name.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import PurePosixPath
 from typing import Any
 
 from ..config.model import Problem
@@ -40,6 +43,9 @@ def option_link(base: str) -> EditorLink:
 def field_link(editors: dict[str, EditorLink], problem: Any) -> str | None:
     """The editor (and field anchor) ``problem`` belongs to, when one is registered for its section type."""
     found = section_of(problem)
+    if found is None and problem.file:
+        file = PurePosixPath(problem.file)
+        found = (file.parent.name + "/", file.name)
     if found is None or found[0] not in editors:
         return None
     return editors[found[0]](found[1], problem)

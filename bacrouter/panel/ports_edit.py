@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 #: the panel these routes are registered on (bacrouter.panel.app.Panel; not imported: it imports this module)
 Panel = Any
 
-__all__ = ["register", "form_fields", "staged_count"]
+__all__ = ["register", "form_fields", "apply_form", "staged_count"]
 
 #: the port types the panel edits: every kind the router has
 EDITABLE: dict[str, type[Section]] = dict(PORT_TYPES)
