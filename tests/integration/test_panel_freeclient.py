@@ -26,7 +26,7 @@ from bacrouter.freeclient.definition import DEVICE_FORMAT, POINT_FORMAT, SHIPPED
 from bacrouter.panel.app import Options, Panel
 from bacrouter.panel.auth import hash_password
 from bacrouter.panel.freeclient import apply_format, bus_live, format_fields
-from bacrouter.panel.ports_edit import _field_link
+from bacrouter.panel.editors import field_link
 from bacrouter.panel.staging import Staging
 from bacrouter.paths import Paths
 
@@ -84,10 +84,10 @@ def test_a_submitted_form_changes_only_what_it_says():
 
 
 def test_problems_link_to_their_editor(tmp_path):
-    Panel(Options(Paths(tmp_path)))  # its pages register their editors
+    panel = Panel(Options(Paths(tmp_path)))  # its pages register their editors
 
     def link(message, section="", file="", option=""):
-        return _field_link(Problem(message, file, 0, section, option))
+        return field_link(panel.editors, Problem(message, file, 0, section, option))
 
     bus = "freeclient_bus 'plc'"
     assert link("x", bus, option="frame_ms") == "/freeclient/bus/plc#field-frame_ms"
