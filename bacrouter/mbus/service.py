@@ -178,7 +178,7 @@ class MBusService:
             path = found.ifname
         user = self._user_of(name, path)
         if user:
-            raise ControlError("busy", f"line {name} is used by {user}: disable it (or scan another line) "
+            raise ControlError("in_use", f"line {name} is used by {user}: disable it (or scan another line) "
                                        "rather than fight it for the port")
         return name, path
 
@@ -205,7 +205,7 @@ class MBusService:
         name, path = line
         real = _real(path)
         if real in self._held:
-            raise ControlError("busy", f"line {name} is in use by another M-Bus job: wait for it or cancel it")
+            raise ControlError("in_use", f"line {name} is in use by another M-Bus job: wait for it or cancel it")
         halt = threading.Event()
 
         def stop() -> None:

@@ -30,7 +30,7 @@ from ..config.model import PanelSettings
 from ..control import ControlError
 from ..humanize import duration
 from ..paths import Paths
-from . import jobs, ports_edit, system
+from . import discovery, jobs, ports_edit, system
 from .auth import (
     Session,
     Sessions,
@@ -178,6 +178,8 @@ class Panel:
         self.menu: list[tuple[str, str, str]] = []
         #: the control methods a browser may run as a job (page modules add theirs): never the root-only ones
         self.job_methods: set[str] = {"discover"}
+        #: the params a browser may give such a method, where not all of them (the socket's root-only ones left out)
+        self.job_params: dict[str, set[str]] = {}
         self._routes()
 
     # -------------------------------------------------------------- configuration (read when needed)
@@ -277,6 +279,7 @@ class Panel:
         app.route("/captures/<name>", callback=self.logged_in(self.download_capture))
         self.menu += [("dashboard", "Dashboard", "/"), ("ports", "Ports", "/ports"), ("routes", "Routes", "/routes")]
         jobs.register(self)  # long tasks (scans, Read Group) as the daemon's jobs, with progress and cancel
+        discovery.register(self)  # Who-Is, read and write through the router
         ports_edit.register(self)  # the port editors and Save & Apply
         system.register(self)
         for code in (400, 401, 403, 404, 409, 413, 500, 503):
