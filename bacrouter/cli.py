@@ -234,7 +234,22 @@ def _json_flag(parser: argparse.ArgumentParser, what: str = "an object") -> None
     parser.add_argument("--json", action="store_true", help=f"machine-readable output: {what}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_word(argv: list[str] | None) -> str | None:
+    """The subcommand named on the command line (the first word that is no option nor its value)."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    while words:
+        word = words.pop(0)
+        if word == "--config-dir":
+            words = words[1:]
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(argv: list[str] | None = None, everything: bool = True) -> argparse.ArgumentParser:
+    """The command line; with ``everything`` False, the other modules' command groups are added only when
+    the command line names none of the commands here (the panel and the daemon run for years: what a
+    module imports stays in their memory)."""
     parser = argparse.ArgumentParser(
         prog="bacrouter", description="BACnet router and gateway",
         epilog="exit codes: 0 done, 1 failed, 2 bad command line, 3 the router is not running, "
@@ -293,6 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     config = topics.add_parser("config", help="the configuration reference (docs/configuration.md)")
     config.add_argument("section", nargs="?", help="one section type (bip, mstp, modbus_slave, ...)")
     config.set_defaults(func=cmd_help_config)
+    if not everything and _command_word(argv) in sub.choices:
+        return parser
     from .bacnet_cli import add_commands as add_bacnet_commands
     from .configfile_cli import add_commands as add_configfile_commands
     from .mbus.tool import add_commands as add_mbus_commands
@@ -329,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     """The ``bacrouter`` command; returns its exit code (docs/commands.md lists them)."""
     args: argparse.Namespace | None = None
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(argv, everything=False).parse_args(argv)
         code = args.func(args)
         sys.stdout.flush()  # here, where a closed pipe is still ours to handle
         return code

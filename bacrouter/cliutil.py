@@ -49,7 +49,7 @@ def print_json(value: dict[str, Any]) -> None:
 def control(args: argparse.Namespace, method: str, params: dict[str, Any] | None = None,
             timeout: float = 10.0) -> Any:
     """Call a method of the running router; CliError when it is not running or answers with an error."""
-    from .control import ControlError, call
+    from .control_client import ControlError, call
     from .paths import Paths
 
     path = Paths.from_arg(getattr(args, "config_dir", None)).control_socket

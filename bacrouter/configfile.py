@@ -652,7 +652,7 @@ def undo_import(paths: Paths, reload: bool = True) -> ImportResult:
 def reload_daemon(paths: Paths, timeout: float = 60.0) -> dict[str, Any]:
     """Ask a running daemon to reload: {"state": "reloaded", "summary"}, "refused" with its problems,
     "not running", or "failed" with a message."""
-    from .control import ControlError, call
+    from .control_client import ControlError, call
 
     if not paths.control_socket.exists():
         return {"state": "not running"}

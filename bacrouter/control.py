@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from .control_client import ControlError, call
+
 __all__ = ["ControlError", "MethodTable", "ControlServer", "call"]
 
 log = logging.getLogger("bacrouter.control")
@@ -33,12 +35,6 @@ IDLE_TIMEOUT = 60.0
 EVICT_AFTER = 1.0
 ACCEPT_BACKOFF_MIN, ACCEPT_BACKOFF_MAX = 0.1, 5.0
 BUSY = b'{"id": null, "error": {"code": "busy", "message": "too many control connections"}}\n'
-
-
-class ControlError(Exception):
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code, self.message = code, message
 
 
 class MethodTable:
@@ -254,21 +250,3 @@ def _alive(path: Path) -> bool:
             return True
         except OSError:
             return False
-
-
-def call(path: Path | str, method: str, params: dict[str, Any] | None = None, timeout: float = 10.0) -> Any:
-    """Call a method of a running daemon (blocking); raise ControlError or OSError."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect(str(path))
-        sock.sendall(json.dumps({"id": 1, "method": method, "params": params or {}}).encode() + b"\n")
-        buffer = b""
-        while not buffer.endswith(b"\n"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise ControlError("closed", "the daemon closed the connection")
-            buffer += chunk
-    answer = json.loads(buffer)
-    if "error" in answer:
-        raise ControlError(answer["error"].get("code", "error"), answer["error"].get("message", ""))
-    return answer["result"]

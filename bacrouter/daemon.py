@@ -185,6 +185,11 @@ class Daemon:
         table.add("discover", self._discover,
                   "Who-Is through the router: {network?, low?, high?, wait?} -> devices with instance, network, "
                   "MAC, vendor, name")
+        table.add("who_is_router", self._who_is_router,
+                  "Who-Is-Router-To-Network on every port (or {port}), for every network (or {network}); waits "
+                  "{wait?} s (1) for the answers and returns the ports asked, the networks learned meanwhile and "
+                  "a page of the routing table ({offset?, limit?})",
+                  params={"port": "string", "network": "int", "wait": "double", "offset": "int", "limit": "int"})
         table.add("read", self._read, "ReadProperty by the router's device: {device, object, property}")
         table.add("write", self._write,
                   "WriteProperty by the router's device: {device, object, property, value, priority?}")
@@ -243,6 +248,33 @@ class Daemon:
             raise ControlError("bad_params", "routes takes {offset, limit}: integers from 0"
                                + (f" (unknown: {', '.join(sorted(unknown))})" if unknown else ""))
         return node.route_page(offset, min(limit, 10000))
+
+    async def _who_is_router(self, params: dict[str, Any]) -> dict[str, Any]:
+        node = self._runtime().node
+        unknown = set(params) - {"port", "network", "wait", "offset", "limit"}
+        port, network = params.get("port"), params.get("network")
+        wait, offset, limit = params.get("wait", 1.0), params.get("offset", 0), params.get("limit", 100)
+        if unknown:
+            raise ControlError("bad_params", f"who_is_router takes port, network, wait, offset, limit "
+                                             f"(unknown: {', '.join(sorted(unknown))})")
+        if port is not None and not isinstance(port, str):
+            raise ControlError("bad_params", "port is a port's name")
+        if network is not None and (isinstance(network, bool) or not isinstance(network, int)
+                                    or not 1 <= network <= 65534):
+            raise ControlError("bad_params", "network is a number 1..65534")
+        if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0 <= wait <= 10:
+            raise ControlError("bad_params", "wait is 0..10 seconds")
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (offset, limit)):
+            raise ControlError("bad_params", "offset and limit are integers from 0")
+        before = set(node.router.routes)
+        try:
+            asked = node.who_is_router(port, network)
+        except ValueError as err:
+            raise ControlError("bad_params", str(err)) from None
+        await asyncio.sleep(float(wait))  # the I-Am-Router-To-Network answers are learned meanwhile
+        learned = sorted(set(node.router.routes) - before)
+        return {"asked": asked, "network": network, "learned": learned,
+                "routes": node.route_page(offset, min(limit, 10000))}
 
     # ------------------------------------------------------------------ the router's device as a BACnet client
 

@@ -86,6 +86,9 @@ class Section:
     resource_types: ClassVar[tuple[ResourceType, ...]] = ()
     #: sections of this type take turns on one serial line (a transaction at a time)
     shares_line: ClassVar[bool] = False
+    #: options that only matter when another option has one of some values: option -> (other, values);
+    #: an editor hides them otherwise (the loader warns when one is set in vain)
+    used_when: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {}
 
     @property
     def label(self) -> str:
@@ -225,6 +228,9 @@ class PanelSettings(Section):
     port: int = opt(8000, min=1, max=65535, doc="TCP port of the panel")
     username: str = opt("admin", min=1, max=64, doc="panel login name")
     password_hash: str = opt("", doc="hash of the panel password (set by the first-boot script)")
+    hostnames: list[str] = opt([], doc="other names the panel is reached by (besides IP addresses, localhost and "
+                                       "the router's host name): its first-password and login pages refuse any "
+                                       "other name (DNS rebinding)")
 
 
 @dataclass
@@ -257,6 +263,11 @@ class BipPort(Port):
     bdt: list[str] = opt([], doc="broadcast distribution table entries, ip[:port][/mask]")
     fdt_size: int = opt(64, min=0, max=4096, doc="foreign device table size (0: refuse registrations)")
     write_bdt: bool = opt(False, doc="accept Write-Broadcast-Distribution-Table from the network")
+
+    used_when: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {
+        "bbmd": ("mode", ("foreign",)), "ttl": ("mode", ("foreign",)),
+        "bdt": ("mode", ("bbmd",)), "fdt_size": ("mode", ("bbmd",)), "write_bdt": ("mode", ("bbmd",)),
+    }
 
 
 @dataclass

@@ -39,7 +39,12 @@ def parse_bdt_entry(text: str) -> tuple[ipaddress.IPv4Address, int, ipaddress.IP
     usual and most robust setting); a prefix length is accepted too.
     """
     spec, _, mask_text = text.strip().partition("/")
-    host, port = parse_host_port(spec)
+    try:
+        host, port = parse_host_port(spec)
+    except ValueError as err:
+        if spec == text.strip():
+            raise
+        raise ValueError(f"{text.strip()!r}: {err}") from None  # the message names the entry as written
     try:
         ip = ipaddress.IPv4Address(host)
     except ValueError:

@@ -301,8 +301,15 @@ class BipLink:
             info["fdt_size"] = self.fdt_size
         reg = self.registration
         if reg is not None:
-            info["registration"] = {"bbmd": bvll.text(reg.bbmd), "state": reg.state, "ttl": reg.ttl,
-                                    "last_result": reg.last_result}
+            registered = reg.state == "registered" and reg.registered_at is not None
+            info["registration"] = {
+                "bbmd": bvll.text(reg.bbmd), "state": reg.state, "ttl": reg.ttl, "last_result": reg.last_result,
+                "attempts": reg.attempts,
+                # what an installer asks: how long the BBMD keeps us without a renewal, and when we try next
+                "expires_in": max(0, int(reg.registered_at + reg.ttl + FDT_GRACE - now))  # type: ignore[operator]
+                if registered else None,
+                "next_attempt_in": max(0, int(reg.next_attempt - now)),
+            }
         info["counters"] = dict(self.counters)
         return info
 

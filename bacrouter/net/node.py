@@ -94,6 +94,23 @@ class RouterNode:
         if self.app is not None:
             self.app.announce()
 
+    def who_is_router(self, port: str | None = None, network: int | None = None) -> list[str]:
+        """Who-Is-Router-To-Network on one port (by name) or every port that is up; the ports asked.
+
+        ValueError names a port that does not exist or is not up."""
+        if port is None:
+            ids = None
+        else:
+            runtime = self.ports.get(port)
+            if runtime is None:
+                raise ValueError(f"no port {port!r} (ports: {', '.join(self.ports) or 'none'})")
+            if runtime.port_id not in self.router.ports:
+                raise ValueError(f"port {port} is not up ({runtime.state})")
+            ids = [runtime.port_id]
+        sends = self.router.who_is_router(ids, network)
+        self.dispatch(sends)
+        return [self.by_id[s.port_id].name for s in sends if s.port_id in self.by_id]
+
     def stop(self) -> None:
         for task in self._tasks:
             task.cancel()

@@ -200,6 +200,18 @@ class Router:
         networks = self._reachable(excluding_port=port_id)
         return self._i_am_router(port_id, networks) if networks and port_id in self.ports else []
 
+    def who_is_router(self, port_ids: list[int] | None = None, network: int | None = None) -> list[Send]:
+        """Who-Is-Router-To-Network (for every network, or one) broadcast on the given ports (all when None).
+
+        The routers that answer with I-Am-Router-To-Network are learned as any announcement is: this is the
+        operator's "look again" (a route that aged out, a router that came up while its announcement was lost).
+        """
+        payload = b"" if network is None else network.to_bytes(2, "big")
+        data = encode(Npdu(message_type=NetMsg.WHO_IS_ROUTER_TO_NETWORK, payload=payload))
+        targets = [p for p in (self.ports if port_ids is None else port_ids) if p in self.ports]
+        self.counters["who_is_router_sent"] += len(targets)
+        return [Send(p, None, data) for p in targets]
+
     def remove_port(self, port_id: int) -> None:
         """Take a port down: its network and everything learned through it become unknown."""
         port = self.ports.pop(port_id, None)

@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import signal
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,21 +28,24 @@ import bottle
 from .. import __version__
 from ..config import load_core, uci
 from ..config.model import PanelSettings
-from ..control import ControlError
+from ..control_client import ControlError
 from ..humanize import duration
 from ..paths import Paths
-from . import discovery, jobs, ports_edit, system
+from . import discovery, jobs, luci, ports_edit, routing, system
 from .auth import (
     Session,
     Sessions,
     Throttle,
     hash_password,
+    host_allowed,
     new_password_problem,
     verify_password,
 )
 from .daemon import Daemon, Offline
 from .ports_edit import staged_count
+from .ports_view import bip_live, fdt_tables
 from .responses import redirect
+from .routing import hop
 
 __all__ = ["Options", "make_app", "serve"]
 
@@ -67,6 +71,10 @@ class Options:
     #: largest request body accepted (uploads included); more is refused before it is read
     max_body: int = 4 << 20
     https: bool = False  # set by serve() when a certificate was loaded
+    #: seconds between two questions to rpcd whether a session that came from LuCI is still valid
+    luci_recheck: float = 60.0
+    #: the ubus command the LuCI session check runs
+    ubus_command: str = "ubus"
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -135,6 +143,7 @@ def live_values(status: dict[str, Any] | None, ports: list[dict[str, Any]] | Non
         live[f"port.{name}.in"] = str(port.get("npdus_in", 0))
         live[f"port.{name}.out"] = str(port.get("npdus_out", 0))
         live[f"port.{name}.detail"] = port_detail(port)
+        live.update(bip_live(port))
         link = port.get("link") or {}
         if port.get("kind") == "mstp" and link:
             sniffer = link.get("sniffer") or {}
@@ -145,16 +154,6 @@ def live_values(status: dict[str, Any] | None, ports: list[dict[str, Any]] | Non
             live[f"mstp.{name}.capture"] = (f"capturing: {capture.get('frames', 0)} frame(s)" if capture
                                            else "not capturing")
     return live
-
-
-def hop(hexmac: str | None) -> str:
-    """A next hop as ``bacrouter status`` prints it (an IP address and port, or a MAC)."""
-    from ..net import bvll
-
-    try:
-        return bvll.text(bytes.fromhex(hexmac)) if hexmac else "direct"
-    except ValueError:
-        return str(hexmac)
 
 
 def mstp_devices(port: dict[str, Any]) -> list[dict[str, Any]]:
@@ -188,6 +187,37 @@ class Panel:
         """The panel section as the file says now."""
         config, _ = load_core(self.paths)
         return config.panel if config is not None else PanelSettings(name="panel")
+
+    def host_names(self) -> set[str]:
+        """The names (besides IP addresses and localhost) the router is reached by, lower case.
+
+        The kernel's host name and UCI ``system.@system[0].hostname``, each also
+        under the LAN's DNS domain (UCI ``dhcp.@dnsmasq[0].domain``, ``lan`` on
+        OpenWrt), and UCI ``panel.hostnames``.
+        """
+        hosts = {socket.gethostname(), self._uci_value("system", "@system[0]", "hostname")}
+        domain = self._uci_value("dhcp", "@dnsmasq[0]", "domain")
+        names = hosts | {f"{host}.{domain}" for host in hosts if host and domain and "." not in host}
+        names |= set(self.settings().hostnames)
+        return {name.lower().rstrip(".") for name in names if name}
+
+    def _uci_value(self, package: str, section: str, option: str) -> str:
+        """One option of another UCI package (``system``, ``dhcp``), or "" when it (or the file) is not there."""
+        try:
+            found = uci.load(self.paths.uci_dir / package).section(section)
+        except (OSError, uci.UciError):
+            return ""
+        value = found.get(option) if found is not None else None
+        return value if isinstance(value, str) else ""
+
+    def check_host(self) -> None:
+        """Refuse a page that works without a login when the Host is not a name of this router (DNS rebinding)."""
+        host = bottle.request.get_header("Host") or ""
+        if not host_allowed(host, self.host_names()):
+            log.warning("panel: refused %s for Host %r from %s (not a name of this router; see panel.hostnames)",
+                        bottle.request.path, host[:100], self.client())
+            bottle.abort(403, "refused: this router is not known by the name in the address bar; use its IP address, "
+                              "or add the name to the UCI list panel.hostnames")
 
     def device(self) -> dict[str, Any]:
         config, problems = load_core(self.paths)
@@ -262,13 +292,14 @@ class Panel:
 
     def _routes(self) -> None:
         app = self.app
+        app.add_hook("before_request", self._started)
         app.add_hook("after_request", self._headers)
         app.route("/static/<name:path>", callback=self.static)
         app.route("/login", callback=self.login_page)
         app.route("/login", method="POST", callback=self.login)
         app.route("/setup", callback=self.setup_page)
         app.route("/setup", method="POST", callback=self.setup)
-        app.route("/logout", method="POST", callback=self.logged_in(self.logout, post=True))
+        app.route("/logout", method="POST", callback=self.logged_in(self.logout, post=True, changes=False))
         app.route("/", callback=self.logged_in(self.dashboard))
         app.route("/ports", callback=self.logged_in(self.ports_page))
         app.route("/routes", callback=self.logged_in(self.routes_page))
@@ -281,8 +312,10 @@ class Panel:
         jobs.register(self)  # long tasks (scans, Read Group) as the daemon's jobs, with progress and cancel
         discovery.register(self)  # Who-Is, read and write through the router
         ports_edit.register(self)  # the port editors and Save & Apply
+        routing.register(self)  # the routes page's Who-Is-Router refresh
         system.register(self)
-        for code in (400, 401, 403, 404, 409, 413, 500, 503):
+        self.luci = luci.register(self)  # POST /luci-login: a LuCI session opens the panel
+        for code in (400, 401, 403, 404, 409, 413, 429, 500, 503):
             app.error(code)(self._error_page)
 
     def _error_page(self, error: bottle.HTTPError) -> str:
@@ -291,8 +324,15 @@ class Panel:
             return json.dumps({"error": error.body})
         return self.render("error.tpl", None, title="Error", status=error.status_line, text=error.body)
 
+    @staticmethod
+    def _started() -> None:
+        bottle.request.environ["bacrouter.started"] = time.perf_counter()
+
     def _headers(self) -> None:
         headers = bottle.response.headers
+        started = bottle.request.environ.get("bacrouter.started")
+        if started is not None:  # the server's time (browsers' developer tools show it; bench/panel_bench.py uses it)
+            headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
         headers["Content-Security-Policy"] = CSP
         headers["X-Frame-Options"] = "DENY"
         headers["X-Content-Type-Options"] = "nosniff"
@@ -300,12 +340,18 @@ class Panel:
         if not bottle.request.path.startswith("/static/"):
             headers["Cache-Control"] = "no-store"
 
-    def logged_in(self, handler: Any, api: bool = False, post: bool = False) -> Any:
-        """Wrap a page or endpoint: a live logged-in session (and on POST, the CSRF token and Origin)."""
+    def logged_in(self, handler: Any, api: bool = False, post: bool = False, changes: bool = True) -> Any:
+        """Wrap a page or endpoint: a live logged-in session (and on POST, the CSRF token and Origin).
+
+        A POST that ``changes`` something is refused to a read-only session (one from LuCI without write access).
+        """
 
         @functools.wraps(handler)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             session = self.session()
+            if session is not None and not self.luci.still_valid(session):
+                self.sessions.drop(session)
+                session = None
             if session is None or session.user is None:
                 if api:
                     bottle.abort(401, "not logged in (or the session expired)")
@@ -314,6 +360,9 @@ class Panel:
                 redirect("/login")
             if post:
                 self.check_post(session)
+                if changes and session.data.get("write") is False:
+                    bottle.abort(403, "refused: this LuCI login may look but not change anything (it has read "
+                                      f"access only to {luci.GROUP}); log in with the panel password to change")
             return handler(session, *args, **kwargs)
 
         return wrapper
@@ -331,6 +380,7 @@ class Panel:
     # -------------------------------------------------------------- login, first password, logout
 
     def login_page(self) -> str:
+        self.check_host()
         if not self.settings().password_hash:
             redirect("/setup")
         session = self.visitor()
@@ -340,6 +390,7 @@ class Panel:
 
     def login(self) -> str:
         session = self.session()
+        self.check_host()
         if session is None:  # no form from us: a stale tab or a forged post
             bottle.abort(403, "refused: the form is stale or forged (CSRF token); reload the page")
         self.check_post(session)
@@ -370,6 +421,7 @@ class Panel:
         return ""
 
     def setup_page(self) -> str:
+        self.check_host()
         settings = self.settings()
         if settings.password_hash:
             redirect("/login")
@@ -377,6 +429,7 @@ class Panel:
         return self.render("setup.tpl", session, title="Set the password", username=settings.username)
 
     def setup(self) -> str:
+        self.check_host()
         session = self.session()
         if session is None:
             bottle.abort(403, "refused: the form is stale or forged (CSRF token); reload the page")
@@ -439,6 +492,7 @@ class Panel:
         (ports,), offline = self._runtime(("ports", None))
         return {"online": offline is None, "offline": offline, "live": live_values(None, ports),
                 "devices": {p["name"]: mstp_devices(p) for p in ports or [] if p.get("kind") == "mstp"},
+                "fdt": fdt_tables(ports),
                 "captures": [c["name"] for c in self._captures()]}
 
     def _page_args(self) -> tuple[int, int]:

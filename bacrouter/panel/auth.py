@@ -11,6 +11,13 @@ cookie, an idle timeout, and a CSRF token of its own that every
 state-changing request carries. A visitor who has not logged in yet gets a
 session too (unauthenticated), so the login and first-password forms carry a
 token as well; logging in replaces the id (no session fixation).
+
+Failed logins are counted per client: an IPv4 address, or an IPv6 /64 (a
+host usually owns a whole /64 and can pick any address in it).
+
+The pages that work without a login (first password, log in, LuCI hand-over)
+answer only to a Host the router is known by (:func:`host_allowed`): a
+DNS-rebinding page, served under its own name, cannot set the first password.
 """
 
 from __future__ import annotations
@@ -18,14 +25,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
-__all__ = ["hash_password", "verify_password", "Session", "Sessions", "Throttle", "MIN_PASSWORD"]
+__all__ = ["hash_password", "verify_password", "Session", "Sessions", "Throttle", "MIN_PASSWORD", "client_key",
+           "host_name", "host_allowed"]
 
 #: scrypt's cost: 16 MiB of memory and about 50 ms on a small router core (N=2**14, r=8, p=1)
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 1 << 14, 8, 1
@@ -133,6 +143,8 @@ class Sessions:
 class Throttle:
     """Failed logins slow a client down: after the ``free``-th failure in a row it waits 1, 2, 4 ... ``cap`` s.
 
+    A client is what :func:`client_key` makes of its address (an IPv6 /64 counts as one).
+
     The wait is answered at once ("try again in N s"), never slept in the
     server's thread, so a guesser cannot tie the server up either. A client's
     record is forgotten ``forget`` seconds after its last failure, and on a
@@ -147,6 +159,7 @@ class Throttle:
 
     def wait(self, client: str) -> float:
         """Seconds the client must still wait before its next attempt (0: it may try now)."""
+        client = client_key(client)
         with self._lock:
             failures, last = self._clients.get(client, (0, 0.0))
             now = self.clock()
@@ -159,6 +172,7 @@ class Throttle:
             return max(0.0, last + delay - now)
 
     def failed(self, client: str) -> None:
+        client = client_key(client)
         with self._lock:
             failures, _ = self._clients.pop(client, (0, 0.0))
             self._clients[client] = (failures + 1, self.clock())
@@ -166,8 +180,59 @@ class Throttle:
                 self._clients.popitem(last=False)
 
     def succeeded(self, client: str) -> None:
+        client = client_key(client)
         with self._lock:
             self._clients.pop(client, None)
+
+
+def client_key(address: str) -> str:
+    """Who a peer address counts as for the login brake and the connection limit.
+
+    IPv4: the address. IPv6: its /64 (``2001:db8:1:2::/64``), since one host
+    (or one LAN behind a router) owns the whole prefix and could otherwise
+    take a fresh address for every guess. An IPv4-mapped IPv6 address (the
+    dual-stack socket's ``::ffff:192.0.2.1``) counts as its IPv4 address.
+    """
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])  # a link-local peer may carry its zone
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+def host_name(host: str) -> str | None:
+    """The name or address in a Host header (no port, IPv6 without brackets, lower case), or None when malformed."""
+    try:
+        parts = urlsplit("//" + host)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return None
+    if not parts.hostname or parts.netloc != host or parts.username is not None:
+        return None
+    return parts.hostname.lower().rstrip(".")
+
+
+def host_allowed(host: str, names: set[str]) -> bool:
+    """A Host header that names this router: an IP address, ``localhost``, or one of ``names`` (lower case).
+
+    A DNS-rebinding page is served under the attacker's own name (then
+    pointed at the router's address), so its requests carry that name: it is
+    refused here. An IP literal is always allowed (a rebinding attacker cannot
+    make the browser send the router's address as Host).
+    """
+    name = host_name(host)
+    if name is None:
+        return False
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        pass
+    return name == "localhost" or name in names
 
 
 def new_password_problem(password: str, again: str, what: str = "password") -> str | None:

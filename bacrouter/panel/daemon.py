@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..control import ControlError, call
+from ..control_client import ControlError, call
 
 __all__ = ["Daemon", "Offline"]
 

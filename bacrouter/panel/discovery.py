@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import bottle
 
-from ..control import ControlError
+from ..control_client import ControlError
 from .daemon import Offline
 
 if TYPE_CHECKING:

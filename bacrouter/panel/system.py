@@ -21,7 +21,7 @@ import bottle
 from .. import configfile
 from ..config import transaction, uci
 from ..config.model import Problem
-from ..control import ControlError
+from ..control_client import ControlError
 from .auth import Session, hash_password, new_password_problem, verify_password
 from .daemon import Offline
 

@@ -25,7 +25,7 @@ ACL = APP / "root" / "usr" / "share" / "rpcd" / "acl.d" / "luci-app-bacrouter.js
 MENU = APP / "root" / "usr" / "share" / "luci" / "menu.d" / "luci-app-bacrouter.json"
 VIEWS = sorted((APP / "htdocs" / "luci-static" / "resources" / "view").rglob("*.js"))
 #: methods a LuCI user with read access may call: they change nothing
-READ = {"status", "ports", "routes", "version", "methods", "modbus", "freeclient"}
+READ = {"status", "ports", "routes", "version", "methods", "modbus", "freeclient", "history", "log"}
 
 
 def daemon_methods(tmp_path: Path) -> set[str]:
@@ -83,3 +83,19 @@ def test_the_view_links_to_the_panel_port_from_uci():
     from bacrouter.config.model import PanelSettings
 
     assert PanelSettings.uci_type == "panel" and "port" in PanelSettings.__dataclass_fields__
+
+
+def test_the_view_hands_its_session_to_the_panel_in_a_post_body():
+    """The LuCI session id goes to /luci-login as a form field, never in a URL (logs, history, Referer)."""
+    text = (APP / "htdocs" / "luci-static" / "resources" / "view" / "bacrouter" / "status.js").read_text()
+    form = re.search(r"E\('form', \{([^}]*)\}", text)
+    assert form and "'method': 'post'" in form.group(1) and "/luci-login'" in text
+    assert "'rel': 'noopener'" in form.group(1)
+    assert re.search(r"E\('input', \{ 'type': 'hidden', 'name': 'sid', 'value': rpc.getSessionID\(\) \}\)", text)
+    assert not re.search(r"[?&]sid=", text)
+    from bacrouter.panel import luci
+
+    # the access group the panel asks rpcd about is this ACL's, with a read and a write part that each
+    # name a scope (rpcd grants access-group/<group>/<read|write> only for a part with a scope in it)
+    acl = json.loads(ACL.read_text())
+    assert list(acl) == [luci.GROUP] and acl[luci.GROUP]["read"] and acl[luci.GROUP]["write"]

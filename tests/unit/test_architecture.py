@@ -151,3 +151,16 @@ def test_check_of_a_plain_router_loads_neither_bacpypes3_nor_lupa(tmp_path):
     assert "bacrouter.config.model" in loaded  # it did check
     assert not {m for m in loaded if m.split(".")[0] in ("bacpypes3", "lupa")}
     assert not {m for m in loaded if m.startswith(("bacrouter.modbus.gateway", "bacrouter.freeclient.gateway"))}
+
+
+def test_the_panel_process_imports_no_asyncio_nor_protocol_code():
+    """The panel's memory is counted (issue 13: under 30 MB): it talks to the daemon through the blocking
+    control client and never needs the event loop, bacpypes3, lupa or a gateway."""
+    code = ("import sys; import bacrouter.panel.app, bacrouter.panel.server; "
+            "print('MODULES', ' '.join(sorted(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60).stdout
+    loaded = set(next(line for line in out.splitlines() if line.startswith("MODULES ")).split()[1:])
+    assert "bacrouter.panel.app" in loaded
+    assert not {m for m in loaded if m.split(".")[0] in ("asyncio", "bacpypes3", "lupa", "serial")}
+    assert not {m for m in loaded if m.startswith(("bacrouter.modbus.gateway", "bacrouter.freeclient.gateway",
+                                                   "bacrouter.net", "bacrouter.mstp"))}

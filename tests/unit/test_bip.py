@@ -228,6 +228,26 @@ def test_foreign_device_registers_renews_and_distributes():
     assert link.registration.state == "registering"
 
 
+def test_status_says_how_long_the_registration_lasts_and_when_the_next_attempt_is():
+    """What the panel's Ports page shows of a foreign device (and of a BBMD: its FDT with the time left)."""
+    link = BipLink(FD1, None, "foreign", bbmd=ME, ttl=60)
+    reg = link.status(0.0)["registration"]
+    assert (reg["state"], reg["expires_in"], reg["attempts"]) == ("unregistered", None, 0)
+    link.poll(10.0)
+    reg = link.status(11.0)["registration"]
+    assert (reg["state"], reg["expires_in"], reg["attempts"], reg["next_attempt_in"]) == ("registering", None, 1, 4)
+    link.receive(ME, bvll.pack(Function.RESULT, b"\x00\x00"), 12.0)
+    reg = link.status(22.0)["registration"]
+    assert reg["state"] == "registered" and reg["last_result"] == 0
+    assert reg["expires_in"] == 60 + FDT_GRACE - 10 and reg["next_attempt_in"] == 50
+    # a BBMD: the table with each entry's time-to-live and time left
+    server = bbmd()
+    register(server, FD1, ttl=60, now=100.0)
+    status = server.status(130.0)
+    assert status["fdt"] == [{"address": bvll.text(FD1), "ttl": 60, "remaining": 60 + FDT_GRACE - 30}]
+    assert status["fdt_size"] == 64 and "registration" not in status
+
+
 def test_renewals_are_not_news():
     link = BipLink(FD1, None, "foreign", bbmd=ME, ttl=60)
     answers = []

@@ -94,6 +94,8 @@ CASES = {
                       "config/bacrouter:9: bip 'bip0' option 'bdt': '10.0.0.300': '10.0.0.300' is not an IPv4 address"),
     "bad bdt mask": (GOOD + "\toption mode 'bbmd'\n\tlist bdt '10.0.0.3/255.0.255.0'\n",
                      "config/bacrouter:9: bip 'bip0' option 'bdt': '10.0.0.3/255.0.255.0': '255.0.255.0' is not a netmask"),
+    "bad bdt port": (GOOD + "\toption mode 'bbmd'\n\tlist bdt '10.0.0.1:99999/24'\n",
+                     "config/bacrouter:9: bip 'bip0' option 'bdt': '10.0.0.1:99999/24': '10.0.0.1:99999' has an invalid UDP port"),
     "bad ip option": (GOOD + "\toption ip '10.1'\n",
                       "config/bacrouter:8: bip 'bip0' option 'ip': '10.1' is not an IPv4 address"),
     "mstp mac above max master": (GOOD + "config mstp 'm'\n\toption resource 'RS485-1'\n\toption network '2'\n"
@@ -170,3 +172,15 @@ def test_curly_quotes_in_resource_conf_are_pointed_at(tmp_path):
 def test_resource_conf_errors(tmp_path, text, message):
     _, problems = check(tmp_path, GOOD, text)
     assert message in problems[0]
+
+
+def test_options_used_only_with_another_value_name_real_options_and_values():
+    """``used_when`` (what an editor hides): each names an option of its section and values it can have."""
+    from bacrouter.config.model import PORT_TYPES, BipPort
+
+    assert BipPort.used_when["bdt"] == ("mode", ("bbmd",))
+    for cls in PORT_TYPES.values():
+        fields = {f.metadata["option"] or f.name: f for f in cls.options()}
+        for option, (other, values) in cls.used_when.items():
+            assert option in fields and other in fields, (cls, option)
+            assert set(values) <= set(fields[other].metadata["choices"]), (cls, option)

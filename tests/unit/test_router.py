@@ -187,6 +187,20 @@ def test_who_is_router_for_specific_networks(router):
     assert dest is None and (fwd.snet, fwd.sadr, fwd.payload) == (1, CLIENT, b"\x00\x63")
 
 
+def test_the_operator_asks_who_is_router_and_learns_the_answers(router):
+    out = router.who_is_router()
+    assert [(s.port_id, s.dest) for s in out] == [(1, None), (2, None)]
+    assert {(m.message_type, m.payload, m.dnet) for m in (decode(s.data) for s in out)} == \
+        {(NetMsg.WHO_IS_ROUTER_TO_NETWORK, b"", None)}
+    # one port, one network; a port that is not up is left out
+    [only] = router.who_is_router([2, 9], network=0x63)
+    assert only.port_id == 2 and decode(only.data).payload == b"\x00\x63"
+    assert router.counters["who_is_router_sent"] == 3
+    # the answer is learned like any announcement
+    router.receive(2, OTHER_ROUTER, netmsg(NetMsg.I_AM_ROUTER_TO_NETWORK, encode_network_list([0x63])), now=1.0)
+    assert router.routes[0x63].next_hop == OTHER_ROUTER
+
+
 def test_initialize_routing_table_query_returns_the_whole_table(router):
     router.receive(2, OTHER_ROUTER, netmsg(NetMsg.I_AM_ROUTER_TO_NETWORK, encode_network_list([5])), now=0.0)
     out = router.receive(1, CLIENT, netmsg(NetMsg.INITIALIZE_ROUTING_TABLE, b"\x00", control=0x04), now=1.0)

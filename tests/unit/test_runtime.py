@@ -286,3 +286,25 @@ def test_a_feature_that_fails_to_apply_leaves_the_ports_alone():
         assert summary["restarted"] == ["bip 'bip1'"] and runtime.feature("fake") is not None
 
     run(test)
+
+
+def test_who_is_router_asks_on_the_ports_that_are_up():
+    from bacrouter.net.npdu import NetMsg, decode
+    from bacrouter.net.router import PortInfo
+
+    async def test(runtime, kinds, log):
+        await runtime.start()
+        node, bip0 = runtime.node, kinds.running("bip0")
+        sent: list[tuple[bytes | None, bytes]] = []
+        bip0.send = lambda dest, npdu: sent.append((dest, npdu))
+        node.port_up(bip0, PortInfo(bip0.port_id, 1, mac=b"\x0a\x00\x00\x01\xba\xc0", name="bip0"))
+        sent.clear()
+        assert node.who_is_router() == ["bip0"]  # bip1 and the vbus never came up
+        assert [(dest, decode(npdu).message_type) for dest, npdu in sent] == [(None, NetMsg.WHO_IS_ROUTER_TO_NETWORK)]
+        assert node.who_is_router("bip0", 7) == ["bip0"] and decode(sent[-1][1]).payload == b"\x00\x07"
+        with pytest.raises(ValueError, match="not up"):
+            node.who_is_router("bip1")
+        with pytest.raises(ValueError, match="no port 'nope'"):
+            node.who_is_router("nope")
+
+    run(test)

@@ -201,6 +201,7 @@
       setLive(data.live);
       devices(data.devices);
       captures(data.captures);
+      document.dispatchEvent(new CustomEvent("panel:ports", { detail: data }));  // page scripts take their part
     }).catch(function () { setOnline(false); });
   }
 

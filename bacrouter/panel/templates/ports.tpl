@@ -1,7 +1,7 @@
 % rebase('base.tpl', **locals())
 <div class="cbi-map" id="ports-page">
   <h2>Ports</h2>
-  <div class="cbi-map-descr">The router's ports as they run now. Editing them comes with the configuration pages.</div>
+  <div class="cbi-map-descr">The router's ports as they run now (<a href="/config/ports">configure them</a>).</div>
   <div class="cbi-section" id="ports">
 % if not ports:
     <p class="cbi-section-descr">{{"No runtime data while the router is not running." if offline else "No ports are running."}}</p>
@@ -24,10 +24,42 @@
 % end
   </div>
 % for p in ports:
+%   link = p.get("link") or {}
+%   if p["kind"] == "bip" and ("fdt" in link or link.get("registration")):
+  <div class="cbi-section bip" id="bip-{{p['name']}}">
+%     if "fdt" in link:
+    <h3>BBMD {{p["name"]}}</h3>
+    <table class="table cbi-section-table kv">
+      <tr class="tr"><td class="td left">Broadcast distribution table</td><td class="td left">{{", ".join(link.get("bdt") or []) or "empty"}}</td></tr>
+      <tr class="tr"><td class="td left">Foreign devices</td><td class="td left" data-live="bip.{{p['name']}}.fdt">{{len(link["fdt"])}} of at most {{link.get("fdt_size")}}</td></tr>
+    </table>
+    <h4>Foreign device table</h4>
+    <div class="table-wrap"><table class="table cbi-section-table fdt" data-fdt="{{p['name']}}">
+      <tr class="tr table-titles"><th class="th">Address</th><th class="th right">TTL</th><th class="th right">Time left</th></tr>
+%       for e in link["fdt"]:
+      <tr class="tr"><td class="td" data-title="Address">{{e["address"]}}</td><td class="td right" data-title="TTL">{{e["ttl"]}} s</td><td class="td right" data-title="Time left">{{e["remaining"]}} s</td></tr>
+%       end
+%       if not link["fdt"]:
+      <tr class="tr none"><td class="td" colspan="3">No foreign device is registered.</td></tr>
+%       end
+    </table></div>
+%     end
+%     reg = link.get("registration")
+%     if reg:
+    <h3>Foreign device {{p["name"]}}</h3>
+    <table class="table cbi-section-table kv registration" data-registration="{{p['name']}}">
+      <tr class="tr"><td class="td left">BBMD</td><td class="td left">{{reg["bbmd"]}}</td></tr>
+      <tr class="tr"><td class="td left">Registration</td><td class="td left"><span class="state {{reg['state']}}" data-live="bip.{{p['name']}}.registration">{{reg["state"]}}</span></td></tr>
+      <tr class="tr"><td class="td left">Time-to-live</td><td class="td left">{{reg["ttl"]}} s</td></tr>
+      <tr class="tr"><td class="td left">Kept by the BBMD for</td><td class="td left" data-live="bip.{{p['name']}}.expires">{{live.get("bip." + p["name"] + ".expires", "-")}}</td></tr>
+      <tr class="tr"><td class="td left">Next registration</td><td class="td left" data-live="bip.{{p['name']}}.next">{{live.get("bip." + p["name"] + ".next", "-")}}</td></tr>
+    </table>
+%     end
+  </div>
+%   end
 %   if p["kind"] != "mstp":
 %     continue
 %   end
-%   link = p.get("link") or {}
 %   sniffer = link.get("sniffer") or {}
   <div class="cbi-section mstp" id="mstp-{{p['name']}}">
     <h3>MS/TP {{p["name"]}}</h3>
@@ -64,3 +96,4 @@
     </ul>
   </div>
 </div>
+<script src="/static/ports.js" defer></script>

@@ -6,8 +6,9 @@
 'require ui';
 
 /* The router's status from the daemon's ubus object 'bacrouter' (rpcd ACL
- * luci-app-bacrouter: read status and ports, write reload), and a link to
- * its web panel on the port of the 'panel' section. */
+ * luci-app-bacrouter: read status and ports, write reload), and a button that
+ * opens its web panel (port of the 'panel' section) logged in with this LuCI
+ * session: read access to luci-app-bacrouter to look, write access to change. */
 
 var callStatus = rpc.declare({
 	object: 'bacrouter',
@@ -26,9 +27,13 @@ function panelLink() {
 	if (enabled === '0')
 		return E('em', {}, _('The web panel is disabled (panel.enabled).'));
 	var port = uci.get('bacrouter', 'panel', 'port') || '8000';
-	var url = window.location.protocol + '//' + window.location.hostname + ':' + port + '/';
-	return E('a', { 'href': url, 'target': '_blank', 'rel': 'noopener', 'class': 'btn cbi-button' },
-		_('Open the bacrouter web panel'));
+	var url = window.location.protocol + '//' + window.location.hostname + ':' + port + '/luci-login';
+	/* The LuCI session id goes in a POST body, never in a URL (logs, history, Referer): the panel
+	 * asks rpcd whether it has the luci-app-bacrouter access group and opens with its own session. */
+	return E('form', { 'method': 'post', 'action': url, 'target': '_blank', 'rel': 'noopener', 'class': 'inline' }, [
+		E('input', { 'type': 'hidden', 'name': 'sid', 'value': rpc.getSessionID() }),
+		E('button', { 'type': 'submit', 'class': 'btn cbi-button' }, _('Open the bacrouter web panel'))
+	]);
 }
 
 function portRows(ports) {
