@@ -187,9 +187,9 @@ class MBusService:
         if config is None:
             return ""
         here = _real(path)
-        for user in config.claimed_resources():
-            other = config.resources.get(user.claimed_resource)
-            if user.claimed_resource == name or (other is not None and _real(other.ifname) == here):
+        for user, resource in _line_users(config):
+            other = config.resources.get(resource)
+            if resource == name or (other is not None and _real(other.ifname) == here):
                 definition = getattr(user, "bus", None)
                 if getattr(user, "uci_type", "") == "freeclient_bus" and \
                         "mbus" in str(getattr(definition, "script_name", "") or getattr(user, "script", "")):
@@ -250,6 +250,19 @@ def search_fraction(start: str, mask: str, digits: str) -> float:
         scale /= len(tried)
         fraction += tried.find(now) * scale if now in tried else 0.0
     return min(max(fraction, 0.0), 1.0)
+
+
+def _line_users(config: Any) -> list[tuple[Any, str]]:
+    """Every enabled section using a resource, with its name: a Free Client bus may name its line in its
+    definition file alone (the export format's ``resource``), which ``claimed_resources`` does not see."""
+    users = [(user, str(user.claimed_resource)) for user in config.claimed_resources()]
+    seen = {id(user) for user, _ in users}
+    for sections in getattr(config, "components", {}).values():
+        for section in sections:
+            resource = getattr(getattr(section, "bus", None), "resource", "")
+            if id(section) not in seen and resource and getattr(section, "enabled", True):
+                users.append((section, str(resource)))
+    return users
 
 
 def _usb(resources: dict[str, Any]) -> list[str]:

@@ -31,7 +31,7 @@ from ..config.model import PanelSettings
 from ..control_client import ControlError
 from ..humanize import duration
 from ..paths import Paths
-from . import discovery, jobs, luci, ports_edit, routing, system
+from . import discovery, jobs, luci, mbus, ports_edit, routing, system
 from .auth import (
     Session,
     Sessions,
@@ -311,6 +311,7 @@ class Panel:
         self.menu += [("dashboard", "Dashboard", "/"), ("ports", "Ports", "/ports"), ("routes", "Routes", "/routes")]
         jobs.register(self)  # long tasks (scans, Read Group) as the daemon's jobs, with progress and cancel
         discovery.register(self)  # Who-Is, read and write through the router
+        mbus.register(self)  # M-Bus scans and reads, points for the M-Bus Free Client script
         ports_edit.register(self)  # the port editors and Save & Apply
         routing.register(self)  # the routes page's Who-Is-Router refresh
         system.register(self)
