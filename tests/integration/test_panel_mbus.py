@@ -256,3 +256,41 @@ def test_what_a_browser_may_not_send(stack):
         status, answer = post("/api/mbus/points", {**good, **change})
         assert status == 400 and text in answer["error"], (change, answer)
     assert not (stack.dir / "run" / "panel-staging").exists()
+
+
+def test_points_extend_a_configured_bus(stack):
+    from bacrouter.panel.staging import Staging
+    from bacrouter.paths import Paths
+
+    client = Client(stack.port)
+    assert client.login()[0] in (302, 303)
+    _, _, page = client.request("GET", "/mbus")
+    token = re.search(r'name="csrf" content="([^"]+)"', page).group(1)
+    assert '<option value="meters">meters (RS485-1)</option>' in page  # the bus applied above is offered
+
+    def post(body):
+        status, _, text = client.request("POST", "/api/mbus/points", json.dumps(body),
+                                         {"Origin": client.origin, "Content-Type": "application/json",
+                                          "X-CSRF-Token": token})
+        return status, json.loads(text)
+
+    staging = Staging(Paths(stack.dir))
+    try:
+        # a meter the bus has not got: a new device
+        status, answer = post({"bus": "meters", "device": {"name": "water", "address": "1", "instance": 8001},
+                               "points": [{"id": 0, "name": "volume"}]})
+        assert status == 200 and answer["added"] == ["volume"] and answer["device"] == "water", answer
+        # the meter the bus reads already (address 2, whatever name is asked): its device grows, ids not repeated
+        status, answer = post({"bus": "meters", "device": {"name": "ignored", "address": "2"},
+                               "points": [{"id": 2, "name": "energy_2"}, {"id": 1, "name": "again"}]})
+        assert status == 200 and answer["device"] == "heat" and answer["added"] == ["energy_2"], answer
+        assert answer["skipped"] == ["again: record 1 has a point already"]
+        definition = json.loads(staging.read_data("freeclient/meters.json"))
+        heat, water = definition["fcdevices"]
+        assert [(p["name"], p["instance"], p["tag"]) for p in heat["fcpoints"]] == [
+            ("energy_0", 1, "id=0"), ("energy_1", 2, "id=1"), ("energy_2", 3, "id=2")]
+        assert (water["tag"], water["instance"], water["fcpoints"][0]["value_type"]) == ("addr=1", 8001, 1)
+        assert staging.changes() == ["changed file freeclient/meters.json"]
+        assert not staging.validate().errors
+    finally:
+        staging.revert()
