@@ -23,9 +23,10 @@ from .config import Config, Problem, has_errors
 from .control import ControlError, ControlServer, MethodTable
 from .feature import describe
 from .history import INTERVAL, History
-from .jobs import Jobs
+from .jobs import Jobs, progress
 from .loader import load_config
 from .logs import NEVER_FOLD, recent, set_level, setup_logging
+from .mbus.service import MBusService
 from .paths import Paths
 from .runtime import Runtime
 
@@ -194,6 +195,9 @@ class Daemon:
                   "WriteProperty by the router's device: {device, object, property, value, priority?}")
         table.add("objects", self._objects, "every gateway's BACnet objects with the point each comes from "
                   "(each feature's NAME_objects method, together)")
+        # M-Bus scans and reads on a serial line: long, so they report progress as jobs; the running
+        # configuration says which lines its buses, masters and ports hold
+        MBusService(self.paths.resource_file, lambda: self.config).register(table)
         self.jobs = Jobs(table, on_finish=lambda job: self._emit("job", job))
         self.jobs.register()
 
@@ -310,7 +314,12 @@ class Daemon:
             wait = min(max(float(params.get("wait", 3.0)), 0.1), 30.0)
         except (TypeError, ValueError):
             raise ControlError("bad_params", "network, low, high and wait are numbers") from None
-        devices = await self._client(discover(app, own, network, low, high, wait))
+        ticker = asyncio.get_running_loop().create_task(_waiting(wait))
+        try:
+            devices = await self._client(discover(app, own, network, low, high, wait))
+        finally:
+            ticker.cancel()
+        progress(wait, wait, f"{len(devices)} device(s) found")
         return {"network": network, "devices": devices}
 
     async def _read(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -348,6 +357,16 @@ class Daemon:
         if self.ubus is not None:
             status["ubus"] = self.ubus.status()
         return status
+
+
+async def _waiting(wait: float, every: float = 0.25) -> None:
+    """A Who-Is job's progress: the time waited for I-Am answers, of the wait (then the names are read)."""
+    started = time.monotonic()
+    while True:
+        waited = min(time.monotonic() - started, wait)
+        progress(round(waited, 2), wait, f"waiting for I-Am answers: {waited:.1f} of {wait:g} s" if waited < wait
+                 else "reading the devices' names")
+        await asyncio.sleep(every)
 
 
 def hold_run_lock(run_dir: Path) -> int:

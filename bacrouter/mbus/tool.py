@@ -115,62 +115,46 @@ def _done_progress(args: argparse.Namespace) -> None:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     """Primary scan: SND_NKE to every address; an ACK is a meter, garbage a collision."""
-    from .search import Replies
+    from .scan import primary_scan
+
+    def found(meter: dict[str, Any]) -> None:
+        if not (args.json or args.xml):
+            _done_progress(args)
+            print(f"Collision at address {meter['address']}" if meter["collision"]
+                  else f"Found a M-Bus device at address {meter['address']}", flush=True)
 
     master = _master(args)
-    found: list[dict[str, Any]] = []
     try:
-        for address in range(args.first, args.last + 1):
-            _progress(args, f"scanning primary address {address} of {args.first}..{args.last}")
-            outcome = Replies.NONE
-            for _ in range(args.retries + 1):
-                outcome = master.ping(address)
-                if outcome != Replies.NONE:
-                    break
-            if outcome == Replies.NONE:
-                continue
-            found.append({"address": address, "collision": outcome == Replies.COLLISION})
-            if not (args.json or args.xml):
-                _done_progress(args)
-                print(f"Collision at address {address}" if outcome == Replies.COLLISION
-                      else f"Found a M-Bus device at address {address}", flush=True)
+        meters = primary_scan(master, args.first, args.last, args.retries, found=found, step=lambda address: _progress(
+            args, f"scanning primary address {address} of {args.first}..{args.last}"))
     finally:
         _done_progress(args)
         master.close()
     if args.json:
-        print(json.dumps({"found": found, "frames_sent": master.sent}, indent=2))
+        print(json.dumps({"found": meters, "frames_sent": master.sent}, indent=2))
     elif args.xml:
-        _write(xml_bytes(scan_xml([(f"{d['address']}", d["collision"]) for d in found], "PrimaryAddress")))
+        _write(xml_bytes(scan_xml([(f"{d['address']}", d["collision"]) for d in meters], "PrimaryAddress")))
     return 0
 
 
 def cmd_scan_secondary(args: argparse.Namespace) -> int:
     """Secondary scan: select masks, refined digit by digit where meters collide."""
-    from .master import Collision, NoAnswer
-    from .search import DECIMAL_DIGITS, HEX_DIGITS, Replies, SecondarySearch
+    from .scan import secondary_scan
+
+    def found(address: str, mask: str) -> None:
+        if not (args.json or args.xml):
+            _done_progress(args)
+            print(f"Found a device on secondary address {address} [using address mask {mask}]", flush=True)
 
     master = _master(args)
-    if args.decimal:  # exactly libmbus's search, for comparison
-        search = SecondarySearch(digits=DECIMAL_DIGITS, start=args.mask, probe_start=False, positions=tuple(range(8)))
-    else:
-        search = SecondarySearch(digits=HEX_DIGITS, start=args.mask)
     started = time.monotonic()
     try:
-        while (mask := search.next_mask()) is not None:
-            _progress(args, f"select {search.selects}: {mask}, {len(search.found)} found")
-            outcome = master.select(mask)
-            address = None
-            if outcome == Replies.ONE:
-                try:
-                    address = master.address_of_selected()
-                except (Collision, MBusError):  # two meters ACKed as one, then their data collided
-                    outcome = Replies.COLLISION
-                except NoAnswer:
-                    print(f"a meter matching {mask} acknowledged but sent no data", file=sys.stderr)
-                if address and not (args.json or args.xml):
-                    _done_progress(args)
-                    print(f"Found a device on secondary address {address} [using address mask {mask}]", flush=True)
-            search.answer(outcome, address)
+        search = secondary_scan(master, args.mask, args.decimal, found=found,
+                                step=lambda search, mask: _progress(
+                                    args, f"select {search.selects}: {mask}, {len(search.found)} found"),
+                                problem=lambda text: print(text, file=sys.stderr))
+    except ValueError as err:  # a mask that is not 16 digits
+        raise CliError(str(err)) from None
     finally:
         _done_progress(args)
         master.close()

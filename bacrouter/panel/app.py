@@ -31,7 +31,19 @@ from ..config.model import PanelSettings
 from ..control_client import ControlError
 from ..humanize import duration
 from ..paths import Paths
-from . import freeclient, jobs, luci, modbus_edit, modbus_files, modbus_live, ports_edit, routing, system
+from . import (
+    discovery,
+    freeclient,
+    jobs,
+    luci,
+    mbus,
+    modbus_edit,
+    modbus_files,
+    modbus_live,
+    ports_edit,
+    routing,
+    system,
+)
 from .auth import (
     Session,
     Sessions,
@@ -180,6 +192,8 @@ class Panel:
         self.editors: dict[str, EditorLink] = {}
         #: the control methods a browser may run as a job (page modules add theirs): never the root-only ones
         self.job_methods: set[str] = {"discover"}
+        #: the params a browser may give such a method, where not all of them (the socket's root-only ones left out)
+        self.job_params: dict[str, set[str]] = {}
         self._routes()
 
     # -------------------------------------------------------------- configuration (read when needed)
@@ -311,10 +325,12 @@ class Panel:
         app.route("/captures/<name>", callback=self.logged_in(self.download_capture))
         self.menu += [("dashboard", "Dashboard", "/"), ("ports", "Ports", "/ports"), ("routes", "Routes", "/routes")]
         jobs.register(self)  # long tasks (scans, Read Group) as the daemon's jobs, with progress and cancel
+        discovery.register(self)  # Who-Is, read and write through the router
         modbus_edit.register(self)  # Modbus masters, slaves and points
         modbus_live.register(self)  # the gateway as it runs, Read Group (reached from the Modbus pages)
         modbus_files.register(self)  # Modbus file export, and import staged with its collision report
         freeclient.register(self)  # Free Client buses, scripts and conversion scripts
+        mbus.register(self)  # M-Bus scans and reads, points for the M-Bus Free Client script
         ports_edit.register(self)  # the port editors and Save & Apply
         routing.register(self)  # the routes page's Who-Is-Router refresh
         system.register(self)

@@ -64,6 +64,10 @@ class Jobs:
             bottle.abort(403, f"the panel does not run {str(method)[:40]!r} as a job")
         if not isinstance(params, dict):
             bottle.abort(400, "params is an object")
+        allowed = self.panel.job_params.get(method)
+        refused = sorted(set(params) - allowed) if allowed is not None else []
+        if refused:  # a tty path, say: the socket's (root's) alone
+            bottle.abort(403, f"the panel does not pass {', '.join(r[:40] for r in refused)} to {method}")
         return self._call("job_start", {"method": method, "params": params})
 
     def get(self, session: Session, job_id: str) -> dict[str, Any]:

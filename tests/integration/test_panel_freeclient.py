@@ -25,8 +25,8 @@ from bacrouter.control import call
 from bacrouter.freeclient.definition import DEVICE_FORMAT, POINT_FORMAT, SHIPPED_SCRIPTS
 from bacrouter.panel.app import Options, Panel
 from bacrouter.panel.auth import hash_password
-from bacrouter.panel.freeclient import apply_format, bus_live, format_fields
 from bacrouter.panel.editors import field_link
+from bacrouter.panel.freeclient import apply_format, bus_live, format_fields
 from bacrouter.panel.staging import Staging
 from bacrouter.paths import Paths
 
