@@ -230,6 +230,33 @@ def test_an_mstp_port_is_added_refused_at_its_field_then_applied_and_runs(stack,
         By.CSS_SELECTOR, 'table[data-devices="field"] td[data-title="MAC"]')], 20)
 
 
+def test_an_mstp_capture_downloaded_from_the_browser_opens_in_tshark(stack, browser):
+    """Capture start / stop on the Ports page: the browser downloads a pcap that Wireshark's tshark decodes."""
+    until(lambda: port_of(stack, "field").get("state") == "up", "the MS/TP port (the test before adds it)")
+    downloads = stack.dir / "downloads"
+    downloads.mkdir(exist_ok=True)
+    browser.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    browser.get(stack.base + "/ports")
+    start = wait(browser, EC.element_to_be_clickable((By.CSS_SELECTOR, 'button[data-capture="start"][data-port="field"]')))
+    start.click()
+    # frames come in: the line's token passes between the router and the device at MAC 5
+    wait(browser, lambda d: re.search(r"capturing: [1-9][0-9]* frame", d.find_element(
+        By.CSS_SELECTOR, '[data-live="mstp.field.capture"]').text), 20)
+    browser.find_element(By.CSS_SELECTOR, 'button[data-capture="stop"][data-port="field"]').click()
+    until(lambda: [f for f in downloads.glob("*.pcap")], "the pcap download")
+    pcap = next(downloads.glob("*.pcap"))
+    until(lambda: pcap.stat().st_size > 24 and not list(downloads.glob("*.crdownload")), "the download to finish")
+    tshark = shutil.which("tshark")
+    assert tshark, "tshark is missing: apt-get install tshark"
+    out = subprocess.run([tshark, "-r", str(pcap), "-T", "fields", "-e", "mstp.frame_type", "-e", "mstp.src"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    rows = [line.split("\t") for line in out.stdout.splitlines() if line.strip()]
+    assert rows, f"tshark decoded no MS/TP frame: {out.stderr}"
+    assert {"5"} <= {src for _, src in rows}, rows[:10]  # the device's frames, decoded as MS/TP by Wireshark
+    assert "0" in {kind for kind, _ in rows}  # Token frames
+
+
 def test_the_bdt_editor_shows_a_bad_entry_at_its_row_and_applies_the_table(stack, browser):
     browser.get(stack.base + "/config/ports/one")
     mode = Select(wait(browser, EC.presence_of_element_located((By.ID, "o.mode"))))

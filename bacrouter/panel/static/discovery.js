@@ -88,6 +88,18 @@
     return row;
   }
 
+  /* A BACnet/IP MAC (6 octets: IPv4 address and UDP port) as people write it; an MS/TP MAC (1 octet) as its
+     number; anything else as bacpypes3 writes it. */
+  function macText(mac) {
+    var hex = /^0x([0-9a-f]+)$/i.exec(mac || "");
+    if (!hex) return mac === null || mac === undefined ? "-" : String(mac);
+    var h = hex[1];
+    if (h.length === 2) return String(parseInt(h, 16));
+    if (h.length !== 12) return mac;
+    var ip = [0, 2, 4, 6].map(function (i) { return parseInt(h.substr(i, 2), 16); }).join(".");
+    return ip + ":" + parseInt(h.substr(8, 4), 16);
+  }
+
   function devices(list) {
     body.textContent = "";
     list.forEach(function (d) {
@@ -95,7 +107,7 @@
       var row = br.html("tr", { "class": "tr", "data-instance": key });
       cell(row, "Instance", d.instance, "right");
       cell(row, "Network", d.network === null ? "local" : d.network, "right");
-      cell(row, "MAC", d.mac);
+      cell(row, "MAC", macText(d.mac)).title = d.mac || "";
       cell(row, "Vendor", d.vendor, "right");
       cell(row, "Name", d.name);
       var actions = cell(row, null, "");
