@@ -12,7 +12,10 @@ it. Then:
   the server's own (the ``Server-Timing`` header the panel sets), p50 and p95
   per page and over all pages;
 - the same for the JSON endpoints the pages refresh from;
-- the panel's RSS idle (logged in, nothing asked yet) and after browsing all;
+- the downloads those pages offer (exports: the master with all 10,000 points, the
+  slave with 1,000, its CSV), 3 times each, shown apart;
+- the panel's RSS idle (logged in, nothing asked yet) and after browsing all
+  of it, downloads included;
 - points_1000_ms: headless Chromium opens the points table of the slave with
   1,000 points; the time from the start of the navigation until the page's
   ``load`` event (the table is in the HTML: then it is usable), the median of
@@ -39,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from html import unescape
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
@@ -53,6 +57,8 @@ PASSWORD = "bench horse battery"
 BOUNDS = {"page_p95_ms": 100.0, "api_p95_ms": 30.0, "rss_mb": 30.0, "points_1000_ms": 1000.0}
 #: links never followed: they change something, download, or leave
 SKIP = re.compile(r"^/(logout|static/|captures/|system/(backup|log\.txt))|/(delete|download|export)")
+#: downloads are not pages; their time is measured apart (the exports of the biggest master and slave)
+DOWNLOAD = re.compile(r"\.(json|csv|txt|pcap)$")
 OBJECT_TYPES = ("ai", "av", "bi", "bo")
 
 
@@ -141,24 +147,34 @@ def log_in(client: Client) -> None:
 def links(html: str) -> list[str]:
     out = []
     for href in re.findall(r'href="([^"#]+)', html):
-        parts = urlsplit(href)
+        parts = urlsplit(unescape(href))
         if parts.scheme or parts.netloc or not parts.path.startswith("/") or SKIP.search(parts.path):
             continue
-        out.append(href)
+        out.append(unescape(href))
     return out
 
 
-def crawl(client: Client, limit: int = 60) -> list[str]:
-    """The pages a user reaches: the menu, then what those link to (one of each kind of page)."""
+def shape_of(path: str) -> str:
+    """/modbus/slaves/s7 stands for the other 49 slaves, a point's editor for the other 999 points."""
+    return re.sub(r"/[0-9]+\b", "/N", re.sub(r"/s[0-9]+\b", "/sN", re.sub(r"[?].*", "", path)))
+
+
+def crawl(client: Client, limit: int = 60, downloads: list[str] | None = None) -> list[str]:
+    """The pages a user reaches: the menu, then what those link to (one of each kind of page); the
+    downloads met on the way go to ``downloads`` (those of the slave with 1,000 points, and one of each)."""
     seen, queue, pages, shapes = set(), ["/"], [], set()
     while queue and len(pages) < limit:
         path = queue.pop(0)
         if path in seen:
             continue
         seen.add(path)
-        # one page of each shape (/modbus/slaves/s7 stands for the other 49), but s0 (1,000 points) always
-        shape = re.sub(r"/s[1-9][0-9]*\b", "/sN", re.sub(r"[?].*", "", path))
-        if shape in shapes and "/s0" not in path:
+        shape = shape_of(path)  # one page of each shape, but the slave with 1,000 points always: the heaviest
+        if shape in shapes and not re.search(r"/(s0|m)(/points)?(\.[a-z]+)*$", path):
+            continue
+        if DOWNLOAD.search(path):
+            shapes.add(shape)
+            if downloads is not None:
+                downloads.append(path)
             continue
         status, _, text = client.server_ms(path)
         if status != 200 or not text.lstrip().startswith("<!DOCTYPE"):
@@ -174,7 +190,7 @@ def api_endpoints(client: Client) -> list[str]:
     found = {"/api/dashboard", "/api/ports", "/api/routes"}
     for page in crawl(client):
         _, _, text = client.request("GET", page)
-        found.update(re.findall(r'data-api="(/api/[^"]+)"', text))
+        found.update(unescape(api) for api in re.findall(r'data-api="(/api/[^"]+)"', text))
     return sorted(found)
 
 
@@ -260,8 +276,11 @@ def main() -> None:
             rss_idle = rss_mb(panel.pid)
             pages = crawl(client)
             apis = api_endpoints(client)
+            downloads: list[str] = []
+            crawl(client, downloads=downloads)
             page_times, all_pages = measure(client, pages, args.rounds)
             api_times, all_apis = measure(client, apis, args.rounds)
+            download_times, _ = measure(client, downloads, 3)
             rss_after = rss_mb(panel.pid)
             points_path = next((p for p in pages if re.search(r"/s0\b.*points|/s0/points", p)), None) or \
                 next((p for p in pages if p.rstrip("/").endswith("/s0")), None)
@@ -279,6 +298,9 @@ def main() -> None:
         print(f"{path:<48} {p50:>8.1f} {p95:>8.1f}")
     print(f"{'JSON endpoint':<48} {'p50 ms':>8} {'p95 ms':>8}")
     for path, (p50, p95) in api_times.items():
+        print(f"{path:<48} {p50:>8.1f} {p95:>8.1f}")
+    print(f"{'download (3 requests)':<48} {'p50 ms':>8} {'p95 ms':>8}")
+    for path, (p50, p95) in download_times.items():
         print(f"{path:<48} {p50:>8.1f} {p95:>8.1f}")
     page_p95, api_p95 = percentile(all_pages, 0.95), percentile(all_apis, 0.95)
     print(f"all pages: p50 {statistics.median(all_pages):.1f} ms, p95 {page_p95:.1f} ms (bound 100)")

@@ -37,6 +37,7 @@ from . import (
     jobs,
     luci,
     mbus,
+    memory,
     modbus_edit,
     modbus_files,
     modbus_live,
@@ -66,6 +67,9 @@ log = logging.getLogger("bacrouter.panel")
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
+#: one list for every render: bottle caches a compiled template by the identity of this list, so a new list
+#: per request compiled every page anew and kept each copy (the panel grew by every page it served)
+TEMPLATE_LOOKUP = [str(TEMPLATES)]
 STATIC = HERE / "static"
 COOKIE = "bacrouter_panel"
 #: the LuCI bootstrap theme's stylesheet, used instead of the shipped one when the router has it
@@ -302,7 +306,7 @@ class Panel:
         values.setdefault("offline", None)
         values.setdefault("menu", self.menu)
         values.setdefault("staged", staged_count(self) if session is not None and session.user else 0)
-        return bottle.template(name, template_lookup=[str(TEMPLATES)], csrf=session.csrf if session else "",
+        return bottle.template(name, template_lookup=TEMPLATE_LOOKUP, csrf=session.csrf if session else "",
                                user=session.user if session else None, version=__version__, **values)
 
     def _routes(self) -> None:
@@ -603,6 +607,7 @@ def serve(options: Options, listen: str | None = None, port: int | None = None) 
     config, problems = load_core(options.paths)
     settings = config.panel if config is not None else PanelSettings(name="panel")
     host, number = listen or settings.listen, settings.port if port is None else port
+    memory.keep_heap_small()  # before any thread: large buffers go back to the system when freed
     tls = tls_context(options.cert, options.key)
     options.https = tls is not None
     server = make_server(make_app(options), host, number, tls)

@@ -30,6 +30,7 @@ from .. import modbus_files, pointscsv
 from ..config import uci
 from ..modbus.devicefile import ImportError_, dumps
 from ..paths import Paths
+from .child import ChildFailed, in_child
 from .responses import redirect
 from .staging import BadPath, Staging, check_relpath
 
@@ -67,6 +68,13 @@ class PendingImport:
     @property
     def ok(self) -> bool:
         return bool(self.report.get("ok"))
+
+
+class _Fields(dict[str, Any]):
+    """The form's fields as plain values (they go to a child process), read the way bottle's forms are."""
+
+    def getunicode(self, key: str) -> Any:
+        return self.get(key)
 
 
 def register(panel: Panel) -> None:
@@ -143,30 +151,47 @@ class Files:
         return data
 
     def _export(self, build: Any) -> Any:
-        """``build(paths, config)`` on the staged configuration; an unknown section or unreadable file: 404/409."""
-        from ..loader import load_config
+        """``build(paths, config)`` (the file's text) on the staged configuration; an unknown section or
+        unreadable file: 404/409.
 
-        staging = self.staging()
-        with staging.scratch() as paths:
-            config, problems = load_config(paths)
-            if config is None:
-                bottle.abort(409, "the configuration cannot be read: " + "; ".join(str(staging.unscratch(paths, p))
-                                                                                 for p in problems[:3]))
-            try:
-                return build(paths, config)
-            except (ImportError_, ValueError) as err:
-                bottle.abort(404, str(err).replace(str(paths.data_dir), str(self.paths.data_dir)))
+        In a child process (:mod:`.child`): the whole configuration is loaded for it, and a panel that
+        exported once would otherwise keep that memory."""
+        staging, data_dir = self.staging(), str(self.paths.data_dir)
+
+        def work() -> tuple[int, Any]:
+            from ..loader import load_config
+
+            with staging.scratch() as paths:
+                config, problems = load_config(paths)
+                if config is None:
+                    return 409, "the configuration cannot be read: " + "; ".join(
+                        str(staging.unscratch(paths, p)) for p in problems[:3])
+                try:
+                    return 200, build(paths, config)
+                except (ImportError_, ValueError) as err:
+                    return 404, str(err).replace(str(paths.data_dir), data_dir)
+
+        try:
+            status, data = in_child(work)
+        except ChildFailed as err:
+            bottle.abort(500, f"the export could not be made: {err}")
+        if status != 200:
+            bottle.abort(status, data)
+        return data
 
     def export_master(self, session: Session, name: str) -> Any:
-        data = self._export(lambda paths, config: modbus_files.export_master(config, self._name(name)))
-        return self._download(dumps(data), f"{name}.master.json", "application/json; charset=utf-8")
+        name = self._name(name)
+        data = self._export(lambda paths, config: dumps(modbus_files.export_master(config, name)))
+        return self._download(data, f"{name}.master.json", "application/json; charset=utf-8")
 
     def export_slave(self, session: Session, name: str) -> Any:
-        data = self._export(lambda paths, config: modbus_files.export_slave(config, self._name(name)))
-        return self._download(dumps(data), f"{name}.json", "application/json; charset=utf-8")
+        name = self._name(name)
+        data = self._export(lambda paths, config: dumps(modbus_files.export_slave(config, name)))
+        return self._download(data, f"{name}.json", "application/json; charset=utf-8")
 
     def export_csv(self, session: Session, name: str) -> Any:
-        data = self._export(lambda paths, config: pointscsv.modbus_points_csv(paths, self._name(name)))
+        name = self._name(name)
+        data = self._export(lambda paths, config: pointscsv.modbus_points_csv(paths, name))
         return self._download(data, f"{name}.csv", "text/csv; charset=utf-8")
 
     # -------------------------------------------------------------- import: the report
@@ -185,11 +210,19 @@ class Files:
             return self.page(session, 400, problem=f"{source}: the file is empty.")
         staging = self.staging()
         before = fingerprint(staging)
-        with staging.scratch() as scratch:
-            if kind == "csv":
-                pending, problem = self._import_csv(scratch, raw, source, forms)
-            else:
-                pending, problem = self._import_device(scratch, raw, source, forms)
+        fields = _Fields({key: forms.getunicode(key) for key in ("name", "master", "slave", "merge")})
+
+        def work() -> tuple[PendingImport | None, str | None]:
+            # in a child process (.child): the import loads the whole configuration, memory the panel would keep
+            with staging.scratch() as scratch:
+                if kind == "csv":
+                    return self._import_csv(scratch, raw, source, fields)
+                return self._import_device(scratch, raw, source, fields)
+
+        try:
+            pending, problem = in_child(work)
+        except ChildFailed as err:
+            return self.page(session, 500, problem=f"{source}: the import could not be checked: {err}")
         if pending is None:
             return self.page(session, 400, problem=problem)
         pending.fingerprint = before

@@ -28,6 +28,7 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
+from . import memory
 from .auth import client_key
 
 __all__ = ["PanelServer", "make_server", "tls_context"]
@@ -42,6 +43,10 @@ MAX_CONNECTIONS = 32
 #: connections one client address may hold at once (a browser opens up to 6): one slow or hostile
 #: client cannot take all MAX_CONNECTIONS and lock everybody else out
 MAX_PER_CLIENT = 8
+#: seconds between two returns of free memory to the system (see PanelServer._give_back_memory)
+TRIM_EVERY = 2.0
+
+
 
 
 class _DeadlineReader(io.RawIOBase):
@@ -108,6 +113,7 @@ class PanelServer(ThreadingMixIn, WSGIServer):
         self._connection = threading.local()  # per connection thread: its head deadline
         self._per_client: dict[str, int] = {}
         self._per_client_lock = threading.Lock()
+        self._trim_lock, self._trimmed = threading.Lock(), 0.0
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self._slots = threading.BoundedSemaphore(max_connections)
         self.refused = 0
@@ -166,6 +172,19 @@ class PanelServer(ThreadingMixIn, WSGIServer):
         finally:
             self._slots.release()
             self._client_leave(client_key(client_address[0]))
+            self._give_back_memory()
+
+    def _give_back_memory(self) -> None:
+        """When the last connection ends, hand the C heap's free memory back to the system (at most every
+        TRIM_EVERY seconds, and only when nobody is being served: it takes a millisecond or two)."""
+        now = time.monotonic()
+        with self._per_client_lock:
+            busy = bool(self._per_client)
+        with self._trim_lock:
+            if busy or now - self._trimmed < TRIM_EVERY:
+                return
+            self._trimmed = now
+        memory.give_back()
 
     def head_deadline(self) -> float | None:
         """The current connection's deadline for its request head (called in its thread)."""

@@ -22,16 +22,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
-import os
-import pickle
-import select
 import shutil
-import signal
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +34,7 @@ from typing import Any
 from ..config import transaction, uci
 from ..config.model import Config, Problem
 from ..paths import Paths
+from .child import ChildFailed, in_child
 
 __all__ = ["Staging", "Validation", "ApplyResult", "StaleBase", "BadPath"]
 
@@ -312,7 +308,10 @@ class Staging:
         with _MEMO_LOCK:
             if _memo is not None and _memo[0] == key and time.monotonic() - _memo[1] < MEMO_SECONDS:
                 return _memo[2]
-        checked = Validation(_in_child(self._validate))
+        try:
+            checked = Validation(in_child(self._validate, CHECK_TIMEOUT))
+        except ChildFailed as err:
+            checked = Validation([Problem(f"the check could not be made: {err}", "", 0, "", "", "error")])
         with _MEMO_LOCK:
             _memo = (key, time.monotonic(), checked)
         return checked
@@ -382,49 +381,6 @@ class Staging:
             transaction.commit(self.paths, changes)
             shutil.rmtree(self.dir, ignore_errors=True)
         return ApplyResult(True, checked.problems, reload_daemon(self.paths) if reload else {"state": "not asked"})
-
-
-def _in_child(work: Callable[[], list[Problem]], timeout: float = CHECK_TIMEOUT) -> list[Problem]:
-    """``work()`` in a forked child, its answer pickled back: the child's memory goes when it exits.
-
-    The child only reads files and computes (no lock another thread may hold is taken: logging and the
-    import lock are reset after a fork by Python itself). Where there is no fork, it runs here.
-    """
-    if not hasattr(os, "fork"):
-        return work()
-    reader, writer = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: answer, and leave without running anything of the parent's
-        status = 1
-        try:
-            os.close(reader)
-            payload = pickle.dumps(work())
-            with os.fdopen(writer, "wb") as out:
-                out.write(payload)
-            status = 0
-        except BaseException:
-            logging.getLogger("bacrouter.panel").exception("the configuration check failed")
-        finally:
-            os._exit(status)
-    os.close(writer)
-    chunks, deadline = [], time.monotonic() + timeout
-    try:
-        with os.fdopen(reader, "rb", buffering=0) as answer:
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0 or not select.select([answer], [], [], left)[0]:
-                    os.kill(pid, signal.SIGKILL)
-                    return [Problem(f"the check did not finish in {int(timeout)} s", "", 0, "", "", "error")]
-                chunk = answer.read(1 << 16)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-    finally:
-        _, status = os.waitpid(pid, 0)
-    if status != 0 or not chunks:
-        return [Problem("the check failed (see the panel's log)", "", 0, "", "", "error")]
-    problems: list[Problem] = pickle.loads(b"".join(chunks))  # from our own child: trusted
-    return problems
 
 
 def _unscratch(file: str, scratch: Paths, live: Paths, prefix: str, real: str) -> str:

@@ -18,7 +18,6 @@ from typing import Any
 
 import bottle
 
-from .. import configfile
 from ..config import transaction, uci
 from ..config.model import Problem
 from ..control_client import ControlError
@@ -144,6 +143,8 @@ class System:
     # -------------------------------------------------------------- device settings
 
     def device(self, session: Session) -> str:
+        from .. import configfile  # here: the panel at rest does not need it in memory
+
         forms = bottle.request.forms
         wanted = {key: (forms.getunicode(key) or "").strip() for key, _ in DEVICE_OPTIONS}
         try:
@@ -176,6 +177,8 @@ class System:
     # -------------------------------------------------------------- backup and restore
 
     def backup(self, session: Session) -> str:
+        from .. import configfile  # here: the panel at rest does not need it in memory
+
         try:
             document = configfile.export_router(self.paths)  # without secrets
         except configfile.ConfigFileError as err:
@@ -186,6 +189,8 @@ class System:
         return configfile.dumps_document(document)
 
     def restore(self, session: Session) -> str:
+        from .. import configfile  # here: the panel at rest does not need it in memory
+
         upload = bottle.request.files.get("file")
         if upload is None:
             return self.page(session, 400, restore_problem="Choose a router file to restore.")
@@ -200,6 +205,8 @@ class System:
         return self.page(session, plan=plan, plan_token=token if plan.ok else None)
 
     def restore_apply(self, session: Session) -> str:
+        from .. import configfile  # here: the panel at rest does not need it in memory
+
         token = bottle.request.forms.get("plan") or ""
         pending = session.data.get("restore")
         if not pending or not secrets.compare_digest(str(token), pending[0]) \

@@ -189,3 +189,17 @@ def test_new_slaves_and_masters(browser, paths):
     assert browser.request("POST", "/modbus/masters/add", {"name": "x", "protocol": "udp"})[0] == 400
     uci.load(paths.uci_file)  # the live file is untouched and still reads
     assert "modbus_slave 'c'" not in paths.uci_file.read_text()
+
+
+def test_serving_a_page_again_compiles_and_keeps_nothing_new(browser):
+    """bottle caches a compiled template by the identity of its lookup list: a new list per render compiled
+    every page anew and kept each copy, so the panel grew with every page it served."""
+    import bottle
+
+    for path in ("/modbus", "/modbus/slaves/a", "/modbus/slaves/a/points", "/changes"):
+        browser.request("GET", path)
+    cached = len(bottle.TEMPLATES)
+    for _ in range(5):
+        for path in ("/modbus", "/modbus/slaves/a", "/modbus/slaves/a/points", "/changes"):
+            assert browser.request("GET", path)[0] == 200
+    assert len(bottle.TEMPLATES) == cached
