@@ -135,7 +135,8 @@ class Jobs:
         self._forget_old()
         running = sum(job.state == "running" for job in self.jobs.values())
         if running >= MAX_RUNNING:
-            raise ControlError("busy", f"{running} jobs are running already; wait for one or cancel it")
+            # not "busy": that is the socket's "too many connections", which a client takes for a daemon out of reach
+            raise ControlError("too_many_jobs", f"{running} jobs are running already; wait for one or cancel it")
         job = Job(secrets.token_hex(8), method, args, self.clock())
         self.jobs[job.id] = job
         context = contextvars.copy_context()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .config import Config, Problem, load_core
 from .config.library import load_library
+from .config.validate import resource_problems
 from .paths import Paths
 from .registry import feature_kinds, feature_section_types
 
@@ -25,6 +26,9 @@ def load_config(paths: Paths) -> tuple[Config | None, list[Problem]]:
         for kind in feature_kinds():
             if kind.configured(config):
                 problems += kind.load(config, paths.data_dir)
+        # what the loaded files claim (a line named in a definition file) against everything else
+        known = {(p.section, p.option, p.message) for p in problems}
+        problems += [p for p in resource_problems(config) if (p.section, p.option, p.message) not in known]
         for kind in feature_kinds():
             if kind.configured(config):
                 problems += kind.check(config)

@@ -12,7 +12,7 @@ from typing import Any
 from .model import BipPort, Config, EthernetPort, MstpPort, Port, Problem, VbusPort
 from .resources import ResourceType
 
-__all__ = ["validate", "parse_host_port", "parse_bdt_entry"]
+__all__ = ["validate", "resource_problems", "parse_host_port", "parse_bdt_entry"]
 
 BACNET_IP_PORT = 47808
 
@@ -90,6 +90,15 @@ def _check_networks(ports: list[Port], problems: list[Problem]) -> None:
             problems.append(port.problem(f"network number {port.network} is already used by {other.label}{where}", "network"))
         else:
             first_with[port.network] = port
+
+
+def resource_problems(config: Config) -> list[Problem]:
+    """The resources' rules alone (unknown, of the wrong type, a line used twice): run again once the
+    features have loaded what their sections refer to (a Free Client bus may name its line in its
+    definition file only)."""
+    problems: list[Problem] = []
+    _check_resources(config, problems)
+    return problems
 
 
 def _check_resources(config: Config, problems: list[Problem]) -> None:

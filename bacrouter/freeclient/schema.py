@@ -44,5 +44,12 @@ class FreeClientBus(Section):
 
     #: filled in when the configuration is loaded
     bus: Any = field(default=None, compare=False, repr=False, metadata={"option": None})
+
+    @property
+    def claimed_resource(self) -> str | None:
+        """The line it uses: its option, else (once loaded) the one its definition file names."""
+        if not self.enabled:
+            return None
+        return self.resource or (getattr(self.bus, "resource", "") if self.bus is not None else "") or None
     definition_file: str = field(default="", compare=False, metadata={"option": None})
     definition_signature: str = field(default="", metadata={"option": None})

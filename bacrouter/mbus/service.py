@@ -253,16 +253,9 @@ def search_fraction(start: str, mask: str, digits: str) -> float:
 
 
 def _line_users(config: Any) -> list[tuple[Any, str]]:
-    """Every enabled section using a resource, with its name: a Free Client bus may name its line in its
-    definition file alone (the export format's ``resource``), which ``claimed_resources`` does not see."""
-    users = [(user, str(user.claimed_resource)) for user in config.claimed_resources()]
-    seen = {id(user) for user, _ in users}
-    for sections in getattr(config, "components", {}).values():
-        for section in sections:
-            resource = getattr(getattr(section, "bus", None), "resource", "")
-            if id(section) not in seen and resource and getattr(section, "enabled", True):
-                users.append((section, str(resource)))
-    return users
+    """Every enabled section using a resource, with its name (a Free Client bus's line may be named in its
+    definition file alone: its ``claimed_resource`` says that one too)."""
+    return [(user, str(user.claimed_resource)) for user in config.claimed_resources()]
 
 
 def _usb(resources: dict[str, Any]) -> list[str]:

@@ -94,6 +94,24 @@ def test_forged_and_unknown(stack, admin):
     assert api(stranger, "GET", "/api/jobs/0123456789abcdef", token=False)[0] == 401
 
 
+def test_a_full_house_of_jobs_is_said_as_such_not_as_a_router_gone(stack, admin):
+    from bacrouter import jobs
+
+    started = []
+    try:
+        for _ in range(jobs.MAX_RUNNING):
+            status, job = api(admin, "POST", "/api/jobs", {"method": "discover", "params": {"wait": 25}})
+            assert status == 200, job
+            started.append(job["id"])
+        status, answer = api(admin, "POST", "/api/jobs", {"method": "discover", "params": {"wait": 25}})
+        assert status == 409 and "jobs are running already" in answer["error"], answer
+    finally:
+        for job_id in started:
+            api(admin, "POST", f"/api/jobs/{job_id}/cancel", {})
+        for job_id in started:
+            until_finished(admin, job_id)
+
+
 def test_offline_says_so(stack, admin):
     stack.stop_daemon()
     try:

@@ -76,3 +76,26 @@ def test_bacrouter_check_reports_a_broken_script_before_the_daemon_starts(tmp_pa
                          capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert out.returncode == 1 and "must return interface_mask, init" in out.stdout, out
     # (a plain router's check loads no lupa: test_architecture::test_check_of_a_plain_router_loads_neither...)
+
+
+def test_a_line_named_only_in_the_definition_file_is_checked_like_the_option(tmp_path):
+    """A bus file (the original's export format) may name its RS485 line itself: that line is the bus's too,
+    so a Modbus master on it is refused, and an unknown one is said."""
+    root = tmp_path
+    (root / "config").mkdir()
+    (root / "bacrouter" / "freeclient").mkdir(parents=True)
+    (root / "bacrouter" / "resource.conf").write_text(json.dumps({"RS485-1": {"type": "USB", "ifname": "/dev/null"},
+                                                                  "RS485-2": {"type": "USB", "ifname": "/dev/zero"}}))
+    (root / "config" / "bacrouter").write_text(
+        "config bacrouter 'main'\n\toption device_instance '10'\n\n"
+        "config freeclient_bus 'heat'\n\toption script 'mbus.lua'\n\n"
+        "config freeclient_bus 'lost'\n\toption script 'mbus.lua'\n\n"
+        "config modbus_master 'm'\n\toption protocol 'rtu'\n\toption resource 'RS485-1'\n")
+    for name, line in (("heat", "RS485-1"), ("lost", "RS485-9")):
+        (root / "bacrouter" / "freeclient" / f"{name}.json").write_text(json.dumps(
+            {"name": name, "interface": 0, "resource": line, "devices": []}))
+    found = errors(Paths(root))
+    assert any("freeclient_bus 'heat'" in e and "RS485-1" in e and "already used by modbus_master 'm'" in e
+               for e in found) or any("modbus_master 'm'" in e and "already used by freeclient_bus 'heat'" in e
+                                      for e in found), found
+    assert any("freeclient_bus 'lost'" in e and "unknown resource 'RS485-9'" in e for e in found), found

@@ -140,7 +140,7 @@ def test_running_jobs_are_bounded_and_finished_ones_forgotten():
         ids = [(await table.call("job_start", {"method": "slow"}))["id"] for _ in range(jobs.MAX_RUNNING)]
         with pytest.raises(ControlError) as err:
             await table.call("job_start", {"method": "slow"})
-        assert err.value.code == "busy"
+        assert err.value.code == "too_many_jobs"
         for job_id in ids:
             await table.call("job_cancel", {"id": job_id})
         await asyncio.sleep(0.01)
