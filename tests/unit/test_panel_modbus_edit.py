@@ -203,3 +203,17 @@ def test_serving_a_page_again_compiles_and_keeps_nothing_new(browser):
         for path in ("/modbus", "/modbus/slaves/a", "/modbus/slaves/a/points", "/changes"):
             assert browser.request("GET", path)[0] == 200
     assert len(bottle.TEMPLATES) == cached
+
+
+def test_a_thousand_warnings_do_not_bury_an_error_on_the_changes_page(browser, paths):
+    """Every point with a vendor's key warns: the changes page shows the errors first and 100 lines at most."""
+    points = [dict(POINT, name=f"p{i}", instance=i + 1, vendor_note="x") for i in range(300)]
+    Staging(paths).save_data("modbus/a.json", json.dumps({"points": points}))
+    package = Staging(paths).package()
+    package.section("b").options["station"] = "300"  # out of range: an error
+    Staging(paths).save(package)
+    status, _, text = browser.request("GET", "/changes")
+    assert status == 200
+    items = re.findall(r'<li class="(error|warning|more)"', text)
+    assert items[0] == "error" and len(items) == 101 and items[-1] == "more", items[:3]
+    assert re.search(r"and [0-9]+ more: each editor shows its own", text)

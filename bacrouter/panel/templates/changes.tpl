@@ -42,14 +42,21 @@
 % if problems:
   <div class="cbi-section" id="problems">
     <h3>Problems</h3>
+%   # errors first; a file with a warning on each of its 1,000 points would bury them (the editors show all)
+%   SHOWN_PROBLEMS = 100
+%   ordered = sorted(problems, key=lambda p: p.severity != "error")
+%   shown = ordered[:SHOWN_PROBLEMS]
     <ul>
-% for p in problems:
+% for p in shown:
 %   href = link(p)
       <li class="{{p.severity}}">{{p.severity}}: {{p.section}}{{" option " + p.option if p.option else ""}}: {{p.message}}
 % if href:
         (<a href="{{href}}">edit</a>)
 % end
       </li>
+% end
+% if len(ordered) > len(shown):
+      <li class="more" id="more-problems">and {{len(ordered) - len(shown)}} more: each editor shows its own</li>
 % end
     </ul>
   </div>
