@@ -44,7 +44,7 @@ from ..humanize import duration
 from ..lua.conversions import SCRIPTS as SHIPPED_CONVERSIONS
 from ..lua.syntax import MAX_SCRIPT, check_syntax
 from .ports_edit import apply_form, form_fields
-from .responses import redirect
+from .responses import redirect, staged_package
 from .staging import BadPath, Staging, check_relpath
 
 if TYPE_CHECKING:
@@ -292,11 +292,7 @@ class Pages:
     # -------------------------------------------------------------- reading the staged configuration
 
     def _package(self) -> uci.UciPackage:
-        try:
-            return self.staging().package()
-        except uci.UciError as err:
-            bottle.abort(409, f"the configuration file cannot be read: {err}")
-            raise
+        return staged_package(self.staging())
 
     def _section(self, package: uci.UciPackage, name: str) -> uci.UciSection:
         section = package.section(name) if uci.validate_name(name) else None

@@ -42,7 +42,7 @@ from ..modbus.schema import ModbusMaster, ModbusSlave
 from ..modbus_files import free_name
 from .editors import option_link
 from .ports_edit import apply_form, form_fields
-from .responses import redirect
+from .responses import redirect, staged_package
 from .staging import BadPath, Staging
 
 if TYPE_CHECKING:
@@ -152,11 +152,7 @@ class Routes:
         return Staging(self.panel.paths)
 
     def _package(self) -> uci.UciPackage:
-        try:
-            return self.staging().package()
-        except uci.UciError as err:
-            bottle.abort(409, f"the configuration file cannot be read: {err}")
-            raise
+        return staged_package(self.staging())
 
     @staticmethod
     def _section(package: uci.UciPackage, type_: str, name: str) -> uci.UciSection:

@@ -24,7 +24,7 @@ import bottle
 from ..config import load_core, uci
 from ..config.model import PORT_TYPES, Section
 from .editors import field_link, option_link
-from .responses import redirect
+from .responses import redirect, staged_package
 from .staging import Staging, StaleBase
 
 if TYPE_CHECKING:
@@ -171,11 +171,7 @@ class Routes:
         return Staging(self.panel.paths)
 
     def _package(self) -> uci.UciPackage:
-        try:
-            return self.staging().package()
-        except uci.UciError as err:
-            bottle.abort(409, f"the configuration file cannot be read: {err}")
-            raise
+        return staged_package(self.staging())
 
     def _section(self, package: uci.UciPackage, name: str) -> tuple[uci.UciSection, type[Section]]:
         section = package.section(name) if uci.validate_name(name) else None

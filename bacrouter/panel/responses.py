@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import bottle
 
-__all__ = ["redirect"]
+if TYPE_CHECKING:
+    from ..config import uci
+    from .staging import Staging
+
+__all__ = ["redirect", "staged_package"]
 
 
 def redirect(path: str) -> None:
@@ -18,3 +24,14 @@ def redirect(path: str) -> None:
     response.body = ""
     response.set_header("Location", path)
     raise response
+
+
+def staged_package(staging: Staging) -> uci.UciPackage:
+    """The staged UCI package (the live one while nothing is staged); 409 saying why when it cannot be read."""
+    from ..config import uci
+
+    try:
+        return staging.package()
+    except uci.UciError as err:
+        bottle.abort(409, f"the configuration file cannot be read: {err}")
+        raise
