@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from .test_panel import PASSWORD, Stack
+from .test_panel import Stack
 from .test_panel_attacks import Client
 
 
@@ -24,11 +24,7 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def admin(stack):
-    client = Client(stack.port)
-    token = client.csrf("/setup")
-    status, _, _ = client.request("POST", "/setup", {"csrf": token, "password": PASSWORD, "again": PASSWORD},
-                                  {"Origin": client.origin})
-    assert status == 303
+    client = Client(stack.port).set_first_password()
     client.token = client.csrf("/")
     return client
 

@@ -31,12 +31,7 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def admin(stack):
-    client = Client(stack.port)
-    token = client.csrf("/setup")
-    status, _, _ = client.request("POST", "/setup", {"csrf": token, "password": PASSWORD, "again": PASSWORD},
-                                  {"Origin": client.origin})
-    assert status == 303
-    return client
+    return Client(stack.port).set_first_password()
 
 
 def links(html: str) -> list[str]:
