@@ -43,6 +43,16 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
+def preset_password(config: Path, password: str = PASSWORD) -> None:
+    """The panel's password as if the first visit had set it (for tests of what comes after)."""
+    from bacrouter.config import uci
+    from bacrouter.panel.auth import hash_password
+
+    package = uci.load(config)
+    package.section("panel").options["password_hash"] = hash_password(password)
+    uci.write_atomic(config, uci.dumps(package))
+
+
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
     with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind(("127.0.0.1", 0))

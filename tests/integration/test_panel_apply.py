@@ -16,16 +16,14 @@ import time
 import pytest
 from selenium.common.exceptions import WebDriverException
 
-from bacrouter.config import uci
 from bacrouter.config.model import BipPort
 from bacrouter.control import call
-from bacrouter.panel.auth import hash_password
 from bacrouter.panel.ports_edit import form_fields
 from bacrouter.panel.staging import Staging, StaleBase
 from bacrouter.paths import Paths
 
 from . import test_panel
-from .test_panel import CHROMEDRIVER, EC, PASSWORD, By, Client, Path, Stack, shoot, wait
+from .test_panel import CHROMEDRIVER, EC, PASSWORD, By, Client, Path, Stack, preset_password, shoot, wait
 
 browser = test_panel.browser  # the same headless Chromium fixture (one per module)
 
@@ -97,9 +95,7 @@ def stack(tmp_path_factory):
         pytest.fail("chromedriver is missing: apt-get install chromium chromium-driver")
     tmp = tmp_path_factory.mktemp("apply")
     stack = Stack(tmp)
-    package = uci.load(tmp / "config" / "bacrouter")
-    package.section("panel").options["password_hash"] = hash_password(PASSWORD)
-    uci.write_atomic(tmp / "config" / "bacrouter", uci.dumps(package))
+    preset_password(tmp / "config" / "bacrouter")
     yield stack
     stack.close()
 

@@ -17,12 +17,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select
 
-from bacrouter.config import uci
 from bacrouter.control import call
-from bacrouter.panel.auth import hash_password
 
 from .test_mbus_tools import Segment
-from .test_panel import PASSWORD, Stack, browser, shoot, wait  # noqa: F401 - browser is a fixture
+from .test_panel import PASSWORD, Stack, browser, preset_password, shoot, wait  # noqa: F401 - browser is a fixture
 from .test_panel_apply import click_and_load
 from .test_panel_attacks import Client
 
@@ -42,9 +40,7 @@ def stack(tmp_path_factory):
         table = json.loads(resources.read_text())
         table["RS485-1"] = {"type": "USB", "ifname": segment.ptys.a}
         resources.write_text(json.dumps(table))
-        package = uci.load(stack.dir / "config" / "bacrouter")
-        package.section("panel").options["password_hash"] = hash_password(PASSWORD)
-        uci.write_atomic(stack.dir / "config" / "bacrouter", uci.dumps(package))
+        preset_password(stack.dir / "config" / "bacrouter")
         assert call(stack.dir / "run" / "control.sock", "reload")["ok"]
         yield stack
     finally:

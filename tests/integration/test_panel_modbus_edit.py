@@ -20,12 +20,24 @@ import pytest
 
 from bacrouter.config import uci
 from bacrouter.control import call
-from bacrouter.panel.auth import hash_password
 from bacrouter.panel.staging import Staging
 from bacrouter.paths import Paths
 
 from . import test_panel
-from .test_panel import CHROMEDRIVER, EC, PASSWORD, ROOT, By, Client, Path, Stack, free_port, shoot, wait
+from .test_panel import (
+    CHROMEDRIVER,
+    EC,
+    PASSWORD,
+    ROOT,
+    By,
+    Client,
+    Path,
+    Stack,
+    free_port,
+    preset_password,
+    shoot,
+    wait,
+)
 from .test_panel_apply import click_and_load, gone, loaded
 
 browser = test_panel.browser  # the same headless Chromium fixture (one per module)
@@ -54,9 +66,7 @@ def stack(tmp_path_factory):
         pytest.fail("chromedriver is missing: apt-get install chromium chromium-driver")
     tmp = tmp_path_factory.mktemp("modbus")
     stack = Stack(tmp)
-    package = uci.load(tmp / "config" / "bacrouter")
-    package.section("panel").options["password_hash"] = hash_password(PASSWORD)
-    uci.write_atomic(tmp / "config" / "bacrouter", uci.dumps(package))
+    preset_password(tmp / "config" / "bacrouter")
     yield stack
     stack.close()
 

@@ -33,12 +33,11 @@ from bacrouter.control import call
 from bacrouter.net import bvll
 from bacrouter.net.bvll import Function
 from bacrouter.net.npdu import NetMsg, Npdu, RoutingEntry, encode, encode_routing_table
-from bacrouter.panel.auth import hash_password
 from bacrouter.panel.staging import Staging
 from bacrouter.paths import Paths
 
 from . import test_panel
-from .test_panel import CHROMEDRIVER, EC, PASSWORD, ROOT, By, Client, Stack, free_port, shoot, wait
+from .test_panel import CHROMEDRIVER, EC, PASSWORD, ROOT, By, Client, Stack, free_port, preset_password, shoot, wait
 from .test_panel_apply import click_and_load
 
 browser = test_panel.browser  # the same headless Chromium fixture (one per module)
@@ -47,12 +46,6 @@ pytestmark = pytest.mark.skipif(shutil.which("socat") is None and not os.environ
                                 reason="needs socat")
 
 MSTP_DEVICE = 5077
-
-
-def set_password(config: Path) -> None:
-    package = uci.load(config)
-    package.section("panel").options["password_hash"] = hash_password(PASSWORD)
-    uci.write_atomic(config, uci.dumps(package))
 
 
 class PtyPair:
@@ -90,7 +83,7 @@ class SecondRouter(Stack):
             f"config bip 'far'\n\toption resource 'loop'\n\toption network '30'\n"
             f"\toption udp_port '{free_port(socket.SOCK_DGRAM)}'\n\n"
             "config panel 'panel'\n\toption listen '127.0.0.1'\n\toption username 'admin'\n")
-        set_password(tmp / "config" / "bacrouter")
+        preset_password(tmp / "config" / "bacrouter")
         self.env = dict(os.environ, PYTHONPATH=str(ROOT))
         self.daemon, self.panels = None, []
         self.start_daemon()
@@ -109,7 +102,7 @@ def stack(tmp_path_factory):
     (tmp / "bacrouter" / "resource.conf").write_text(json.dumps({
         "loop": {"type": "ETH", "ifname": "lo"}, "RS485-1": {"type": "USB", "ifname": ptys.a},
         "RS485-2": {"type": "USB", "ifname": str(tmp / "tty-unplugged")}}))
-    set_password(tmp / "config" / "bacrouter")
+    preset_password(tmp / "config" / "bacrouter")
     config = (tmp / "config" / "bacrouter").read_text()
     stack.udp = {name: int(port) for name, port in
                  re.findall(r"config bip '(\w+)'\n(?:\t.*\n)*?\toption udp_port '(\d+)'", config)}
