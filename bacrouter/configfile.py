@@ -46,7 +46,7 @@ from typing import Any
 
 from . import __version__
 from .config import Problem, has_errors, transaction, uci
-from .config.files import FileProblem, parse_json, read_file
+from .config.files import FileProblem, parse_json, read_file, read_if_present
 from .config.hardware import missing_hardware
 from .config.library import LIBRARY_FILE
 from .paths import Paths
@@ -339,13 +339,6 @@ def _current_files(paths: Paths) -> set[Path]:
     return found
 
 
-def _read(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return None
-
-
 def _digest(data: bytes | None) -> str | None:
     return None if data is None else hashlib.sha256(data).hexdigest()
 
@@ -419,7 +412,7 @@ def plan_import(paths: Paths, document: dict[str, Any], migrated_from: int | Non
     files: dict[Path, bytes | None] = {}
     base: dict[Path, str | None] = {}
     for path in sorted(set(new) | removed):
-        current = _read(path)
+        current = read_if_present(path)
         wanted = new.get(path)
         if current == wanted:
             continue
@@ -627,7 +620,7 @@ def apply_import(paths: Paths, plan: ImportPlan, reload: bool = True) -> ImportR
     if not plan.ok:
         raise ConfigFileError("the imported configuration has errors: nothing was changed")
     transaction.recover(paths)
-    moved = [str(p) for p, digest in plan.base.items() if _digest(_read(p)) != digest]
+    moved = [str(p) for p, digest in plan.base.items() if _digest(read_if_present(p)) != digest]
     if moved:
         raise ConfigFileError(f"the configuration changed since the import was checked ({', '.join(moved[:3])}): "
                               f"nothing was changed; check the import again")

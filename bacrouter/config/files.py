@@ -15,7 +15,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FileProblem", "MAX_FILE_BYTES", "read_file", "parse_json", "read_json", "load_json", "unknown_keys"]
+__all__ = ["FileProblem", "MAX_FILE_BYTES", "read_file", "read_if_present", "parse_json", "read_json", "load_json", "unknown_keys"]
 
 #: the largest configuration file read (UCI, resource.conf, points, bus definitions, scripts): 8 MiB
 MAX_FILE_BYTES = 8 << 20
@@ -33,6 +33,14 @@ class FileProblem(Exception):
             return f"line {self.line}, column {self.column}: {self.message}" if self.column else \
                 f"line {self.line}: {self.message}"
         return self.message
+
+
+def read_if_present(path: Path) -> bytes | None:
+    """A configuration file's bytes as they are, or None when there is none (to compare or to replace it)."""
+    try:
+        return path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
 
 
 def read_file(path: str | os.PathLike[str], limit: int = MAX_FILE_BYTES) -> bytes:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import transaction, uci
+from ..config.files import read_if_present
 from ..config.model import Config, Problem
 from ..paths import Paths
 from .child import ChildFailed, in_child
@@ -63,13 +64,6 @@ class BadPath(ValueError):
 
 def _digest(data: bytes | None) -> str:
     return hashlib.sha256(data).hexdigest() if data is not None else "absent"
-
-
-def _read(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
 
 
 def check_relpath(relpath: str) -> str:
@@ -156,7 +150,7 @@ class Staging:
         staged = self.data / relpath
         if staged.is_file():
             return staged.read_bytes()
-        return _read(self.paths.data_dir / relpath)
+        return read_if_present(self.paths.data_dir / relpath)
 
     def _live_bytes(self) -> bytes:
         try:
@@ -197,7 +191,7 @@ class Staging:
                 out += [f"deleted file {rel}"] if existed else []
             elif not existed:
                 out.append(f"added file {rel}")
-            elif _read(self.paths.data_dir / rel) != data:
+            elif read_if_present(self.paths.data_dir / rel) != data:
                 out.append(f"changed file {rel}")
         if not self.file.is_file():
             return out
@@ -222,7 +216,7 @@ class Staging:
         if self.file.is_file():
             out += difflib.unified_diff(lines(self._live_bytes()), lines(self.file.read_bytes()), "live", "staged")
         for rel, data in self.data_changes().items():
-            out += difflib.unified_diff(lines(_read(self.paths.data_dir / rel)), lines(data), f"live/{rel}",
+            out += difflib.unified_diff(lines(read_if_present(self.paths.data_dir / rel)), lines(data), f"live/{rel}",
                                         f"staged/{rel}")
         return "".join(out)
 
@@ -246,7 +240,7 @@ class Staging:
         """Stage ``package`` as the next UCI file."""
         with _LOCK:
             self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._record_base(UCI_KEY, _read(self.paths.uci_file))
+            self._record_base(UCI_KEY, read_if_present(self.paths.uci_file))
             uci.write_atomic(self.file, uci.dumps(package), 0o600)  # holds the password hash: the admin's only
 
     def save_data(self, relpath: str, data: bytes | str | None) -> None:
@@ -256,7 +250,7 @@ class Staging:
             data = data.encode()
         with _LOCK:
             self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._record_base(relpath, _read(self.paths.data_dir / relpath))
+            self._record_base(relpath, read_if_present(self.paths.data_dir / relpath))
             staged, deleted = self.data / relpath, self._deleted()
             if data is None:
                 staged.unlink(missing_ok=True)
@@ -276,7 +270,7 @@ class Staging:
         out = []
         for key, digest in self._bases().items():
             path = self.paths.uci_file if key == UCI_KEY else self.paths.data_dir / key
-            if _digest(_read(path)) != digest:
+            if _digest(read_if_present(path)) != digest:
                 out.append(str(path))
         return out
 

@@ -19,6 +19,7 @@ from typing import Any
 import bottle
 
 from ..config import transaction, uci
+from ..config.files import read_if_present
 from ..config.model import Problem
 from ..control_client import ControlError
 from .auth import Session, hash_password, new_password_problem, verify_password
@@ -160,7 +161,7 @@ class System:
         data = uci.dump_bytes(package)
         new = {}
         for path in configfile._current_files(self.paths):
-            current = configfile._read(path)
+            current = read_if_present(path)
             if current is not None:
                 new[path] = current
         new[self.paths.uci_file] = data
